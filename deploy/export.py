@@ -1,0 +1,91 @@
+"""Export: writes model.keras, the TFLite files, model.onnx and golden.npz (inputs with TFLM reference outputs)."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from deploy.tflite_reader import Graph, read_tflite
+from toolkit.errors import ModelError
+
+
+def quantize_input(x: np.ndarray, graph: Graph) -> np.ndarray:
+    """Float model inputs -> the int8 model's input, with its scale and zero point (TFLite rounding)."""
+    q = graph.tensors[graph.inputs[0]].quant
+    if q is None:
+        raise ModelError(f"{graph.source}: the model input is not quantized", hint="give a full-integer int8 model")
+    scaled = np.round(np.asarray(x, np.float32) / q.scale[0]) + q.zero_point[0]
+    return np.clip(scaled, -128, 127).astype(np.int8)
+
+
+def dequantize_output(y: np.ndarray, graph: Graph) -> np.ndarray:
+    q = graph.tensors[graph.outputs[0]].quant
+    return (y.astype(np.float32) - q.zero_point[0]) * q.scale[0]
+
+
+def onnx_from_float_tflite(float_tflite: bytes, opset: int = 17) -> bytes:
+    """ONNX through the float TFLite file: tf2onnx's Keras-3 path emits an invalid graph for grouped
+    convolutions (a StatefulPartitionedCall node), its TFLite path is correct for all three conv kinds."""
+    import tf2onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model_float.tflite"
+        path.write_bytes(float_tflite)
+        try:
+            proto, _ = tf2onnx.convert.from_tflite(str(path), opset=opset)
+        except Exception as exc:  # tf2onnx raises assorted types; name the stage and the cause
+            raise ModelError(f"tf2onnx could not convert the model to ONNX: {str(exc).splitlines()[0][:200]}",
+                             hint="use layers with an ONNX equivalent") from None
+    return proto.SerializeToString()
+
+
+def check_onnx(onnx_bytes: bytes, keras_model, x: np.ndarray, tol: float = 1e-4) -> float:
+    """Run the ONNX model in onnxruntime on `x` one sample at a time; return max |ONNX - Keras|."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    got = np.concatenate([sess.run(None, {name: x[i:i + 1].astype(np.float32)})[0] for i in range(len(x))])
+    want = keras_model.predict(x, verbose=0, batch_size=256)
+    diff = float(np.max(np.abs(got - want))) if len(x) else 0.0
+    if diff > tol:
+        raise ModelError(f"the ONNX export differs from Keras by {diff:.2e} (more than {tol:.0e})",
+                         hint="report this model; the ONNX file was not written")
+    return diff
+
+
+def golden_arrays(int8_tflite: bytes, x_float: np.ndarray, labels: np.ndarray,
+                  float_outputs: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Test inputs quantized for the int8 model, their TFLM reference outputs, labels and float outputs."""
+    from deploy.tflm import run_tflm
+
+    graph = read_tflite(int8_tflite)
+    x_int8 = quantize_input(x_float, graph)
+    ref = run_tflm(int8_tflite, x_int8)
+    arrays = {"inputs_float": x_float.astype(np.float32), "inputs_int8": x_int8,
+              "outputs_int8": ref.reshape(len(x_int8), -1).astype(np.int8), "labels": labels.astype(np.int64)}
+    if float_outputs is not None:
+        arrays["outputs_float"] = float_outputs.astype(np.float32)
+    return arrays
+
+
+def desktop_agreement(int8_tflite: bytes, inputs_int8: np.ndarray, reference: np.ndarray) -> dict:
+    """Desktop LiteRT with the reference op resolver (not XNNPACK) against TFLM, sample by sample."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interp = Interpreter(model_content=int8_tflite,
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    got = []
+    for x in inputs_int8:
+        interp.set_tensor(inp["index"], x.reshape(inp["shape"]).astype(inp["dtype"]))
+        interp.invoke()
+        got.append(interp.get_tensor(out["index"]).reshape(-1))
+    got = np.stack(got).astype(np.int32)
+    ref = reference.reshape(len(got), -1).astype(np.int32)
+    same = np.all(got == ref, axis=1)
+    return {"runtime": "ai-edge-litert (BUILTIN_REF)", "samples": int(len(got)), "bit_exact_samples": int(same.sum()),
+            "bit_exact": float(same.mean()) if len(got) else 1.0,
+            "max_abs_diff_lsb": int(np.max(np.abs(got - ref))) if len(got) else 0}

@@ -1,0 +1,115 @@
+/* edgecnn int8 kernels: portable C99, no malloc, no floating point.
+ *
+ * Every kernel computes exactly what TensorFlow Lite Micro's reference kernels compute for the same
+ * int8 model (per-channel requantization with MultiplyByQuantizedMultiplier, gemmlowp fixed point
+ * for softmax). Parameters are constant structs emitted by the code generator.
+ *
+ * Aliasing: input and output pointers may overlap. The kernels read and write in the documented
+ * order (output pixel by output pixel, row-major; channels innermost) and the memory planner only
+ * overlaps an output with an input where that order provably never overwrites an input byte that is
+ * still to be read. Do not add `restrict` or reorder loops without updating deploy/memory_plan.py.
+ */
+#ifndef ECNN_KERNELS_H
+#define ECNN_KERNELS_H
+
+#include <stdint.h>
+
+/* ---- fixed-point helpers (TFLite / gemmlowp semantics) ---- */
+int32_t ecnn_srdhm(int32_t a, int32_t b);               /* SaturatingRoundingDoublingHighMul */
+int32_t ecnn_rdpot(int32_t x, int exponent);             /* RoundingDivideByPOT, 0 <= exponent <= 31 */
+int32_t ecnn_mbqm(int32_t x, int32_t multiplier, int shift); /* MultiplyByQuantizedMultiplier */
+
+/* CONV_2D (grouped when in_c > k_c) and DEPTHWISE_CONV_2D (depth_mult > 0). */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w, k_c;          /* filter: [out_c][k_h][k_w][k_c]; depthwise: [1][k_h][k_w][out_c] */
+    int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int32_t depth_mult;             /* 0: convolution, >0: depthwise with this multiplier */
+    int32_t in_offset, out_offset;  /* -input zero point, +output zero point */
+    int32_t act_min, act_max;
+    const int8_t *filter;
+    const int32_t *bias;            /* may be 0 */
+    const int32_t *mult;            /* per output channel */
+    const int32_t *shift;
+} ecnn_conv_params;
+
+void ecnn_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
+void ecnn_depthwise_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
+
+/* FULLY_CONNECTED: out[b][o] over in[b][0..depth) with filter [out_depth][depth]. */
+typedef struct {
+    int32_t batches, depth, out_depth;
+    int32_t in_offset, out_offset, act_min, act_max;
+    int32_t per_channel;            /* 1: mult/shift hold out_depth entries, 0: one entry */
+    const int8_t *filter;
+    const int32_t *bias;            /* may be 0 */
+    const int32_t *mult;
+    const int32_t *shift;
+} ecnn_fc_params;
+
+void ecnn_fully_connected(const ecnn_fc_params *p, const int8_t *in, int8_t *out);
+
+/* MAX_POOL_2D / AVERAGE_POOL_2D */
+typedef struct {
+    int32_t in_h, in_w, c, out_h, out_w;
+    int32_t k_h, k_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t act_min, act_max;
+} ecnn_pool_params;
+
+void ecnn_max_pool2d(const ecnn_pool_params *p, const int8_t *in, int8_t *out);
+void ecnn_avg_pool2d(const ecnn_pool_params *p, const int8_t *in, int8_t *out);
+
+/* MEAN over H and W: out[b][c] is a monotone function of the int32 sum of in[b][..][..][c], given as
+ * thresholds: out = base + (number of thresholds <= sum). The generator computes the thresholds from
+ * TFLM's own formula, so the result is bit exact with no floating point here. */
+typedef struct {
+    int32_t batches, count, c;      /* count = H * W */
+    int32_t base, n_thresholds;
+    const int32_t *thresholds;      /* ascending */
+} ecnn_mean_params;
+
+void ecnn_mean_hw(const ecnn_mean_params *p, const int8_t *in, int8_t *out);
+
+/* ADD of two tensors of the same shape, with TFLM's input rescaling. */
+typedef struct {
+    int32_t size;
+    int32_t in1_offset, in2_offset, left_shift;
+    int32_t in1_mult, in1_shift, in2_mult, in2_shift;
+    int32_t out_mult, out_shift, out_offset;
+    int32_t act_min, act_max;
+} ecnn_add_params;
+
+void ecnn_add(const ecnn_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* SOFTMAX over the last dimension (int8 -> int8, output scale 1/256, zero point -128). */
+typedef struct {
+    int32_t rows, depth;
+    int32_t input_multiplier, input_left_shift, diff_min;
+} ecnn_softmax_params;
+
+void ecnn_softmax(const ecnn_softmax_params *p, const int8_t *in, int8_t *out);
+
+/* PAD of a [1][h][w][c] tensor (before/after pads per dimension). */
+typedef struct {
+    int32_t in_h, in_w, in_c, out_h, out_w, out_c;
+    int32_t pad_top, pad_left, pad_front; /* front: channel padding before */
+    int32_t value;
+} ecnn_pad_params;
+
+void ecnn_pad(const ecnn_pad_params *p, const int8_t *in, int8_t *out);
+
+/* CONCATENATION: for each of `outer` slices, copy inner[j] bytes from each input j in turn. */
+void ecnn_concat(int32_t outer, int32_t n_inputs, const int32_t *inner, const int8_t *const *ins, int8_t *out);
+
+/* QUANTIZE int8 -> int8 (requantize) */
+typedef struct {
+    int32_t size, in_zp, out_zp, mult, shift;
+} ecnn_requant_params;
+
+void ecnn_requantize(const ecnn_requant_params *p, const int8_t *in, int8_t *out);
+
+/* Byte copy that tolerates overlap (RESHAPE where no alias is possible, model input and output). */
+void ecnn_copy(int8_t *dst, const int8_t *src, int32_t n);
+
+#endif /* ECNN_KERNELS_H */

@@ -1,0 +1,162 @@
+"""The command line: flags -> config -> pipeline.run, and the report/verify/list commands."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from toolkit.errors import EdgecnnError
+
+
+def _fail(exc: EdgecnnError) -> None:
+    click.echo(f"edgecnn: error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+class _Group(click.Group):
+    """Turns every EdgecnnError and Ctrl-C into one line on stderr and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EdgecnnError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            click.echo("edgecnn: interrupted; nothing was written", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="edgecnn")
+def cli():
+    """edgecnn: train, quantize, report and deploy compact int8 CNNs to Cortex-M and mobile."""
+
+
+@cli.command()
+@click.option("--target", required=True, help="cortex-m (= cortex-m4), cortex-m0plus/m3/m4/m7/m33/m55, android, host")
+@click.option("--dataset", default=None, help="digits (default), shapes, or a path: .npz, image folder, IDX folder")
+@click.option("--model", default=None, help="a model from `edgecnn models` (default compact_cnn)")
+@click.option("--conv", default=None, help="standard, depthwise or grouped")
+@click.option("--groups", type=int, default=None, help="groups for --conv grouped (default 2)")
+@click.option("--width", type=float, default=None, help="width multiplier (default 1.0)")
+@click.option("--epochs", type=int, default=None, help="maximum training epochs (early stopping may end sooner)")
+@click.option("--seed", type=int, default=None, help="seed for data splits, weights and training")
+@click.option("--out", default=None, help="output folder (default build/<model>)")
+@click.option("--from-model", default=None, help="skip training: a .keras or int8 .tflite model")
+@click.option("--verify", default=None, help="none (default), host or qemu")
+@click.option("--config", "config_file", default=None, help="an edgecnn.toml with the same options")
+@click.option("--force", is_flag=True, default=None, help="replace an existing output folder")
+def build(config_file, **flags):
+    """Train, quantize, export, report and generate firmware for TARGET."""
+    from toolkit.config import load_config
+    from toolkit.pipeline import run
+
+    cfg = load_config(config_file, **flags)
+    click.echo(f"edgecnn build: {cfg.model} ({cfg.conv}) on {cfg.dataset} for {cfg.target} -> {cfg.out_dir}")
+    result = run(cfg, log=lambda line: click.echo("  " + line))
+    rep = result.report
+    mem, acc = rep["memory"], rep["accuracy"]
+    click.echo(f"  {rep['model']['params']:,} params, {rep['model']['macs']:,} MACs; accuracy float "
+               f"{acc['float'] if acc['float'] is None else round(acc['float'], 4)}, int8 {acc['int8']:.4f}")
+    click.echo(f"  flash {mem['flash_bytes']:,} B, TFLM arena {mem['tflm_arena_bytes']:,} B"
+               + (f", edgecnn peak RAM {mem['peak_ram_bytes']:,} B" if mem.get("peak_ram_bytes") else ""))
+    for note in result.notes:
+        click.echo(f"  note: {note}")
+    click.echo(f"done in {result.seconds:.1f} s: {result.out_dir}")
+
+
+@cli.command()
+@click.argument("source")
+def report(source):
+    """Print the memory report of a build folder or an int8 .tflite file."""
+    import json
+
+    from deploy.report import render_markdown
+
+    path = Path(source)
+    if path.is_dir():
+        rep_file = path / "report.json"
+        if not rep_file.is_file():
+            raise EdgecnnError(f"{path} has no report.json", hint="give a folder written by `edgecnn build`")
+        try:
+            rep = json.loads(rep_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise EdgecnnError(f"{rep_file} is not valid JSON: {exc}", hint="re-run edgecnn build") from None
+    else:
+        from deploy.report import build_report
+        from deploy.tflite_reader import read_tflite
+        from deploy.tflm import measure_arena
+
+        if path.suffix != ".tflite":
+            raise EdgecnnError(f"{path} is neither a build folder nor a .tflite file")
+        data = path.read_bytes() if path.is_file() else b""
+        graph = read_tflite(path)
+        rep = build_report(graph, name=path.stem, conv=None, tflite_bytes=len(data), arena=measure_arena(data),
+                           accuracy={"float": None, "int8": None})
+    click.echo(render_markdown(rep))
+
+
+@cli.command()
+def targets():
+    """List the deployment targets."""
+    from toolkit.targets import ALIASES, TARGETS
+
+    for name, t in TARGETS.items():
+        alias = [a for a, v in ALIASES.items() if v == name]
+        mem = f"flash {t.flash_bytes // 1024} KiB, RAM {t.ram_bytes // 1024} KiB" if t.flash_bytes else ""
+        qemu = f"QEMU {t.qemu_machine}" if t.qemu_machine else ""
+        click.echo(f"{name:<14} {t.description}" + (f" (alias: {', '.join(alias)})" if alias else "")
+                   + "".join(f"; {s}" for s in (mem, qemu) if s))
+
+
+@cli.command()
+@click.option("--input-shape", default="8,8,1", help="H,W,C for the parameter counts (default digits' 8,8,1)")
+@click.option("--classes", type=int, default=10)
+def models(input_shape, classes):
+    """List the models with their parameter counts for an input."""
+    from models import REGISTRY, build_model
+    from toolkit.errors import ConfigError
+
+    try:
+        shape = tuple(int(s) for s in input_shape.split(","))
+    except ValueError:
+        raise ConfigError(f"--input-shape {input_shape!r} must be comma-separated integers like 8,8,1") from None
+    for name, spec in REGISTRY.items():
+        if spec.takes_conv:
+            counts = ", ".join(f"{c} {build_model(name, shape, classes, conv=c).count_params():,}"
+                               for c in ("standard", "depthwise", "grouped"))
+            click.echo(f"{name:<18} {spec.description}: params for {shape}: {counts}")
+        else:
+            m = build_model(name, spec.input_shape, spec.classes)
+            click.echo(f"{name:<18} {spec.description}: {m.count_params():,} params for {spec.input_shape}")
+
+
+@cli.command()
+def datasets():
+    """List the built-in data sets and the accepted user formats."""
+    from toolkit.datasets import BUILTIN
+
+    for name, (_, desc) in BUILTIN.items():
+        click.echo(f"{name:<8} {desc}")
+    click.echo("PATH     .npz (x_train, y_train, x_test, y_test), a folder of class sub-folders of images, "
+               "or a folder of MNIST IDX files")
+
+
+def _quiet_libraries() -> None:
+    """TensorFlow and the converters log to stderr at import; a user sees edgecnn's lines, not theirs."""
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore")
+
+
+def main() -> None:
+    _quiet_libraries()
+    cli(prog_name="edgecnn")
+
+
+if __name__ == "__main__":
+    main()

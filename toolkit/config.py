@@ -1,0 +1,87 @@
+"""The one frozen build configuration, filled from command-line flags and an optional edgecnn.toml."""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toolkit.errors import ConfigError
+
+CONV_KINDS = ("standard", "depthwise", "grouped")
+VERIFY_MODES = ("none", "host", "qemu")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Every option of `edgecnn build`; unknown keys and bad values are ConfigErrors naming the option."""
+
+    target: str = "cortex-m"
+    dataset: str = "digits"
+    model: str = "compact_cnn"
+    conv: str = "standard"
+    groups: int = 2
+    width: float = 1.0
+    epochs: int = 60
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    patience: int = 12
+    seed: int = 0
+    out: str | None = None
+    from_model: str | None = None
+    verify: str = "none"
+    calibration_samples: int = 200
+    golden_samples: int = 1000
+    force: bool = False
+    board: dict = field(default_factory=dict)  # generic board: flash/ram origin and size
+
+    def __post_init__(self):
+        if self.conv not in CONV_KINDS:
+            raise ConfigError(f"--conv {self.conv!r} is not one of {', '.join(CONV_KINDS)}")
+        if self.verify not in VERIFY_MODES:
+            raise ConfigError(f"--verify {self.verify!r} is not one of {', '.join(VERIFY_MODES)}")
+        for name in ("epochs", "batch_size", "groups", "calibration_samples", "golden_samples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.patience < 0:
+            raise ConfigError(f"patience must be zero or positive, got {self.patience}")
+        if not self.width > 0:
+            raise ConfigError(f"--width must be positive, got {self.width}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else Path("build") / self.model
+
+    def replace(self, **changes) -> "BuildConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+def load_config(config_file: str | Path | None = None, **flags) -> BuildConfig:
+    """Config from defaults < edgecnn.toml (its [build] table, or top level) < flags that were given."""
+    values: dict = {}
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist", hint="check --config")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        data = data.get("build", data)
+        known = set(BuildConfig.keys())
+        for key in data:
+            if key.replace("-", "_") not in known:
+                raise ConfigError(f"unknown key {key!r} in {path}", hint=f"known keys: {', '.join(sorted(known))}")
+        values.update({k.replace("-", "_"): v for k, v in data.items()})
+    values.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        return BuildConfig(**values)
+    except TypeError as exc:
+        raise ConfigError(f"bad configuration: {exc}") from None

@@ -1,0 +1,178 @@
+"""The build stages: each reads earlier artifacts from the context and writes its own into the output folder."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit.config import BuildConfig
+from toolkit.errors import ConfigError, ModelError, ModelFileError
+from toolkit.targets import Target
+
+
+@dataclass
+class Context:
+    """What the stages hand forward: the config, the folder being written and the artifacts so far."""
+
+    cfg: BuildConfig
+    target: Target
+    out: Path  # the staging folder; published under cfg.out_dir when every stage has passed
+    data: Any = None
+    model: Any = None  # keras.Model, None when building from a .tflite file
+    float_tflite: bytes | None = None
+    int8_tflite: bytes | None = None
+    graph: Any = None
+    golden: dict = field(default_factory=dict)
+    accuracy: dict = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
+    desktop: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def model_name(self) -> str:
+        return Path(self.cfg.from_model).stem if self.cfg.from_model else self.cfg.model
+
+
+def stage_dataset(ctx: Context) -> None:
+    from toolkit.datasets import load_dataset
+
+    ctx.data = load_dataset(ctx.cfg.dataset, seed=ctx.cfg.seed)
+
+
+def _load_keras(path: Path):
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for a bad file; all mean "cannot load"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ModelFileError(f"cannot load Keras model {path}: {first}",
+                             hint="give a .keras file saved by keras.Model.save") from None
+
+
+def stage_model(ctx: Context) -> None:
+    """Build the architecture, or load --from-model (.keras: trained weights; .tflite: the int8 model itself)."""
+    cfg, data = ctx.cfg, ctx.data
+    if cfg.from_model:
+        path = Path(cfg.from_model)
+        if not path.is_file():
+            raise ModelFileError(f"--from-model {path} does not exist", hint="check the path")
+        if path.suffix == ".keras":
+            ctx.model = _load_keras(path)
+        elif path.suffix == ".tflite":
+            from deploy.tflite_reader import read_tflite
+
+            ctx.int8_tflite = path.read_bytes()
+            ctx.graph = read_tflite(ctx.int8_tflite)
+            for role, idx in (("input", ctx.graph.inputs), ("output", ctx.graph.outputs)):
+                if len(idx) != 1:
+                    raise ModelFileError(f"{path} has {len(idx)} {role}s; edgecnn deploys models with one input "
+                                         "and one output")
+                if ctx.graph.tensors[idx[0]].dtype != "int8":
+                    raise ModelFileError(f"{path} has a {ctx.graph.tensors[idx[0]].dtype} {role}; "
+                                         "--from-model .tflite must be a full-integer int8 model",
+                                         hint="give the .keras model instead and edgecnn quantizes it")
+        else:
+            raise ModelFileError(f"--from-model {path} is neither .keras nor .tflite")
+        shape = (tuple(ctx.graph.tensors[ctx.graph.inputs[0]].shape[1:]) if ctx.model is None
+                 else tuple(ctx.model.inputs[0].shape[1:]))
+        classes = (ctx.graph.tensors[ctx.graph.outputs[0]].size if ctx.model is None
+                   else int(ctx.model.outputs[0].shape[-1]))
+        if shape != data.input_shape:
+            raise ModelFileError(f"{path} takes inputs of shape {shape} but data set {data.name} has {data.input_shape}",
+                                 hint="use the data set the model was trained on")
+        if classes != data.num_classes:
+            raise ModelFileError(f"{path} has {classes} outputs but data set {data.name} has {data.num_classes} classes")
+        return
+    from models import build_model
+
+    ctx.model = build_model(cfg.model, data.input_shape, data.num_classes, conv=cfg.conv, groups=cfg.groups,
+                            width=cfg.width)
+
+
+def stage_train(ctx: Context) -> None:
+    if ctx.cfg.from_model:
+        ctx.notes.append(f"training skipped: --from-model {ctx.cfg.from_model}")
+        return
+    from toolkit.training import train
+
+    history = train(ctx.model, ctx.data, ctx.cfg)
+    ctx.notes.append(f"trained {len(history['loss'])} epochs")
+
+
+def stage_quantize(ctx: Context) -> None:
+    if ctx.model is None:
+        return  # an int8 .tflite was given
+    from deploy.quantize import to_float_tflite, to_int8_tflite
+    from deploy.tflite_reader import read_tflite
+
+    ctx.float_tflite = to_float_tflite(ctx.model)
+    ctx.int8_tflite = to_int8_tflite(ctx.model, ctx.data.x_calib, max_samples=ctx.cfg.calibration_samples)
+    ctx.graph = read_tflite(ctx.int8_tflite)
+
+
+def stage_export(ctx: Context) -> None:
+    from deploy.export import check_onnx, desktop_agreement, golden_arrays, onnx_from_float_tflite
+    from toolkit.training import accuracy
+
+    data, out = ctx.data, ctx.out
+    float_out = None
+    if ctx.model is not None:
+        ctx.model.save(out / "model.keras")
+        (out / "model_float.tflite").write_bytes(ctx.float_tflite)
+        onnx = onnx_from_float_tflite(ctx.float_tflite)
+        diff = check_onnx(onnx, ctx.model, data.x_test[:64])
+        (out / "model.onnx").write_bytes(onnx)
+        ctx.notes.append(f"ONNX matches Keras within {diff:.1e}")
+        float_out = ctx.model.predict(data.x_test, verbose=0, batch_size=256)
+    (out / "model_int8.tflite").write_bytes(ctx.int8_tflite)
+    arrays = golden_arrays(ctx.int8_tflite, data.x_test, data.y_test, float_out)
+    ctx.accuracy = {"float": accuracy(float_out, data.y_test) if float_out is not None else None,
+                    "int8": accuracy(arrays["outputs_int8"], data.y_test), "test_samples": int(len(data.y_test))}
+    n = min(ctx.cfg.golden_samples, len(data.y_test))
+    ctx.golden = {k: v[:n] for k, v in arrays.items()}
+    np.savez_compressed(out / "golden.npz", **ctx.golden, class_labels=np.array(data.labels))
+    ctx.desktop = desktop_agreement(ctx.int8_tflite, ctx.golden["inputs_int8"], ctx.golden["outputs_int8"])
+
+
+def stage_report(ctx: Context) -> None:
+    from deploy.report import build_report, write_report
+    from deploy.tflm import measure_arena
+
+    arena = measure_arena(ctx.int8_tflite)
+    ctx.report = build_report(
+        ctx.graph, name=ctx.model_name, conv=None if ctx.cfg.from_model else ctx.cfg.conv,
+        tflite_bytes=len(ctx.int8_tflite), arena=arena, accuracy=ctx.accuracy, desktop_check=ctx.desktop,
+        keras_params=int(ctx.model.count_params()) if ctx.model is not None else None,
+        labels=ctx.data.labels, target=ctx.target.name)
+    write_report(ctx.report, ctx.out)
+
+
+def stage_codegen(ctx: Context) -> None:
+    from deploy.tflm_codegen import write_tflm_arrays
+
+    write_tflm_arrays(ctx.graph, ctx.int8_tflite, ctx.out / "firmware" / "tflm", ctx.data.labels,
+                      ctx.report["memory"]["tflm_arena_bytes"], ctx.model_name)
+
+
+def stage_verify(ctx: Context) -> None:
+    if ctx.cfg.verify == "none":
+        return
+    raise ConfigError(f"--verify {ctx.cfg.verify} is not available yet in this build of edgecnn",
+                      hint="use --verify none")
+
+
+def check_between_stages(ctx: Context, stage: str) -> None:
+    """Cheap sanity checks so a broken artifact stops the build where it appeared."""
+    if stage == "quantize" and ctx.graph is not None and not ctx.graph.operators:
+        raise ModelError("the int8 model has no operators")
+    if stage == "export":
+        acc = ctx.accuracy
+        if acc.get("float") is not None and acc["int8"] < acc["float"] - 0.05:
+            ctx.notes.append(f"warning: int8 accuracy {acc['int8']:.3f} is more than 5 points below float "
+                             f"{acc['float']:.3f}")
+    if stage == "report":
+        json.dumps(ctx.report)  # must serialise
