@@ -150,6 +150,7 @@ def _quiet_libraries() -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # its start-up notice is printed before logging is set up
     warnings.filterwarnings("ignore")
 
 

@@ -43,8 +43,13 @@ def stage_dataset(ctx: Context) -> None:
 
 
 def _load_keras(path: Path):
+    import zipfile
+
     import keras
 
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"cannot load Keras model {path}: it is not a .keras archive (not a zip file)",
+                             hint="give a .keras file saved by keras.Model.save")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a bad file; all mean "cannot load"

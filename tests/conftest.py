@@ -1,0 +1,26 @@
+"""Shared fixtures: tiny builds through the CLI, run once per session and reused by the tests that read them."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def run_cli(*args, cwd=None, timeout=600):
+    """Run `edgecnn ...` in a fresh process, as a user would; returns the CompletedProcess."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "toolkit.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def build_dir(tmp_path_factory):
+    """A default-model build on digits with few epochs (the shape of every artifact, not its accuracy)."""
+    out = tmp_path_factory.mktemp("builds") / "standard"
+    r = run_cli("build", "--target", "cortex-m", "--epochs", "3", "--out", out)
+    assert r.returncode == 0, r.stderr
+    return out

@@ -1,0 +1,149 @@
+"""End to end through the CLI: the artifacts of a build, the three conv kinds, --from-model, and bad input."""
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+
+REPORT_KEYS = {
+    "model": {"name", "conv", "params", "macs", "input_shape", "classes"},
+    "memory": {"weights_bytes", "flash_bytes", "peak_ram_bytes", "tflm_arena_bytes", "tflm_arena_head_bytes",
+               "tflm_arena_tail_bytes"},
+    "accuracy": {"float", "int8"},
+}
+LAYER_KEYS = {"name", "op", "params", "macs", "weight_bytes", "output_bytes", "reuse", "fc_equivalent_params",
+              "unshared_equivalent_params"}
+
+
+def test_build_writes_every_artifact(build_dir):
+    for name in ("model.keras", "model_float.tflite", "model_int8.tflite", "model.onnx", "report.json",
+                 "report.md", "memory.png", "golden.npz", "firmware/tflm/model_data.c",
+                 "firmware/tflm/model_data.h", "firmware/tflm/op_resolver.h"):
+        assert (build_dir / name).is_file() and (build_dir / name).stat().st_size > 0, name
+    assert (build_dir / "memory.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list(build_dir.parent.glob(".*partial*")), "the staging folder was left behind"
+
+
+def test_report_keys_and_numbers(build_dir):
+    rep = json.loads((build_dir / "report.json").read_text())
+    for section, keys in REPORT_KEYS.items():
+        assert keys <= set(rep[section]), section
+    assert all(LAYER_KEYS <= set(layer) for layer in rep["layers"])
+    first = rep["layers"][0]  # 3x3 conv, 1 -> 16 channels on 8x8, SAME: each weight used at 64 positions
+    assert first["op"] == "CONV_2D" and first["params"] == 3 * 3 * 1 * 16 + 16
+    assert first["macs"] == 8 * 8 * 16 * 9 and first["reuse"] == 64
+    assert first["fc_equivalent_params"] == 64 * 1024 + 1024
+    assert first["unshared_equivalent_params"] == (144 + 16) * 64
+    assert rep["model"]["params"] == sum(layer["params"] for layer in rep["layers"])
+    mem = rep["memory"]
+    assert mem["tflm_arena_bytes"] == mem["tflm_arena_head_bytes"] + mem["tflm_arena_tail_bytes"] > 0
+    assert 0 <= rep["accuracy"]["int8"] <= 1 and rep["desktop_check"]["samples"] > 0
+    assert "| conv_2d_0 | CONV_2D |" in (build_dir / "report.md").read_text()
+
+
+def test_golden_holds_tflm_reference(build_dir):
+    from deploy.tflm import run_tflm
+
+    g = np.load(build_dir / "golden.npz")
+    assert g["inputs_int8"].dtype == np.int8 and g["outputs_int8"].shape == (len(g["labels"]), 10)
+    again = run_tflm((build_dir / "model_int8.tflite").read_bytes(), g["inputs_int8"][:5])
+    np.testing.assert_array_equal(again.reshape(5, -1), g["outputs_int8"][:5])
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("cc, flags", [("gcc", []), ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb"])])
+def test_tflm_arrays_compile(build_dir, tmp_path, cc, flags):
+    src = build_dir / "firmware" / "tflm"
+    r = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", *flags, "-c",
+                        str(src / "model_data.c"), "-I", str(src), "-o", str(tmp_path / "m.o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("conv", ["depthwise", "grouped"])
+def test_other_conv_kinds_build(tmp_path, conv):
+    out = tmp_path / conv
+    r = run_cli("build", "--target", "cortex-m", "--conv", conv, "--epochs", "1", "--out", out)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((out / "report.json").read_text())
+    ops = {layer["op"] for layer in rep["layers"]}
+    assert rep["model"]["conv"] == conv and (out / "model.onnx").is_file()
+    assert ("DEPTHWISE_CONV_2D" in ops) == (conv == "depthwise")
+    assert "ONNX matches Keras" in r.stdout
+
+
+def test_from_model_keras_and_tflite(build_dir, tmp_path):
+    r = run_cli("build", "--target", "cortex-m", "--from-model", build_dir / "model.keras", "--out", tmp_path / "k")
+    assert r.returncode == 0, r.stderr
+    assert "training skipped" in r.stdout
+    r = run_cli("build", "--target", "cortex-m", "--from-model", build_dir / "model_int8.tflite",
+                "--out", tmp_path / "t")
+    assert r.returncode == 0, r.stderr
+    a = json.loads((build_dir / "report.json").read_text())
+    b = json.loads((tmp_path / "t" / "report.json").read_text())
+    assert a["accuracy"]["int8"] == b["accuracy"]["int8"] and b["accuracy"]["float"] is None
+
+
+def test_report_command(build_dir):
+    r = run_cli("report", build_dir)
+    assert r.returncode == 0 and "tflm_arena_bytes" in r.stdout
+    r = run_cli("report", build_dir / "model_int8.tflite")
+    assert r.returncode == 0 and "CONV_2D" in r.stdout, r.stderr
+
+
+def test_list_commands():
+    for cmd, word in (("targets", "cortex-m33"), ("datasets", "digits"), ("models", "compact_cnn")):
+        r = run_cli(cmd)
+        assert r.returncode == 0 and word in r.stdout, r.stderr
+
+
+def _bad_npz(path):
+    np.savez(path, x_train=np.zeros((30, 4, 4)), y_train=np.zeros(30), x_test=np.zeros((5, 4, 4)), y_test=np.zeros(5))
+    return path
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--target", "cortex-m99"], "unknown target 'cortex-m99'"),
+    (["--target", "cortex-m", "--model", "vgg16"], "unknown model 'vgg16'"),
+    (["--target", "cortex-m", "--dataset", "imagenet"], "unknown data set 'imagenet'"),
+    (["--target", "cortex-m", "--epochs", "0"], "--epochs must be a positive integer"),
+    (["--target", "cortex-m", "--conv", "wide"], "--conv 'wide'"),
+    (["--target", "cortex-m", "--dataset", "ONECLASS"], "only one class"),
+    (["--target", "cortex-m", "--from-model", "JUNK.keras"], "cannot load Keras model"),
+    (["--target", "cortex-m", "--from-model", "JUNK.tflite"], "not a valid .tflite model"),
+    (["--target", "cortex-m", "--from-model", "missing.keras"], "does not exist"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, args, words):
+    args = [str(_bad_npz(tmp_path / "one.npz")) if a == "ONECLASS" else a for a in args]
+    for junk in ("JUNK.keras", "JUNK.tflite"):
+        if junk in args:
+            (tmp_path / junk).write_bytes(b"\x00garbage" * 10)
+            args = [str(tmp_path / junk) if a == junk else a for a in args]
+    out = tmp_path / "out"
+    r = run_cli("build", *args, "--epochs" if "--epochs" not in args else "--seed", "1", "--out", out)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and words in r.stderr, r.stderr
+    assert r.stderr.strip().count("\n") == 0, r.stderr
+    assert not out.exists() and not list(tmp_path.glob(".out.partial*"))
+
+
+def test_existing_output_folder_is_kept(build_dir, tmp_path):
+    out = tmp_path / "kept"
+    shutil.copytree(build_dir, out)
+    before = sorted(p.name for p in out.iterdir())
+    r = run_cli("build", "--target", "cortex-m", "--epochs", "1", "--out", out)
+    assert r.returncode != 0 and "already exists" in r.stderr and "--force" in r.stderr
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_unwritable_output_folder(tmp_path):
+    """A parent that cannot hold a folder (here a plain file; chmod does not stop root) is a clear error."""
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    r = run_cli("build", "--target", "cortex-m", "--epochs", "1", "--out", blocker / "out")
+    assert r.returncode != 0 and "cannot write the output folder" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and blocker.read_text() == "x"

@@ -1,0 +1,60 @@
+"""The .tflite reader: agrees with the schema, reads our models, and turns every malformed file into ModelFileError."""
+import random
+
+import numpy as np
+import pytest
+
+from deploy.tflite_reader import BUILTIN_OPS, read_tflite
+from toolkit.errors import ModelFileError
+
+
+def test_op_table_matches_the_tflite_schema():
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    for name, code in vars(schema.BuiltinOperator).items():
+        if not name.startswith("_") and code < len(BUILTIN_OPS):
+            assert BUILTIN_OPS[code] == name
+
+
+def test_reads_the_built_model(build_dir):
+    g = read_tflite(build_dir / "model_int8.tflite")
+    assert [o.op for o in g.operators][:1] == ["CONV_2D"]
+    assert g.tensors[g.inputs[0]].dtype == "int8" and g.tensors[g.outputs[0]].dtype == "int8"
+    conv = g.operators[0]
+    assert conv.options["padding"] == "SAME" and conv.options["stride_w"] == 1
+    w = g.tensors[conv.inputs[1]]
+    assert w.quant.per_channel and w.quant.scale.size == w.shape[0]
+    assert w.array().dtype == np.int8 and w.array().shape == w.shape
+
+
+@pytest.mark.parametrize("data", [b"", b"TFL3", b"\x00" * 7, b"\x10\x00\x00\x00TFL3" + b"\xff" * 8,
+                                  bytes(range(256)) * 4])
+def test_garbage_is_a_model_file_error(data):
+    with pytest.raises(ModelFileError):
+        read_tflite(data)
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(ModelFileError, match="does not exist"):
+        read_tflite(tmp_path / "nope.tflite")
+
+
+def test_seeded_mutations_parse_or_raise_our_error(build_dir):
+    """A short seeded fuzz: truncations and byte flips of a real model never escape as another exception."""
+    data = (build_dir / "model_int8.tflite").read_bytes()
+    rng = random.Random(1234)
+    outcomes = {"parsed": 0, "rejected": 0}
+    for i in range(300):
+        buf = bytearray(data)
+        if i % 3 == 0:
+            buf = buf[: rng.randrange(len(buf))]
+        else:
+            for _ in range(rng.randint(1, 8)):
+                pos = rng.randrange(min(len(buf), 4096)) if i % 2 else rng.randrange(len(buf))
+                buf[pos] = rng.randrange(256)
+        try:
+            read_tflite(bytes(buf))
+            outcomes["parsed"] += 1
+        except ModelFileError:
+            outcomes["rejected"] += 1
+    assert outcomes["rejected"] > 0 and sum(outcomes.values()) == 300
