@@ -93,7 +93,9 @@ def stage_model(ctx: Context) -> None:
             raise ModelFileError(f"{path} has {classes} outputs but data set {data.name} has {data.num_classes} classes")
         return
     from models import build_model
+    from toolkit.training import seed_everything
 
+    seed_everything(cfg.seed)  # the initial weights come from the seed too
     ctx.model = build_model(cfg.model, data.input_shape, data.num_classes, conv=cfg.conv, groups=cfg.groups,
                             width=cfg.width)
 
