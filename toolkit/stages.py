@@ -67,6 +67,9 @@ def stage_model(ctx: Context) -> None:
             raise ModelFileError(f"--from-model {path} does not exist", hint="check the path")
         if path.suffix == ".keras":
             ctx.model = _load_keras(path)
+            if len(ctx.model.inputs) != 1 or len(ctx.model.outputs) != 1:
+                raise ModelFileError(f"{path} has {len(ctx.model.inputs)} inputs and {len(ctx.model.outputs)} "
+                                     "outputs; edgecnn deploys models with one image input and one output")
         elif path.suffix == ".tflite":
             from deploy.tflite_reader import read_tflite
 
