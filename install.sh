@@ -26,5 +26,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
+python3 -m pip install --quiet --disable-pip-version-check -e ".[full,test]"
 echo "install.sh: edgecnn $(python3 -m pip show edgecnn 2>/dev/null | sed -n 's/^Version: //p') installed"

@@ -34,8 +34,9 @@ def to_float_tflite(model) -> bytes:
     return _convert(_converter(model), "float32 TFLite")
 
 
-def to_int8_tflite(model, calibration: np.ndarray, max_samples: int = 200) -> bytes:
-    """Full-integer int8 TFLite: per-channel int8 weights, int32 biases, int8 input and output.
+def to_int8_tflite(model, calibration: np.ndarray, max_samples: int = 200, float_io: bool = False) -> bytes:
+    """Full-integer int8 TFLite: per-channel int8 weights, int32 biases, int8 input and output
+    (float_io=True: float32 input and output around the same int8 core, as mobile apps like it).
 
     `calibration` holds float inputs in the model's input range (the calibration split); the
     representative data set feeds them one at a time, as the batch-1 signature requires.
@@ -57,18 +58,23 @@ def to_int8_tflite(model, calibration: np.ndarray, max_samples: int = 200) -> by
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = representative
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    data = _convert(conv, "int8 TFLite")
-    _check_fully_int8(data)
+    io_type = tf.float32 if float_io else tf.int8
+    conv.inference_input_type = io_type
+    conv.inference_output_type = io_type
+    data = _convert(conv, "int8 TFLite" + (" with float32 input/output" if float_io else ""))
+    _check_int8_core(data)
     return data
 
 
-def _check_fully_int8(data: bytes) -> None:
+def _check_int8_core(data: bytes) -> None:
+    """Every op computes in int8; only the QUANTIZE/DEQUANTIZE at the ends of a float-I/O model touch float."""
     from deploy.tflite_reader import read_tflite
 
     g = read_tflite(data)
     for op in g.operators:
+        if op.op in ("QUANTIZE", "DEQUANTIZE") and any(g.tensors[i].dtype == "float32"
+                                                       for i in op.inputs + op.outputs if i >= 0):
+            continue
         for t in (g.tensors[i] for i in op.inputs + op.outputs if i >= 0):
             if t.dtype == "float32" and not t.is_constant:
                 raise ModelError(f"layer {op.name} ({op.op}) still computes in float32 after int8 quantization "

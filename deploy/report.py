@@ -44,7 +44,7 @@ def _fmt(v) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:.4f}"
+        return f"{v:.1e}" if 0 < abs(v) < 1e-3 else f"{v:.4f}"
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
@@ -74,6 +74,14 @@ def render_markdown(report: dict) -> str:
         d = report["desktop_check"]
         lines += ["", f"Desktop check: {d['runtime']} and TFLM agree bit for bit on {d['bit_exact_samples']} of "
                       f"{d['samples']} test samples (max difference {d['max_abs_diff_lsb']} LSB)."]
+    if "android" in report:
+        lines += ["", "## Android bundle parity (test split, against Keras)", "",
+                  "| file | runtime | bytes | max abs diff | top-1 agreement | accuracy | goal met |",
+                  "|---|---|---:|---:|---:|---:|---|"]
+        for fname, f in report["android"]["files"].items():
+            lines.append(f"| {fname} | {f.get('runtime', '-')} | {_fmt(f.get('bytes'))} | "
+                         f"{_fmt(f.get('max_abs_diff'))} | {_fmt(f.get('top1_agreement'))} | "
+                         f"{_fmt(f.get('accuracy'))} | {'yes' if f.get('ok') else 'NO'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -155,7 +155,8 @@ def make_shapes(seed: int = 0, n: int = 1200, size: int = 32) -> Dataset:
         img = np.where(mask[..., None], fg, bg) + rng.normal(0, 0.05, (size, size, 3))
         xs[i] = np.clip(img, 0, 1)
     test, rest = _split_indices(ys, (0.2,), seed + 1)
-    return _finish("shapes", ("circle", "square", "triangle"), xs[rest], ys[rest], xs[test], ys[test], seed)
+    return _finish("shapes", ("circle", "square", "triangle"), xs[rest], ys[rest], xs[test], ys[test], seed,
+                   pixel_scale=255.0)  # as 8-bit RGB images scaled to [0, 1]
 
 
 # ---------------------------------------------------------------- user data

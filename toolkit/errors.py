@@ -36,6 +36,10 @@ class UnsupportedOpError(ModelError):
     """A model uses an operator that a stage (code generation, a target) does not support."""
 
 
+class InputError(EdgecnnError):
+    """An input to classify (image, .npy) is missing, unreadable or does not fit the model."""
+
+
 class OutputError(EdgecnnError):
     """The output folder cannot be written."""
 

@@ -19,6 +19,7 @@ RECIPE = (
     ("train", stages.stage_train),
     ("quantize", stages.stage_quantize),
     ("export", stages.stage_export),
+    ("android", stages.stage_android),
     ("report", stages.stage_report),
     ("codegen", stages.stage_codegen),
     ("verify", stages.stage_verify),

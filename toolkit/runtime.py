@@ -12,8 +12,11 @@ zero point, and their outputs dequantized, so every variant returns float scores
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +24,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from toolkit.errors import ConfigError, EdgecnnError, ModelFileError
+from toolkit.errors import ConfigError, EdgecnnError, InputError, ModelFileError
 
 MODEL_SUFFIXES = (".tflite", ".onnx", ".ort")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
 META_NAME = "model_meta.json"
 LABELS_NAME = "labels.txt"
 META_FORMAT = "edgecnn-model-meta"
-
-
-class InputError(EdgecnnError):
-    """An input to classify (image, .npy) is missing, unreadable or does not fit the model."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +125,9 @@ class Model:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            self._interp = Interpreter(model_path=str(self.path), num_threads=num_threads)
-            self._interp.allocate_tensors()
+            with _quiet_native_info():
+                self._interp = Interpreter(model_path=str(self.path), num_threads=num_threads)
+                self._interp.allocate_tensors()
         except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long C++ messages
             raise ModelFileError(f"model file {self.path} is not a valid TFLite model: {_first_line(exc)}",
                                  hint="rebuild it, or check that the copy is complete") from None
@@ -216,6 +216,30 @@ def _quant(detail) -> tuple[float, int] | None:
         raise ModelFileError(f"tensor '{detail['name']}' is {np.dtype(detail['dtype']).name} but has no "
                              "quantization scale", hint="use a model quantized with per-tensor I/O parameters")
     return float(scale), int(zero)
+
+
+@contextlib.contextmanager
+def _quiet_native_info():
+    """Drop the native runtime's 'INFO: ...' lines from stderr (LiteRT announces its XNNPACK delegate there),
+    passing every other native line through, so a bad input leaves exactly one line on stderr."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded interpreters): leave stderr alone
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines() if line.strip() and not line.startswith("INFO: ")]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
 
 
 def _first_line(exc: BaseException) -> str:

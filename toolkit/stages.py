@@ -29,6 +29,7 @@ class Context:
     accuracy: dict = field(default_factory=dict)
     report: dict = field(default_factory=dict)
     desktop: dict | None = None
+    android: dict | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -148,6 +149,24 @@ def stage_export(ctx: Context) -> None:
     ctx.desktop = desktop_agreement(ctx.int8_tflite, ctx.golden["inputs_int8"], ctx.golden["outputs_int8"])
 
 
+def stage_android(ctx: Context) -> None:
+    """The Android bundle (LiteRT and ONNX Runtime Mobile files, Kotlin class, parity) for --target android."""
+    if ctx.target.kind != "android":
+        return
+    if ctx.model is None:
+        raise ConfigError("--target android needs a Keras model (trained here or --from-model FILE.keras): the "
+                          "float and ONNX variants cannot be made from an int8 .tflite")
+    from deploy.android import write_android_bundle
+
+    parity = write_android_bundle(ctx.model, ctx.data, ctx.out / "android", ctx.model_name,
+                                  calibration_samples=ctx.cfg.calibration_samples,
+                                  float_tflite=ctx.float_tflite, int8_tflite=ctx.int8_tflite)
+    ctx.android = parity
+    missed = [name for name, f in parity["files"].items() if not f["ok"]]
+    if missed:  # an under-trained model can miss the int8 agreement goal; say so, the report has the figures
+        ctx.notes.append(f"warning: Android parity goal missed by {', '.join(missed)} (see report.md)")
+
+
 def stage_report(ctx: Context) -> None:
     from deploy.report import build_report, write_report
     from deploy.tflm import measure_arena
@@ -158,10 +177,14 @@ def stage_report(ctx: Context) -> None:
         tflite_bytes=len(ctx.int8_tflite), arena=arena, accuracy=ctx.accuracy, desktop_check=ctx.desktop,
         keras_params=int(ctx.model.count_params()) if ctx.model is not None else None,
         labels=ctx.data.labels, target=ctx.target.name)
+    if ctx.android is not None:
+        ctx.report["android"] = ctx.android
     write_report(ctx.report, ctx.out)
 
 
 def stage_codegen(ctx: Context) -> None:
+    if ctx.target.kind == "android":
+        return  # the app bundle was written by the android stage
     from deploy.tflm_codegen import write_tflm_arrays
 
     write_tflm_arrays(ctx.graph, ctx.int8_tflite, ctx.out / "firmware" / "tflm", ctx.data.labels,

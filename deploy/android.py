@@ -1,0 +1,442 @@
+"""Writes the Android bundle: TFLite and ONNX/ORT variants, labels, a Kotlin classifier, gradle lines, README, parity.
+
+Every file in the bundle is run in the runtime a phone would use (ai-edge-litert's Interpreter for .tflite,
+onnxruntime's InferenceSession for .onnx/.ort, both through `toolkit.runtime`, the same code `edgecnn-run` uses)
+against the Keras model on the test split, and the figures go to parity.json.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import io
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import struct
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.datasets import Dataset
+from toolkit.errors import ConfigError, DatasetError, ModelError, OutputError
+
+# Maven coordinates, checked against the LiteRT and ONNX Runtime docs and Maven listings. litert 1.4.1 is the
+# newest line whose Interpreter API (the one the generated class uses) supports minSdk 21; litert-support is
+# versioned with it. onnxruntime-android 1.27.0 reads ORT format v6, which is what onnxruntime >= 1.16 writes.
+LITERT_VERSION = "1.4.1"
+LITERT_SUPPORT_VERSION = "1.4.1"
+ORT_ANDROID_VERSION = "1.27.0"
+ONNX_OPSET = 17
+FLOAT_MAX_ABS_DIFF = 1e-4   # goal for float files: max |p_file - p_keras| over the test split
+INT8_TOP1_AGREEMENT = 0.99  # goal for int8 files: fraction of test samples whose top-1 class equals Keras's
+DEFAULT_PACKAGE = "com.example.edgecnn"
+ORT_FORMAT_MIN_RUNTIME = {5: "1.13", 6: "1.16"}  # ORT format version -> first onnxruntime that reads it
+
+
+@dataclass(frozen=True)
+class Variant:
+    file: str
+    runtime: str     # "litert" or "onnxruntime"
+    precision: str   # "float" or "int8"
+    io: str          # input/output type a caller sees
+    use: str         # one line for the README
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant("model_float.tflite", "litert", "float", "float32", "float32 reference; largest, exact"),
+    Variant("model_int8_float_io.tflite", "litert", "int8", "float32",
+            "int8 weights and activations, float32 input/output: the easy default for apps"),
+    Variant("model_int8.tflite", "litert", "int8", "int8",
+            "fully int8, int8 input/output, for int8-only accelerators (the class quantizes for you)"),
+    Variant("model.onnx", "onnxruntime", "float", "float32", "float ONNX for the full onnxruntime-android package"),
+    Variant("model_int8.onnx", "onnxruntime", "int8", "float32", "int8 QDQ ONNX (static, per-channel)"),
+    Variant("model.ort", "onnxruntime", "float", "float32", "float model in ORT format for ONNX Runtime Mobile"),
+    Variant("model_int8.ort", "onnxruntime", "int8", "float32", "int8 model in ORT format for ONNX Runtime Mobile"),
+)
+TEXT_FILES = ("labels.txt", "model_meta.json", "EdgecnnClassifier.kt", "build.gradle.snippet", "README.md",
+              "parity.json")
+
+_KOTLIN_KEYWORDS = {"as", "break", "class", "continue", "do", "else", "false", "for", "fun", "if", "in",
+                    "interface", "is", "null", "object", "package", "return", "super", "this", "throw", "true",
+                    "try", "typealias", "typeof", "val", "var", "when", "while"}
+
+
+# ---------------------------------------------------------------- number and string formatting (the one helper)
+
+def kotlin_string(s: str) -> str:
+    """A Kotlin string literal for s: quotes, backslashes, `$` templates and control characters escaped,
+    non-ASCII written as \\uXXXX (UTF-16 surrogate pairs above U+FFFF), so the file is plain ASCII."""
+    out = ['"']
+    for ch in s:
+        code = ord(ch)
+        if ch in _KOTLIN_ESCAPES:
+            out.append(_KOTLIN_ESCAPES[ch])
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04X}")
+        else:
+            code -= 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04X}\\u{0xDC00 + (code & 0x3FF):04X}")
+    out.append('"')
+    return "".join(out)
+
+
+_KOTLIN_ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b"}
+
+
+def kotlin_float(x: float) -> str:
+    """A Kotlin Float literal that reads back as the same float32 (16 -> 16.0f, 1/255 -> 0.003921569f)."""
+    x = float(np.float32(x))
+    if not math.isfinite(x):
+        raise ModelError(f"cannot write the non-finite number {x} into Kotlin")
+    text = np.format_float_positional(np.float32(x), unique=True, trim="0") if 1e-4 <= abs(x) < 1e7 or x == 0 \
+        else np.format_float_scientific(np.float32(x), unique=True, trim="0").replace("e+", "e")
+    return f"{text}f"
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    """Report numbers: fixed digits, or scientific for tiny differences."""
+    if value == 0:
+        return "0"
+    if abs(value) < 10 ** -digits:
+        return f"{value:.2e}"
+    return f"{value:.{digits}f}"
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n:,} B" if n < 10_000 else f"{n / 1024:,.1f} KiB"
+
+
+# ---------------------------------------------------------------- conversions
+
+def int8_float_io_tflite(model, calibration: np.ndarray, max_samples: int = 200) -> bytes:
+    """Full-integer int8 TFLite (int8 weights and activations) with float32 input and output tensors."""
+    from deploy.quantize import to_int8_tflite
+
+    return to_int8_tflite(model, calibration, max_samples=max_samples, float_io=True)
+
+
+def quantize_onnx(float_onnx: Path, int8_onnx: Path, calibration: np.ndarray) -> None:
+    """Static int8 QDQ quantization with onnxruntime: per-channel int8 weights, int8 activations, MinMax
+    calibration on `calibration` (the same calibration split the int8 TFLite files were calibrated on)."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    input_name = ort.InferenceSession(str(float_onnx), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(np.asarray(calibration, dtype=np.float32))
+
+        def get_next(self):
+            x = next(self._it, None)
+            return None if x is None else {input_name: x[None, ...]}
+
+    with tempfile.TemporaryDirectory(prefix="edgecnn-onnxq-") as tmp:
+        pre = Path(tmp) / "preprocessed.onnx"
+        try:
+            quant_pre_process(str(float_onnx), str(pre))
+            quantize_static(str(pre), str(int8_onnx), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+        except Exception as exc:  # onnxruntime.quantization raises many types
+            raise ModelError(f"onnxruntime could not quantize {float_onnx.name} to int8: {_first_line(exc)}",
+                             hint="check that every layer has an int8 ONNX Runtime kernel") from None
+
+
+def onnx_to_ort(onnx_path: Path, ort_path: Path) -> None:
+    """ORT-format model for ONNX Runtime Mobile, with onnxruntime's convert_onnx_models_to_ort tool (fixed
+    optimizations for ARM, as the tool does for target_platform='arm')."""
+    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+
+    with tempfile.TemporaryDirectory(prefix="edgecnn-ort-") as tmp:
+        src = Path(tmp) / "in" / onnx_path.name
+        src.parent.mkdir()
+        shutil.copyfile(onnx_path, src)
+        out = Path(tmp) / "out"
+        logger = logging.getLogger("ort_format_model.utils")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                convert_onnx_models_to_ort(src, output_dir=out, optimization_styles=[OptimizationStyle.Fixed],
+                                           target_platform="arm")
+        except Exception as exc:
+            raise ModelError(f"onnxruntime could not convert {onnx_path.name} to ORT format: {_first_line(exc)}")\
+                from None
+        finally:
+            logger.setLevel(level)
+        shutil.move(str(out / src.with_suffix(".ort").name), ort_path)
+
+
+def ort_format_version(data: bytes) -> int | None:
+    """The ORT format version stored in an .ort file (its InferenceSession.ort_version string), or None."""
+    try:
+        if data[4:8] != b"ORTM":
+            return None
+        root = struct.unpack_from("<I", data, 0)[0]
+        vtable = root - struct.unpack_from("<i", data, root)[0]
+        if struct.unpack_from("<H", data, vtable)[0] < 6:
+            return None
+        field = struct.unpack_from("<H", data, vtable + 4)[0]
+        if not field:
+            return None
+        at = root + field
+        s = at + struct.unpack_from("<I", data, at)[0]
+        n = struct.unpack_from("<I", data, s)[0]
+        return int(data[s + 4:s + 4 + n].decode("ascii"))
+    except (struct.error, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [s.strip() for s in str(exc).strip().splitlines() if s.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__
+
+
+# ---------------------------------------------------------------- metadata
+
+def model_meta(data: Dataset, model_name: str, input_shape, num_classes: int, calibration_samples: int,
+               files: dict | None = None) -> dict:
+    """model_meta.json: what a runtime needs to feed the model (shape, normalisation, labels, quantization)."""
+    h, w, c = (int(v) for v in input_shape)
+    meta = {
+        "format": "edgecnn-model-meta",
+        "version": 1,
+        "model_name": model_name,
+        "input_shape": [h, w, c],
+        "layout": "NHWC",
+        "pixel_scale": float(data.pixel_scale),
+        "normalization": "model input = raw pixel / pixel_scale (pixels 0..pixel_scale map to 0..1)",
+        "grayscale": ("RGB images become one channel as Pillow's convert('L') does: "
+                      "(19595 R + 38470 G + 7471 B + 32768) >> 16") if c == 1 else None,
+        "labels": list(data.labels),
+        "num_classes": int(num_classes),
+        "quantization": {
+            "scheme": "post-training int8, per-channel weights, per-tensor activations",
+            "calibration_split": "x_calib",
+            "calibration_samples": int(calibration_samples),
+        },
+        "files": files or {},
+    }
+    return meta
+
+
+def _file_info(path: Path, variant: Variant) -> dict:
+    from toolkit.runtime import Model
+
+    m = Model(path)
+    info = {"runtime": variant.runtime, "precision": variant.precision, "bytes": path.stat().st_size,
+            "input": {"dtype": m.input_dtype.name}, "output": {"dtype": m.output_dtype.name}}
+    if m.input_quant:
+        info["input"].update(scale=m.input_quant[0], zero_point=m.input_quant[1])
+    if m.output_quant:
+        info["output"].update(scale=m.output_quant[0], zero_point=m.output_quant[1])
+    if path.suffix == ".ort":
+        info["ort_format_version"] = ort_format_version(path.read_bytes())
+    return info
+
+
+# ---------------------------------------------------------------- parity
+
+def _runtime_versions() -> dict:
+    out = {}
+    for dist, key in (("ai-edge-litert", "litert"), ("onnxruntime", "onnxruntime")):
+        try:
+            out[key] = f"{dist} {importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            out[key] = dist
+    return out
+
+
+def measure_parity(bundle_dir: Path, x: np.ndarray, y: np.ndarray, reference: np.ndarray,
+                   variants=VARIANTS) -> dict:
+    """Run every variant in its phone runtime on x (batch 1) and compare with the Keras probabilities."""
+    from toolkit.runtime import Model
+
+    versions = _runtime_versions()
+    ref_top = np.argmax(reference, axis=-1)
+    files = {}
+    for v in variants:
+        probs = Model(bundle_dir / v.file).predict(x)
+        diff = float(np.max(np.abs(probs - reference))) if len(x) else 0.0
+        agree = float(np.mean(np.argmax(probs, axis=-1) == ref_top)) if len(x) else float("nan")
+        acc = float(np.mean(np.argmax(probs, axis=-1) == y)) if len(y) else float("nan")
+        entry = {"runtime": versions[v.runtime], "precision": v.precision, "io": v.io,
+                 "bytes": (bundle_dir / v.file).stat().st_size, "max_abs_diff": diff, "top1_agreement": agree,
+                 "accuracy": acc}
+        if v.precision == "float":
+            entry["goal"] = f"max_abs_diff <= {FLOAT_MAX_ABS_DIFF:g}"
+            entry["ok"] = bool(diff <= FLOAT_MAX_ABS_DIFF)
+        else:
+            entry["goal"] = f"top1_agreement >= {INT8_TOP1_AGREEMENT:g}"
+            entry["ok"] = bool(agree >= INT8_TOP1_AGREEMENT)
+        files[v.file] = entry
+    return {
+        "reference": "keras",
+        "split": "test",
+        "samples": int(len(x)),
+        "keras_accuracy": float(np.mean(ref_top == y)) if len(y) else float("nan"),
+        "goals": {"float_max_abs_diff": FLOAT_MAX_ABS_DIFF, "int8_top1_agreement": INT8_TOP1_AGREEMENT},
+        "files": files,
+        "ok": all(f["ok"] for f in files.values()),
+    }
+
+
+# ---------------------------------------------------------------- templates
+
+def _render(name: str, **context) -> str:
+    import jinja2
+
+    from deploy.templates import TEMPLATE_DIR, render
+
+    try:
+        return render(f"android/{name}", **context)
+    except jinja2.TemplateNotFound:
+        raise OutputError(f"template {TEMPLATE_DIR / 'android' / name} is missing", hint="reinstall edgecnn") from None
+
+
+def _check_package(package: str) -> None:
+    parts = package.split(".")
+    if not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p) and p not in _KOTLIN_KEYWORDS for p in parts):
+        raise ConfigError(f"Kotlin package {package!r} is not a valid package name",
+                          hint="use dot-separated identifiers such as com.example.myapp")
+
+
+def _check_labels(labels) -> None:
+    for i, label in enumerate(labels):
+        if any(ch in label for ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+            raise DatasetError(f"class name {i} ({label!r}) contains a line break, which labels.txt cannot hold",
+                               hint="rename that class (its folder) without line breaks")
+
+
+def _template_context(model_name: str, meta: dict, parity: dict, package: str) -> dict:
+    h, w, c = meta["input_shape"]
+    rows = []
+    for v in VARIANTS:
+        p = parity["files"][v.file]
+        rows.append({
+            "file": v.file, "runtime": "LiteRT Interpreter" if v.runtime == "litert" else "ONNX Runtime",
+            "precision": v.precision, "io": v.io, "size": _fmt_bytes(p["bytes"]), "use": v.use,
+            "max_abs_diff": _fmt(p["max_abs_diff"], 6), "agreement": _fmt(p["top1_agreement"], 4),
+            "accuracy": _fmt(p["accuracy"], 4), "ok": "yes" if p["ok"] else "NO",
+        })
+    ort_versions = sorted({f.get("ort_format_version") for f in meta["files"].values()
+                           if f.get("ort_format_version") is not None})
+    ort_format = ", ".join(f"v{v}" for v in ort_versions) or "unknown"
+    ort_min = max((ORT_FORMAT_MIN_RUNTIME.get(v, "?") for v in ort_versions), default="?")
+    return {
+        "model_name": model_name,
+        "model_name_kt": kotlin_string(model_name),
+        "package": package,
+        "package_path": package.replace(".", "/"),
+        "height": str(h), "width": str(w), "channels": str(c),
+        "channels_word": {1: "grayscale", 3: "RGB"}.get(c, f"{c}-channel"),
+        "pixel_scale": f"{meta['pixel_scale']:g}",
+        "pixel_scale_kt": kotlin_float(meta["pixel_scale"]),
+        "pixel_scale_is_8bit": abs(meta["pixel_scale"] - 255.0) < 1e-9,
+        "num_classes": str(meta["num_classes"]),
+        "labels_kt": [kotlin_string(s) for s in meta["labels"]],
+        "labels_preview": ", ".join(meta["labels"][:10]) + (", ..." if len(meta["labels"]) > 10 else ""),
+        "default_asset": "model_int8_float_io.tflite",
+        "float_asset": "model_float.tflite",
+        "int8_asset": "model_int8.tflite",
+        "litert_version": LITERT_VERSION,
+        "litert_support_version": LITERT_SUPPORT_VERSION,
+        "ort_version": ORT_ANDROID_VERSION,
+        "ort_format": ort_format,
+        "ort_min_runtime": ort_min,
+        "ort_writer": _runtime_versions()["onnxruntime"],
+        "rows": rows,
+        "samples": str(parity["samples"]),
+        "keras_accuracy": _fmt(parity["keras_accuracy"], 4),
+        "float_goal": f"{FLOAT_MAX_ABS_DIFF:g}",
+        "int8_goal": f"{INT8_TOP1_AGREEMENT:g}",
+        "calibration_samples": str(meta["quantization"]["calibration_samples"]),
+    }
+
+
+# ---------------------------------------------------------------- the bundle
+
+def write_android_bundle(model, data: Dataset, out_dir: Path, model_name: str, *,
+                         kotlin_package: str = DEFAULT_PACKAGE, calibration_samples: int = 200,
+                         float_tflite: bytes | None = None, int8_tflite: bytes | None = None) -> dict:
+    """Write the Android bundle into out_dir (`<build>/android/`) and return its parity figures.
+
+    Files: model_float.tflite, model_int8_float_io.tflite, model_int8.tflite, model.onnx, model_int8.onnx,
+    model.ort, model_int8.ort, labels.txt, model_meta.json, EdgecnnClassifier.kt, build.gradle.snippet,
+    README.md and parity.json (the returned dict). All int8 variants are calibrated on the same first
+    `calibration_samples` images of data.x_calib. `float_tflite`/`int8_tflite` may pass TFLite files the
+    build already converted (they must come from `model` and the same calibration). The folder is written
+    next to out_dir first and moved into place at the end, so a failure leaves no half-written bundle.
+    """
+    out_dir = Path(out_dir)
+    _check_package(kotlin_package)
+    _check_labels(data.labels)
+    input_shape = tuple(int(v) for v in model.inputs[0].shape[1:])
+    num_classes = int(model.outputs[0].shape[-1])
+    if input_shape != tuple(data.input_shape):
+        raise ModelError(f"the model takes input {input_shape} but the data set's images are {data.input_shape}",
+                         hint="build the model for the data set")
+    if len(input_shape) != 3:
+        raise ModelError(f"the Android bundle needs an image model (H, W, C input), got input {input_shape}")
+    if num_classes != data.num_classes:
+        raise ModelError(f"the model has {num_classes} outputs but the data set has {data.num_classes} classes")
+    if not (math.isfinite(data.pixel_scale) and data.pixel_scale > 0):
+        raise DatasetError(f"the data set's pixel_scale is {data.pixel_scale}, expected a positive number")
+    calib = np.asarray(data.x_calib[:calibration_samples], dtype=np.float32)
+
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()  # not mkdtemp: the bundle gets the usual permissions, not 0700
+    except OSError as exc:
+        raise OutputError(f"cannot create the Android bundle folder next to {out_dir}: {exc.strerror or exc}",
+                          hint="check that the output folder is writable") from None
+    try:
+        from deploy.export import onnx_from_float_tflite
+        from deploy.quantize import to_float_tflite, to_int8_tflite
+
+        (tmp / "model_float.tflite").write_bytes(float_tflite or to_float_tflite(model))
+        (tmp / "model_int8.tflite").write_bytes(int8_tflite or to_int8_tflite(model, calib, len(calib)))
+        (tmp / "model_int8_float_io.tflite").write_bytes(int8_float_io_tflite(model, calib, len(calib)))
+        (tmp / "model.onnx").write_bytes(onnx_from_float_tflite((tmp / "model_float.tflite").read_bytes(),
+                                                                opset=ONNX_OPSET))
+        quantize_onnx(tmp / "model.onnx", tmp / "model_int8.onnx", calib)
+        onnx_to_ort(tmp / "model.onnx", tmp / "model.ort")
+        onnx_to_ort(tmp / "model_int8.onnx", tmp / "model_int8.ort")
+        (tmp / "labels.txt").write_text("".join(f"{s}\n" for s in data.labels), encoding="utf-8")
+
+        files = {v.file: _file_info(tmp / v.file, v) for v in VARIANTS}
+        meta = model_meta(data, model_name, input_shape, num_classes, len(calib), files)
+        (tmp / "model_meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n",
+                                             encoding="utf-8")
+
+        reference = np.asarray(model.predict(data.x_test, batch_size=64, verbose=0), dtype=np.float32)
+        parity = measure_parity(tmp, data.x_test, data.y_test, reference)
+        parity["model"] = model_name
+        (tmp / "parity.json").write_text(json.dumps(parity, indent=2) + "\n", encoding="utf-8")
+
+        ctx = _template_context(model_name, meta, parity, kotlin_package)
+        (tmp / "EdgecnnClassifier.kt").write_text(_render("EdgecnnClassifier.kt.j2", **ctx), encoding="utf-8")
+        (tmp / "build.gradle.snippet").write_text(_render("build.gradle.snippet.j2", **ctx), encoding="utf-8")
+        (tmp / "README.md").write_text(_render("README.md.j2", **ctx), encoding="utf-8")
+
+        if out_dir.exists():
+            shutil.rmtree(out_dir) if out_dir.is_dir() else out_dir.unlink()
+        tmp.rename(out_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write the Android bundle {out_dir}: {exc.strerror or exc}",
+                          hint="check free disk space and permissions") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return parity
