@@ -23,6 +23,17 @@ class ModelSpec:
 REGISTRY: dict[str, ModelSpec] = {
     "compact_cnn": ModelSpec("compact", "build", "compact CNN, standard / depthwise-separable / grouped convs",
                              takes_conv=True),
+    # MLPerf Tiny reference architectures, at their own inputs (any input of the same rank works too)
+    "ds_cnn": ModelSpec("mlperf_tiny", "ds_cnn", "MLPerf Tiny keyword spotting DS-CNN (49x10 MFCC, 12 classes)",
+                        input_shape=(49, 10, 1), classes=12),
+    "resnet8": ModelSpec("mlperf_tiny", "resnet8", "MLPerf Tiny CIFAR-10 ResNet-8 (32x32x3, 10 classes)",
+                         input_shape=(32, 32, 3), classes=10),
+    "mobilenet_v1_025": ModelSpec("mlperf_tiny", "mobilenet_v1_025",
+                                  "MLPerf Tiny visual wake words MobileNetV1 0.25 (96x96x3, 2 classes)",
+                                  input_shape=(96, 96, 3), classes=2),
+    "fc_autoencoder": ModelSpec("mlperf_tiny", "fc_autoencoder",
+                                "MLPerf Tiny anomaly detection FC autoencoder (640-128x4-8-128x4-640)",
+                                input_shape=(640,), classes=640),
 }
 
 

@@ -26,3 +26,9 @@ def test_bad_model_requests():
     with pytest.raises(ConfigError, match="image input"):
         build_model("compact_cnn", (64,), 10)
     assert "compact_cnn" in REGISTRY
+
+
+@pytest.mark.parametrize("name, params", [("ds_cnn", 24_908), ("resnet8", 78_666)])
+def test_mlperf_tiny_parameter_counts_match_the_published_ones(name, params):
+    spec = REGISTRY[name]
+    assert build_model(name, spec.input_shape, spec.classes).count_params() == params
