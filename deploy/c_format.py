@@ -62,4 +62,41 @@ def c_bytes(data: bytes, per_line: int = 12) -> str:
 def c_float(value: float) -> str:
     """A float32 constant with enough digits to round-trip exactly, as a C float literal."""
     v = float(np.float32(value))
-    return f"{v:.9g}f" if np.isfinite(v) else "0.0f"
+    if not np.isfinite(v):
+        return "0.0f"
+    text = f"{v:.9g}"
+    if not any(ch in text for ch in ".eEn"):  # "1" alone would make the invalid literal "1f"
+        text += ".0"
+    return text + "f"
+
+
+INT32_MIN = -(2 ** 31)
+
+
+def c_int(value: int) -> str:
+    """An int32 literal; INT32_MIN is written as an expression because C has no literal for it."""
+    v = int(value)
+    if not INT32_MIN <= v < 2 ** 31:
+        raise ValueError(f"{v} does not fit in int32")
+    return "(-2147483647 - 1)" if v == INT32_MIN else str(v)
+
+
+def c_int_array_body(values, per_line: int = 16) -> str:
+    """c_array_body for int32 values, INT32_MIN included ("0" for an empty array, which C forbids)."""
+    vals = [c_int(v) for v in np.asarray(values).ravel()]
+    if not vals:
+        vals = ["0"]
+    lines = [", ".join(vals[i:i + per_line]) for i in range(0, len(vals), per_line)]
+    return ",\n".join("    " + line for line in lines)
+
+
+def unique_identifiers(names, prefix: str = "") -> list[str]:
+    """c_identifier for each name, with numeric suffixes where two names would collide."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        base = c_identifier(n, prefix)
+        k = seen.get(base, 0)
+        seen[base] = k + 1
+        out.append(base if k == 0 else f"{base}_{k}")
+    return out

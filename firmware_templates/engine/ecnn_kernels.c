@@ -36,7 +36,14 @@ static int32_t clamp(int32_t x, int32_t lo, int32_t hi)
 
 /* ---- TFLite / gemmlowp fixed point ---- */
 
-int32_t ecnn_srdhm(int32_t a, int32_t b)
+/* Inlined into the kernels' inner loops where the compiler supports forcing it (no effect on results). */
+#if defined(__GNUC__)
+#define ECNN_INLINE static inline __attribute__((always_inline))
+#else
+#define ECNN_INLINE static inline
+#endif
+
+ECNN_INLINE int32_t srdhm(int32_t a, int32_t b)
 {
     int64_t ab;
     int64_t nudge;
@@ -48,7 +55,7 @@ int32_t ecnn_srdhm(int32_t a, int32_t b)
     return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
 }
 
-int32_t ecnn_rdpot(int32_t x, int exponent)
+ECNN_INLINE int32_t rdpot(int32_t x, int exponent)
 {
     const int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u);
     const int32_t remainder = x & mask;
@@ -56,11 +63,32 @@ int32_t ecnn_rdpot(int32_t x, int exponent)
     return asr(x, exponent) + (remainder > threshold ? 1 : 0);
 }
 
-int32_t ecnn_mbqm(int32_t x, int32_t multiplier, int shift)
+ECNN_INLINE int32_t mbqm(int32_t x, int32_t multiplier, int shift)
 {
     const int left = shift > 0 ? shift : 0;
     const int right = shift > 0 ? 0 : -shift;
-    return ecnn_rdpot(ecnn_srdhm(shl_wrap(x, left), multiplier), right);
+    return rdpot(srdhm(shl_wrap(x, left), multiplier), right);
+}
+
+int32_t ecnn_srdhm(int32_t a, int32_t b)
+{
+    return srdhm(a, b);
+}
+
+int32_t ecnn_rdpot(int32_t x, int exponent)
+{
+    return rdpot(x, exponent);
+}
+
+int32_t ecnn_mbqm(int32_t x, int32_t multiplier, int shift)
+{
+    return mbqm(x, multiplier, shift);
+}
+
+/* TFLM's per-channel output stage: requantize, add the output zero point, clamp to the activation. */
+ECNN_INLINE int8_t requant(int32_t acc, int32_t mult, int32_t shift, int32_t out_offset, int32_t lo, int32_t hi)
+{
+    return (int8_t)clamp(mbqm(acc, mult, (int)shift) + out_offset, lo, hi);
 }
 
 /* SaturatingRoundingMultiplyByPOT with a positive exponent: a saturating left shift. */
@@ -114,7 +142,7 @@ void ecnn_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
                 if (p->bias) {
                     acc = wrap_add(acc, p->bias[oc]);
                 }
-                acc = ecnn_mbqm(acc, p->mult[oc], (int)p->shift[oc]);
+                acc = mbqm(acc, p->mult[oc], (int)p->shift[oc]);
                 acc += p->out_offset;
                 o[oc] = (int8_t)clamp(acc, p->act_min, p->act_max);
             }
@@ -151,10 +179,319 @@ void ecnn_depthwise_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *
                     if (p->bias) {
                         acc = wrap_add(acc, p->bias[oc]);
                     }
-                    acc = ecnn_mbqm(acc, p->mult[oc], (int)p->shift[oc]);
+                    acc = mbqm(acc, p->mult[oc], (int)p->shift[oc]);
                     acc += p->out_offset;
                     o[oc] = (int8_t)clamp(acc, p->act_min, p->act_max);
                 }
+            }
+        }
+    }
+}
+
+/* ---- fast paths: dot products over contiguous int8 runs ----
+ * The 16-wide inner blocks have a constant trip count, which lets compilers vectorize them; the sums
+ * are the same integers in any order (no overflow: |x * w| <= 2^15 and runs are far below 2^16). */
+
+ECNN_INLINE int32_t dot(const int8_t *x, const int8_t *w, int32_t n)
+{
+    int32_t acc = 0;
+    int32_t i = 0;
+    int32_t j;
+    for (; i + 16 <= n; i += 16) {
+        for (j = 0; j < 16; ++j) {
+            acc += (int32_t)x[i + j] * (int32_t)w[i + j];
+        }
+    }
+    for (; i < n; ++i) {
+        acc += (int32_t)x[i] * (int32_t)w[i];
+    }
+    return acc;
+}
+
+/* sum (x[i] + off) * w[i]: TFLM's own formula, for windows that cross the image border */
+ECNN_INLINE int32_t dot_off(const int8_t *x, const int8_t *w, int32_t n, int32_t off)
+{
+    int32_t acc = 0;
+    int32_t i = 0;
+    int32_t j;
+    for (; i + 16 <= n; i += 16) {
+        for (j = 0; j < 16; ++j) {
+            acc += ((int32_t)x[i + j] + off) * (int32_t)w[i + j];
+        }
+    }
+    for (; i < n; ++i) {
+        acc += ((int32_t)x[i] + off) * (int32_t)w[i];
+    }
+    return acc;
+}
+
+/* acc[0..1] += x . w0, x . w1 */
+ECNN_INLINE void dot1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc)
+{
+    int32_t a = 0;
+    int32_t b = 0;
+    int32_t i = 0;
+    int32_t j;
+    for (; i + 16 <= n; i += 16) {
+        for (j = 0; j < 16; ++j) {
+            const int32_t u = x[i + j];
+            a += u * (int32_t)w0[i + j];
+            b += u * (int32_t)w1[i + j];
+        }
+    }
+    for (; i < n; ++i) {
+        const int32_t u = x[i];
+        a += u * (int32_t)w0[i];
+        b += u * (int32_t)w1[i];
+    }
+    acc[0] = wrap_add(acc[0], a);
+    acc[1] = wrap_add(acc[1], b);
+}
+
+/* acc[0..3] += x0 . w0, x0 . w1, x1 . w0, x1 . w1 (two pixels by two output channels) */
+ECNN_INLINE void dot2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,
+                        int32_t *acc)
+{
+    int32_t a = 0;
+    int32_t b = 0;
+    int32_t c = 0;
+    int32_t d = 0;
+    int32_t i = 0;
+    int32_t j;
+    for (; i + 16 <= n; i += 16) {
+        for (j = 0; j < 16; ++j) {
+            const int32_t u = x0[i + j];
+            const int32_t v = x1[i + j];
+            const int32_t p = w0[i + j];
+            const int32_t q = w1[i + j];
+            a += u * p;
+            b += u * q;
+            c += v * p;
+            d += v * q;
+        }
+    }
+    for (; i < n; ++i) {
+        const int32_t u = x0[i];
+        const int32_t v = x1[i];
+        const int32_t p = w0[i];
+        const int32_t q = w1[i];
+        a += u * p;
+        b += u * q;
+        c += v * p;
+        d += v * q;
+    }
+    acc[0] = wrap_add(acc[0], a);
+    acc[1] = wrap_add(acc[1], b);
+    acc[2] = wrap_add(acc[2], c);
+    acc[3] = wrap_add(acc[3], d);
+}
+
+void ecnn_gemm(const ecnn_gemm_params *p, const int8_t *in, int8_t *out)
+{
+    const int32_t n = p->depth;
+    const int32_t cols = p->cols;
+    const int32_t ms = p->mult_stride;
+    int32_t r = 0;
+    int32_t o;
+    for (; r + 2 <= p->rows; r += 2) {
+        const int8_t *x0 = in + r * n;
+        const int8_t *x1 = x0 + n;
+        int8_t *y0 = out + r * cols;
+        int8_t *y1 = y0 + cols;
+        for (o = 0; o + 2 <= cols; o += 2) {
+            const int8_t *w0 = p->filter + o * n;
+            int32_t acc[4];
+            acc[0] = p->bias_folded[o];
+            acc[1] = p->bias_folded[o + 1];
+            acc[2] = acc[0];
+            acc[3] = acc[1];
+            dot2x2(x0, x1, w0, w0 + n, n, acc);
+            y0[o] = requant(acc[0], p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
+            y0[o + 1] = requant(acc[1], p->mult[(o + 1) * ms], p->shift[(o + 1) * ms], p->out_offset, p->act_min,
+                                p->act_max);
+            y1[o] = requant(acc[2], p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
+            y1[o + 1] = requant(acc[3], p->mult[(o + 1) * ms], p->shift[(o + 1) * ms], p->out_offset, p->act_min,
+                                p->act_max);
+        }
+        for (; o < cols; ++o) {
+            const int8_t *w0 = p->filter + o * n;
+            const int32_t a = wrap_add(p->bias_folded[o], dot(x0, w0, n));
+            const int32_t b = wrap_add(p->bias_folded[o], dot(x1, w0, n));
+            y0[o] = requant(a, p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
+            y1[o] = requant(b, p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
+        }
+    }
+    for (; r < p->rows; ++r) {
+        const int8_t *x0 = in + r * n;
+        int8_t *y0 = out + r * cols;
+        for (o = 0; o + 2 <= cols; o += 2) {
+            const int8_t *w0 = p->filter + o * n;
+            int32_t acc[2];
+            acc[0] = p->bias_folded[o];
+            acc[1] = p->bias_folded[o + 1];
+            dot1x2(x0, w0, w0 + n, n, acc);
+            y0[o] = requant(acc[0], p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
+            y0[o + 1] = requant(acc[1], p->mult[(o + 1) * ms], p->shift[(o + 1) * ms], p->out_offset, p->act_min,
+                                p->act_max);
+        }
+        for (; o < cols; ++o) {
+            const int32_t a = wrap_add(p->bias_folded[o], dot(x0, p->filter + o * n, n));
+            y0[o] = requant(a, p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
+        }
+    }
+}
+
+/* One output pixel whose window crosses the border: taps [ky0, ky1) x [kx0, kx1) exist. */
+static void conv_border_pixel(const ecnn_conv_params *p, const int8_t *in, int8_t *o, int32_t y0, int32_t x0)
+{
+    const int32_t ky0 = y0 < 0 ? -y0 : 0;
+    const int32_t ky1 = y0 + p->k_h > p->in_h ? p->in_h - y0 : p->k_h;
+    const int32_t kx0 = x0 < 0 ? -x0 : 0;
+    const int32_t kx1 = x0 + p->k_w > p->in_w ? p->in_w - x0 : p->k_w;
+    const int32_t run = (kx1 - kx0) * p->in_c;
+    const int32_t frow = p->k_w * p->k_c;
+    int32_t oc, ky;
+    for (oc = 0; oc < p->out_c; ++oc) {
+        const int8_t *f = p->filter + oc * p->k_h * frow + kx0 * p->k_c;
+        int32_t acc = 0;
+        if (run > 0) {
+            for (ky = ky0; ky < ky1; ++ky) {
+                acc += dot_off(in + ((y0 + ky) * p->in_w + x0 + kx0) * p->in_c, f + ky * frow, run, p->in_offset);
+            }
+        }
+        if (p->bias) {
+            acc = wrap_add(acc, p->bias[oc]);
+        }
+        o[oc] = requant(acc, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+    }
+}
+
+void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
+{
+    const int32_t n_pix = p->out_h * p->out_w;
+    const int32_t run = p->k_w * p->in_c;      /* one kernel row: contiguous in input and filter */
+    const int32_t ksize = p->k_h * run;
+    const int32_t in_row = p->in_w * p->in_c;
+    const int32_t x_step = p->stride_w * p->in_c;
+    const int32_t oc_n = p->out_c;
+    int32_t q = 0;
+    while (q < n_pix) {
+        const int32_t oy = q / p->out_w;
+        const int32_t ox = q - oy * p->out_w;
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        const int32_t x0 = ox * p->stride_w - p->pad_w;
+        int8_t *o = out + q * oc_n;
+        const int inside = y0 >= 0 && y0 + p->k_h <= p->in_h && x0 >= 0 && x0 + p->k_w <= p->in_w;
+        const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
+        const int8_t *base = in + y0 * in_row + x0 * p->in_c;
+        int32_t oc, ky;
+        if (!inside) {
+            conv_border_pixel(p, in, o, y0, x0);
+            q += 1;
+            continue;
+        }
+        for (oc = 0; oc + 2 <= oc_n; oc += 2) {
+            const int8_t *f0 = p->filter + oc * ksize;
+            const int8_t *f1 = f0 + ksize;
+            int32_t acc[4];
+            acc[0] = p->bias_folded[oc];
+            acc[1] = p->bias_folded[oc + 1];
+            acc[2] = acc[0];
+            acc[3] = acc[1];
+            if (pair) {
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    const int8_t *xa = base + ky * in_row;
+                    dot2x2(xa, xa + x_step, f0 + ky * run, f1 + ky * run, run, acc);
+                }
+                o[oc_n + oc] = requant(acc[2], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+                o[oc_n + oc + 1] = requant(acc[3], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
+                                           p->act_max);
+            } else {
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    dot1x2(base + ky * in_row, f0 + ky * run, f1 + ky * run, run, acc);
+                }
+            }
+            o[oc] = requant(acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            o[oc + 1] = requant(acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min, p->act_max);
+        }
+        for (; oc < oc_n; ++oc) {
+            const int8_t *f0 = p->filter + oc * ksize;
+            int32_t a = p->bias_folded[oc];
+            int32_t b = a;
+            for (ky = 0; ky < p->k_h; ++ky) {
+                a = wrap_add(a, dot(base + ky * in_row, f0 + ky * run, run));
+                if (pair) {
+                    b = wrap_add(b, dot(base + ky * in_row + x_step, f0 + ky * run, run));
+                }
+            }
+            o[oc] = requant(a, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            if (pair) {
+                o[oc_n + oc] = requant(b, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            }
+        }
+        q += pair ? 2 : 1;
+    }
+}
+
+void ecnn_depthwise_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
+{
+    const int32_t C = p->out_c;
+    const int32_t in_row = p->in_w * C;
+    int32_t oy, ox, c, j, ky, kx;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        const int32_t ky0 = y0 < 0 ? -y0 : 0;
+        const int32_t ky1 = y0 + p->k_h > p->in_h ? p->in_h - y0 : p->k_h;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int32_t x0 = ox * p->stride_w - p->pad_w;
+            const int32_t kx0 = x0 < 0 ? -x0 : 0;
+            const int32_t kx1 = x0 + p->k_w > p->in_w ? p->in_w - x0 : p->k_w;
+            int8_t *o = out + (oy * p->out_w + ox) * C;
+            if (ky0 == 0 && kx0 == 0 && ky1 == p->k_h && kx1 == p->k_w && p->k_h == 3 && p->k_w == 3) {
+                const int8_t *r0 = in + y0 * in_row + x0 * C;
+                const int8_t *r1 = r0 + in_row;
+                const int8_t *r2 = r1 + in_row;
+                const int8_t *w = p->filter;
+                const int32_t C2 = 2 * C;
+                for (c = 0; c < C; c += 16) {
+                    const int32_t n = C - c < 16 ? C - c : 16;
+                    int32_t acc[16];
+                    if (n == 16) {
+                        for (j = 0; j < 16; ++j) {
+                            const int32_t k = c + j;
+                            acc[j] = r0[k] * w[k] + r0[C + k] * w[C + k] + r0[C2 + k] * w[C2 + k] +
+                                     r1[k] * w[3 * C + k] + r1[C + k] * w[4 * C + k] + r1[C2 + k] * w[5 * C + k] +
+                                     r2[k] * w[6 * C + k] + r2[C + k] * w[7 * C + k] + r2[C2 + k] * w[8 * C + k];
+                        }
+                    } else {
+                        for (j = 0; j < n; ++j) {
+                            const int32_t k = c + j;
+                            acc[j] = r0[k] * w[k] + r0[C + k] * w[C + k] + r0[C2 + k] * w[C2 + k] +
+                                     r1[k] * w[3 * C + k] + r1[C + k] * w[4 * C + k] + r1[C2 + k] * w[5 * C + k] +
+                                     r2[k] * w[6 * C + k] + r2[C + k] * w[7 * C + k] + r2[C2 + k] * w[8 * C + k];
+                        }
+                    }
+                    for (j = 0; j < n; ++j) {
+                        const int32_t k = c + j;
+                        o[k] = requant(wrap_add(acc[j], p->bias_folded[k]), p->mult[k], p->shift[k], p->out_offset,
+                                       p->act_min, p->act_max);
+                    }
+                }
+                continue;
+            }
+            for (c = 0; c < C; ++c) {
+                int32_t acc = 0;
+                for (ky = ky0; ky < ky1; ++ky) {
+                    const int8_t *x = in + (y0 + ky) * in_row + c;
+                    const int8_t *w = p->filter + ky * p->k_w * C + c;
+                    for (kx = kx0; kx < kx1; ++kx) {
+                        acc += ((int32_t)x[(x0 + kx) * C] + p->in_offset) * (int32_t)w[kx * C];
+                    }
+                }
+                if (p->bias) {
+                    acc = wrap_add(acc, p->bias[c]);
+                }
+                o[c] = requant(acc, p->mult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
             }
         }
     }
@@ -177,7 +514,7 @@ void ecnn_fully_connected(const ecnn_fc_params *p, const int8_t *in, int8_t *out
             if (p->bias) {
                 acc = wrap_add(acc, p->bias[o]);
             }
-            acc = ecnn_mbqm(acc, p->mult[k], (int)p->shift[k]);
+            acc = mbqm(acc, p->mult[k], (int)p->shift[k]);
             acc += p->out_offset;
             out[b * p->out_depth + o] = (int8_t)clamp(acc, p->act_min, p->act_max);
         }
@@ -249,22 +586,12 @@ void ecnn_mean_hw(const ecnn_mean_params *p, const int8_t *in, int8_t *out)
     for (b = 0; b < p->batches; ++b) {
         const int8_t *x = in + b * p->count * p->c;
         for (c = 0; c < p->c; ++c) {
-            int32_t sum = 0;
-            int32_t lo = 0;
-            int32_t hi = p->n_thresholds;
+            int32_t acc = 0;
             for (i = 0; i < p->count; ++i) {
-                sum += x[i * p->c + c];
+                acc += (int32_t)x[i * p->c + c] - p->in_zp;
             }
-            /* number of thresholds <= sum: first index whose threshold exceeds sum */
-            while (lo < hi) {
-                const int32_t mid = lo + (hi - lo) / 2;
-                if (p->thresholds[mid] <= sum) {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            out[b * p->c + c] = (int8_t)(p->base + lo);
+            acc = mbqm(acc, p->mult, (int)p->shift) + p->out_zp;
+            out[b * p->c + c] = (int8_t)clamp(acc, -128, 127);
         }
     }
 }
@@ -277,10 +604,10 @@ void ecnn_add(const ecnn_add_params *p, const int8_t *in1, const int8_t *in2, in
     for (i = 0; i < p->size; ++i) {
         const int32_t a = shl_wrap((int32_t)in1[i] + p->in1_offset, (int)p->left_shift);
         const int32_t b = shl_wrap((int32_t)in2[i] + p->in2_offset, (int)p->left_shift);
-        const int32_t sa = ecnn_rdpot(ecnn_srdhm(a, p->in1_mult), (int)-p->in1_shift);
-        const int32_t sb = ecnn_rdpot(ecnn_srdhm(b, p->in2_mult), (int)-p->in2_shift);
+        const int32_t sa = rdpot(srdhm(a, p->in1_mult), (int)-p->in1_shift);
+        const int32_t sb = rdpot(srdhm(b, p->in2_mult), (int)-p->in2_shift);
         const int32_t sum = wrap_add(sa, sb);
-        const int32_t r = ecnn_rdpot(ecnn_srdhm(sum, p->out_mult), (int)-p->out_shift) + p->out_offset;
+        const int32_t r = rdpot(srdhm(sum, p->out_mult), (int)-p->out_shift) + p->out_offset;
         out[i] = (int8_t)clamp(r, p->act_min, p->act_max);
     }
 }
@@ -293,12 +620,12 @@ static int32_t exp_quarter(int32_t a)
     const int32_t constant_term = 1895147668;     /* exp(-1/8) */
     const int32_t constant_1_over_3 = 715827883;
     const int32_t x = wrap_add(a, (int32_t)1 << 28);
-    const int32_t x2 = ecnn_srdhm(x, x);
-    const int32_t x3 = ecnn_srdhm(x2, x);
-    const int32_t x4 = ecnn_srdhm(x2, x2);
-    const int32_t x4_over_4 = ecnn_rdpot(x4, 2);
-    const int32_t poly = ecnn_rdpot(wrap_add(ecnn_srdhm(wrap_add(x4_over_4, x3), constant_1_over_3), x2), 1);
-    return wrap_add(constant_term, ecnn_srdhm(constant_term, wrap_add(x, poly)));
+    const int32_t x2 = srdhm(x, x);
+    const int32_t x3 = srdhm(x2, x);
+    const int32_t x4 = srdhm(x2, x2);
+    const int32_t x4_over_4 = rdpot(x4, 2);
+    const int32_t poly = rdpot(wrap_add(srdhm(wrap_add(x4_over_4, x3), constant_1_over_3), x2), 1);
+    return wrap_add(constant_term, srdhm(constant_term, wrap_add(x, poly)));
 }
 
 /* exp(a) for a <= 0 given in Q5.26; result in Q0.31 */
@@ -314,7 +641,7 @@ static int32_t exp_negative(int32_t a)
     int k;
     for (k = 0; k < 7; ++k) {
         if (remainder & ((int32_t)1 << (24 + k))) {
-            result = ecnn_srdhm(result, multipliers[k]);
+            result = srdhm(result, multipliers[k]);
         }
     }
     return a == 0 ? ECNN_INT32_MAX : result;
@@ -327,12 +654,12 @@ static int32_t one_over_one_plus_x(int32_t a)
     const int32_t half_den = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
     const int32_t c48_17 = 1515870810;
     const int32_t cneg32_17 = -1010580540;
-    int32_t x = wrap_add(c48_17, ecnn_srdhm(half_den, cneg32_17));
+    int32_t x = wrap_add(c48_17, srdhm(half_den, cneg32_17));
     int i;
     for (i = 0; i < 3; ++i) {
-        const int32_t hdx = ecnn_srdhm(half_den, x);
+        const int32_t hdx = srdhm(half_den, x);
         const int32_t one_minus = wrap_sub((int32_t)1 << 29, hdx);
-        x = wrap_add(x, sat_shl(ecnn_srdhm(x, one_minus), 2));
+        x = wrap_add(x, sat_shl(srdhm(x, one_minus), 2));
     }
     return sat_shl(x, 1);
 }
@@ -366,8 +693,8 @@ void ecnn_softmax(const ecnn_softmax_params *p, const int8_t *in, int8_t *out)
         for (c = 0; c < p->depth; ++c) {
             const int32_t diff = (int32_t)x[c] - max_in;
             if (diff >= p->diff_min) {
-                const int32_t scaled = ecnn_srdhm(shl_wrap(diff, (int)p->input_left_shift), p->input_multiplier);
-                sum = wrap_add(sum, ecnn_rdpot(exp_negative(scaled), 12));
+                const int32_t scaled = srdhm(shl_wrap(diff, (int)p->input_left_shift), p->input_multiplier);
+                sum = wrap_add(sum, rdpot(exp_negative(scaled), 12));
             }
         }
         headroom = clz32((uint32_t)sum);
@@ -377,9 +704,9 @@ void ecnn_softmax(const ecnn_softmax_params *p, const int8_t *in, int8_t *out)
             const int32_t diff = (int32_t)x[c] - max_in;
             int32_t v = -128;
             if (diff >= p->diff_min) {
-                const int32_t scaled = ecnn_srdhm(shl_wrap(diff, (int)p->input_left_shift), p->input_multiplier);
+                const int32_t scaled = srdhm(shl_wrap(diff, (int)p->input_left_shift), p->input_multiplier);
                 const int32_t e = exp_negative(scaled);
-                v = ecnn_rdpot(ecnn_srdhm(scale, e), bits_over_unit + 31 - 8) - 128;
+                v = rdpot(srdhm(scale, e), bits_over_unit + 31 - 8) - 128;
                 v = clamp(v, -128, 127);
             }
             o[c] = (int8_t)v;
@@ -424,7 +751,7 @@ void ecnn_requantize(const ecnn_requant_params *p, const int8_t *in, int8_t *out
 {
     int32_t i;
     for (i = 0; i < p->size; ++i) {
-        const int32_t v = ecnn_mbqm((int32_t)in[i] - p->in_zp, p->mult, (int)p->shift) + p->out_zp;
+        const int32_t v = mbqm((int32_t)in[i] - p->in_zp, p->mult, (int)p->shift) + p->out_zp;
         out[i] = (int8_t)clamp(v, -128, 127);
     }
 }

@@ -32,10 +32,36 @@ typedef struct {
     const int32_t *bias;            /* may be 0 */
     const int32_t *mult;            /* per output channel */
     const int32_t *shift;
+    const int32_t *bias_folded;     /* fast kernels: bias + in_offset * (sum of the channel's weights) */
 } ecnn_conv_params;
 
 void ecnn_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
 void ecnn_depthwise_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
+
+/* Fast paths, chosen by the generator where their preconditions hold; same results, bit for bit.
+ * The input offset is folded into bias_folded for windows that lie inside the image; border windows
+ * take the exact path (bias + sum of (x + in_offset) * w over the taps that exist).
+ *
+ * ecnn_conv2d_fast: groups 1, no dilation. Output pixels in row-major order, two neighbours of a row
+ * at a time where both windows are inside the image (aliasing: any two consecutive pixels may be
+ * computed together). ecnn_depthwise_fast: depth multiplier 1, no dilation, pixel by pixel. */
+void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
+void ecnn_depthwise_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
+
+/* GEMM with requantization: out[r][o] = act(mbqm(bias_folded[o] + sum_k in[r][k] * filter[o][k]) + out_offset)
+ * for r < rows, o < cols. Serves FULLY_CONNECTED and 1x1 stride-1 convolutions. Rows in order, two at
+ * a time (aliasing: any two consecutive rows may be computed together). */
+typedef struct {
+    int32_t rows, depth, cols;
+    int32_t mult_stride;            /* 1: per-channel mult/shift, 0: one entry */
+    int32_t out_offset, act_min, act_max;
+    const int8_t *filter;           /* [cols][depth] */
+    const int32_t *bias_folded;     /* [cols], never 0 */
+    const int32_t *mult;
+    const int32_t *shift;
+} ecnn_gemm_params;
+
+void ecnn_gemm(const ecnn_gemm_params *p, const int8_t *in, int8_t *out);
 
 /* FULLY_CONNECTED: out[b][o] over in[b][0..depth) with filter [out_depth][depth]. */
 typedef struct {
@@ -60,13 +86,11 @@ typedef struct {
 void ecnn_max_pool2d(const ecnn_pool_params *p, const int8_t *in, int8_t *out);
 void ecnn_avg_pool2d(const ecnn_pool_params *p, const int8_t *in, int8_t *out);
 
-/* MEAN over H and W: out[b][c] is a monotone function of the int32 sum of in[b][..][..][c], given as
- * thresholds: out = base + (number of thresholds <= sum). The generator computes the thresholds from
- * TFLM's own formula, so the result is bit exact with no floating point here. */
+/* MEAN over H and W (TFLM's int8 mean): out = clamp(mbqm(sum - count * in_zp, mult, shift) + out_zp),
+ * with mult/shift quantizing in_scale / (out_scale * count). */
 typedef struct {
     int32_t batches, count, c;      /* count = H * W */
-    int32_t base, n_thresholds;
-    const int32_t *thresholds;      /* ascending */
+    int32_t in_zp, out_zp, mult, shift;
 } ecnn_mean_params;
 
 void ecnn_mean_hw(const ecnn_mean_params *p, const int8_t *in, int8_t *out);

@@ -1,0 +1,235 @@
+"""Generates the standalone C inference engine for one int8 .tflite model (no interpreter, static memory plan).
+
+generate_engine() checks every op against the registry in deploy.engine_ops (nothing is written if one
+fails), lowers each op to a kernel call with constant parameters, plans one arena with
+deploy.memory_plan, and renders firmware_templates/engine/*.j2 plus copies of the kernels into the
+output folder. Output is byte-identical from run to run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.c_format import GENERATED_HEADER, c_comment, c_float, c_int, c_string, unique_identifiers
+from deploy.engine_ops import OPS, Lowered, OpContext, check_op
+from deploy.memory_plan import Buffer, MemoryPlan, Overlap, check_plan, plan_memory
+from deploy.templates import TEMPLATE_DIR, render
+from deploy.tflite_reader import Graph, read_tflite
+from toolkit.errors import ModelError, OutputError, UnsupportedOpError
+
+KERNEL_FILES = ("ecnn_kernels.h", "ecnn_kernels.c")
+ENGINE_FILES = ("edgecnn_model.h", "edgecnn_model.c") + KERNEL_FILES
+
+
+@dataclass
+class EngineInfo:
+    """What generate_engine produced and how much memory it needs."""
+
+    arena_bytes: int
+    scratch_bytes: int
+    peak_ram_bytes: int  # arena + scratch: all the RAM the engine needs (input and output live in the arena)
+    weight_bytes: int  # filters and biases
+    const_bytes: int  # every constant array: weights, multipliers, shifts, tables
+    ops: list[dict]
+    tensor_offsets: dict[str, int]  # tensor name -> arena offset
+    tensors: list[dict] = field(default_factory=list)
+    input_shape: tuple = ()
+    output_shape: tuple = ()
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def _load(model) -> Graph:
+    if isinstance(model, Graph):
+        return model
+    return read_tflite(model)
+
+
+def check_model(graph: Graph) -> None:
+    """Raise UnsupportedOpError naming every layer the engine cannot run (and why)."""
+    problems = []
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        problems.append(f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+                        "the engine runs models with exactly one of each")
+    for idx, what in ((graph.inputs, "input"), (graph.outputs, "output")):
+        for i in idx:
+            t = graph.tensors[i]
+            if t.dtype != "int8":
+                problems.append(f"the model {what} '{t.name}' is {t.dtype}; the engine needs an int8 {what} "
+                                "(full-integer quantization)")
+    names = unique_identifiers([o.name for o in graph.operators])
+    for op, ident in zip(graph.operators, names):
+        for why in check_op(OpContext(graph, op, ident)):
+            problems.append(f"layer {op.name} ({op.op}): {why}")
+    if problems:
+        raise UnsupportedOpError(f"{graph.source} cannot be compiled to C: " + "; ".join(problems),
+                                 hint="change or remove those layers, or deploy with TFLM (firmware/tflm)")
+
+
+def _lower(graph: Graph) -> list[tuple[object, str, Lowered]]:
+    names = unique_identifiers([o.name for o in graph.operators])
+    return [(op, ident, OPS[op.op].emit(OpContext(graph, op, ident))) for op, ident in zip(graph.operators, names)]
+
+
+def _plan(graph: Graph, lowered) -> tuple[MemoryPlan, dict[int, str], list[Buffer]]:
+    """Buffers (tensors, RESHAPE outputs aliased to their input), lifetimes, overlaps -> arena plan."""
+    root: dict[int, int] = {}
+
+    def find(i: int) -> int:
+        while root.get(i, i) != i:
+            i = root[i]
+        return i
+
+    for op, _, low in lowered:
+        if low.alias:
+            root[op.outputs[0]] = find(op.inputs[0])
+    n = len(lowered)
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+
+    def touch(r: int, step: int) -> None:
+        first[r] = min(first.get(r, step), step)
+        last[r] = max(last.get(r, step), step)
+
+    for i in graph.inputs:
+        touch(find(i), -1)
+    for step, (op, _, low) in enumerate(lowered):
+        for i in op.inputs:
+            if i >= 0 and not graph.tensors[i].is_constant:
+                touch(find(i), step)
+        for i in op.outputs:
+            touch(find(i), step)
+    for i in graph.outputs:
+        touch(find(i), n)
+    buf_name = {r: f"b{r}" for r in first}
+    buffers = [Buffer(buf_name[r], graph.tensors[r].nbytes, first[r], last[r]) for r in sorted(first)]
+    overlaps = []
+    for step, (op, _, low) in enumerate(lowered):
+        if low.alias:
+            continue
+        dst = buf_name[find(op.outputs[0])]
+        for pos, d in low.overlap.items():
+            src = buf_name[find(op.inputs[pos])]
+            if src != dst:
+                overlaps.append(Overlap(step, src, dst, int(d)))
+    plan = plan_memory(buffers, overlaps)
+    problems = check_plan(plan, buffers, overlaps)
+    if problems:  # the planner is meant to make this impossible; never emit an engine that corrupts itself
+        raise ModelError(f"{graph.source}: the engine's memory plan is unsound: {'; '.join(problems[:3])}",
+                         hint="report this as an edgecnn bug")
+    tensor_buf = {i: buf_name[find(i)] for i in range(len(graph.tensors)) if find(i) in buf_name}
+    return plan, tensor_buf, buffers
+
+
+@dataclass
+class EnginePlan:
+    """The engine for one model, planned and rendered but not yet written: the report reads its memory
+    figures, code generation writes its files, and nothing is derived twice."""
+
+    info: EngineInfo
+    texts: dict[str, str]
+
+
+def generate_engine(model, out_dir: Path, labels: list[str] | None = None) -> EngineInfo:
+    """Write edgecnn_model.h/.c and the kernels for `model` (.tflite path, bytes or Graph) into out_dir."""
+    return write_engine(plan_engine(model, labels), out_dir)
+
+
+def plan_engine(model, labels: list[str] | None = None) -> EnginePlan:
+    """Check, lower and memory-plan `model` and render the engine's files in memory."""
+    graph = _load(model)
+    check_model(graph)
+    inp, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    classes = out.size
+    if labels is None:
+        labels = [str(i) for i in range(classes)]
+    labels = [str(x) for x in labels]
+    if len(labels) != classes:
+        raise ModelError(f"{len(labels)} labels were given but the model output '{out.name}' has {classes} values",
+                         hint="pass one label per output value")
+    lowered = _lower(graph)
+    plan, tensor_buf, buffers = _plan(graph, lowered)
+    off = {i: plan.offsets[b] for i, b in tensor_buf.items()}
+
+    def addr(i: int) -> str:
+        return f"A + {off[i]}"
+
+    steps, arrays, structs, ops_info = [], [], [], []
+    for step, (op, ident, low) in enumerate(lowered):
+        arrays += low.arrays
+        structs += low.structs
+        info = dict(index=op.index, op=op.op, name=op.name, kernel=low.kernel or "alias",
+                    inputs=[i for i in op.inputs if i >= 0 and not graph.tensors[i].is_constant],
+                    output=op.outputs[0], output_offset=off[op.outputs[0]],
+                    in_place=any(off[op.outputs[0]] < off[i] + graph.tensors[i].nbytes and
+                                 off[i] < off[op.outputs[0]] + graph.tensors[op.outputs[0]].nbytes
+                                 for i in op.inputs if i >= 0 and i in off and i != op.outputs[0]))
+        ops_info.append(info)
+        if low.alias:
+            steps.append(dict(comment=c_comment(f"{op.name}: {op.op} (alias, no copy)"), call=""))
+            continue
+        call = low.call.replace("@out@", addr(op.outputs[0]))
+        for pos, i in enumerate(op.inputs):
+            if i >= 0 and not graph.tensors[i].is_constant:
+                call = call.replace(f"@in{pos}@", addr(i))
+        steps.append(dict(comment=c_comment(f"{op.name}: {op.op} -> tensor '{graph.tensors[op.outputs[0]].name}'"),
+                          call=call))
+    weight_bytes = sum(a.nbytes for a in arrays if a.is_weight)
+    const_bytes = sum(a.nbytes for a in arrays)
+    arena = plan.arena_bytes
+    scratch = 0
+    iq, oq = inp.quant, out.quant
+    ctx = dict(
+        header=GENERATED_HEADER,
+        source=c_comment(Path(graph.source).name if graph.source != "<bytes>" else "model bytes"),
+        arena_bytes=arena, peak_ram_bytes=arena + scratch, weight_bytes=weight_bytes, const_bytes=const_bytes,
+        input_size=inp.size, output_size=out.size, num_classes=classes,
+        input_dims=len(inp.shape), input_shape=", ".join(str(d) for d in inp.shape),
+        output_dims=len(out.shape), output_shape=", ".join(str(d) for d in out.shape),
+        input_scale=c_float(iq.scale[0]), input_zero_point=c_int(int(iq.zero_point[0])),
+        output_scale=c_float(oq.scale[0]), output_zero_point=c_int(int(oq.zero_point[0])),
+        input_offset=off[graph.inputs[0]], output_offset=off[graph.outputs[0]],
+        labels=[c_string(s) for s in labels], arrays=arrays, structs=structs, steps=steps,
+        op_count=len(lowered),
+    )
+    texts = {
+        "edgecnn_model.h": render("engine/edgecnn_model.h.j2", **ctx),
+        "edgecnn_model.c": render("engine/edgecnn_model.c.j2", **ctx),
+    }
+    for name in KERNEL_FILES:
+        texts[name] = f"{GENERATED_HEADER}\n" + (TEMPLATE_DIR / "engine" / name).read_text()
+    tensors = [dict(index=i, name=graph.tensors[i].name, offset=off[i], size=graph.tensors[i].nbytes,
+                    buffer=tensor_buf[i]) for i in sorted(off)]
+    info = EngineInfo(arena_bytes=arena, scratch_bytes=scratch, peak_ram_bytes=arena + scratch,
+                      weight_bytes=weight_bytes, const_bytes=const_bytes, ops=ops_info,
+                      tensor_offsets={t["name"]: t["offset"] for t in tensors}, tensors=tensors,
+                      input_shape=tuple(inp.shape), output_shape=tuple(out.shape))
+    return EnginePlan(info=info, texts=texts)
+
+
+def write_engine(plan: EnginePlan, out_dir: Path) -> EngineInfo:
+    """Write a planned engine's files into out_dir; returns its EngineInfo with the file paths."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in ENGINE_FILES:
+            (out_dir / name).write_text(plan.texts[name])
+    except OSError as exc:
+        raise OutputError(f"cannot write the engine into {out_dir}: {exc}",
+                          hint="check the output folder's permissions and free space") from None
+    plan.info.files = [str(out_dir / n) for n in ENGINE_FILES]
+    return plan.info
+
+
+def engine_supports(model) -> tuple[bool, str]:
+    """(True, '') when generate_engine can compile the model, else (False, the reason)."""
+    try:
+        check_model(_load(model))
+    except UnsupportedOpError as exc:
+        return False, str(exc)
+    return True, ""
+
+
+__all__ = ["EngineInfo", "EnginePlan", "generate_engine", "plan_engine", "write_engine", "check_model", "engine_supports"]

@@ -1,0 +1,564 @@
+"""The engine's op registry: per TFLite op, the supported-op rules and the emitter that lowers it to a kernel call.
+
+An emitter reads one operator of the Graph and returns a `Lowered`: the constant arrays and the
+constant parameter struct it needs (as C text, through deploy.c_format), the kernel call with
+`@in0@`, `@in1@`, ... and `@out@` standing for the arena addresses the planner will choose, and, per
+input, the in-place overlap bound of the kernel's access order (see deploy.memory_plan). Rules are
+small functions returning (ok, reason); the unsupported-op message and the docs are made from them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from deploy import quant_params as qp
+from deploy.c_format import c_int, c_int_array_body
+from deploy.memory_plan import INF, overlap_bound
+from deploy.tflite_reader import Graph, Operator, Tensor
+
+FUSED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+
+
+@dataclass
+class CArray:
+    ctype: str  # int8_t / int32_t
+    name: str
+    values: np.ndarray
+    is_weight: bool = False  # filter or bias (the model's weights), as opposed to derived tables
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.values.size) * (1 if self.ctype == "int8_t" else 4)
+
+    @property
+    def body(self) -> str:
+        return c_int_array_body(self.values)
+
+    @property
+    def length(self) -> int:
+        return max(int(self.values.size), 1)
+
+
+@dataclass
+class CStruct:
+    ctype: str
+    name: str
+    fields: list[tuple[str, str]]  # (field, C initialiser text) in declaration order
+
+    @property
+    def body(self) -> str:
+        return ", ".join(f".{k} = {v}" for k, v in self.fields)
+
+
+@dataclass
+class Lowered:
+    kernel: str
+    call: str  # C statement with @in0@ .. and @out@ placeholders
+    arrays: list[CArray] = field(default_factory=list)
+    structs: list[CStruct] = field(default_factory=list)
+    overlap: dict[int, int] = field(default_factory=dict)  # input position -> d_max
+    alias: bool = False  # RESHAPE: the output is the input's storage, no code
+
+
+@dataclass
+class OpContext:
+    graph: Graph
+    op: Operator
+    ident: str  # C-safe name of the layer, e.g. conv_2d_3
+
+    def t(self, pos: int) -> Tensor | None:
+        i = self.op.inputs[pos] if pos < len(self.op.inputs) else -1
+        return None if i < 0 else self.graph.tensors[i]
+
+    @property
+    def out(self) -> Tensor:
+        return self.graph.tensors[self.op.outputs[0]]
+
+    @property
+    def inputs(self) -> list[Tensor]:
+        return [self.graph.tensors[i] for i in self.op.inputs if i >= 0 and not self.graph.tensors[i].is_constant]
+
+
+Rule = Callable[[OpContext], tuple[bool, str]]
+
+
+def _scale(t: Tensor) -> np.float32:
+    return np.float32(t.quant.scale[0])
+
+
+def _zp(t: Tensor) -> int:
+    return int(t.quant.zero_point[0])
+
+
+def _nhwc(t: Tensor) -> tuple[int, int, int]:
+    s = tuple(t.shape)
+    if len(s) != 4:
+        raise ValueError(f"tensor {t.name} has shape {s}, not NHWC")
+    return s[1], s[2], s[3]
+
+
+def _padding(padding: str, stride: int, dilation: int, in_size: int, k: int, out_size: int) -> int:
+    """TFLM's ComputePaddingHeightWidth: the top/left padding (the odd pixel goes bottom/right)."""
+    if padding == "VALID":
+        return 0
+    eff = (k - 1) * dilation + 1
+    total = (out_size - 1) * stride + eff - in_size
+    return max(total, 0) // 2
+
+
+def _out_size(padding: str, stride: int, dilation: int, in_size: int, k: int) -> int:
+    eff = (k - 1) * dilation + 1
+    return (in_size + stride - 1) // stride if padding == "SAME" else (in_size + stride - eff) // stride
+
+
+def _first_valid(out_n: int, stride: int, pad: int, dil: int, k: int, in_n: int) -> np.ndarray:
+    """Per output row (or column): the first input row a window reads, -1 when it reads none."""
+    o = np.arange(out_n)[:, None]
+    pos = o * stride - pad + np.arange(k)[None, :] * dil
+    ok = (pos >= 0) & (pos < in_n)
+    first = np.where(ok, pos, np.iinfo(np.int64).max).min(axis=1)
+    return np.where(ok.any(axis=1), first, -1)
+
+
+def window_overlap(in_hwc, out_hwc, k_hw, stride_hw, dil_hw, pad_hw, paired: bool = False) -> int:
+    """d_max of a kernel that writes output pixels in row-major order, each from a window of the input.
+
+    paired: the kernel may compute any two consecutive pixels together (reads of both, then writes of both).
+    """
+    (ih, iw, ic), (oh, ow, oc) = in_hwc, out_hwc
+    fy = _first_valid(oh, stride_hw[0], pad_hw[0], dil_hw[0], k_hw[0], ih)
+    fx = _first_valid(ow, stride_hw[1], pad_hw[1], dil_hw[1], k_hw[1], iw)
+    valid = (fy[:, None] >= 0) & (fx[None, :] >= 0)
+    min_read = np.where(valid, (fy[:, None] * iw + fx[None, :]) * ic, INF).reshape(-1)
+    write_end = (np.arange(oh * ow, dtype=np.int64) + 1) * oc
+    return overlap_bound(min_read, _paired(write_end) if paired else write_end)
+
+
+def _paired(write_end: np.ndarray) -> np.ndarray:
+    """Write ends when step s may also write step s+1's output before step s's reads are done."""
+    return np.concatenate([write_end[1:], write_end[-1:]]) if write_end.size else write_end
+
+
+def rows_overlap(rows: int, depth: int, cols: int) -> int:
+    """d_max of ecnn_gemm: row r reads in[r*depth:(r+1)*depth], writes out[r*cols:(r+1)*cols], rows paired."""
+    r = np.arange(rows, dtype=np.int64)
+    return overlap_bound(r * depth, _paired((r + 1) * cols))
+
+
+def fold_bias(bias: np.ndarray | None, weight_sums: np.ndarray, in_offset: int, taps: int) -> np.ndarray | None:
+    """bias + in_offset * (sum of each output channel's weights), the constant the fast kernels start from;
+    None when that or a partial sum could leave int32 (the exact unfolded path is used then)."""
+    b = np.zeros(weight_sums.shape, np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
+    folded = b + int(in_offset) * np.asarray(weight_sums, np.int64)
+    room = 2 ** 30 - taps * 255 * 128
+    if room <= 0 or np.abs(folded).max(initial=0) > room or np.abs(b).max(initial=0) > room:
+        return None
+    return folded
+
+
+# ---------------------------------------------------------------- rules
+
+def rule_int8_activations(ctx: OpContext) -> tuple[bool, str]:
+    for t in ctx.inputs + [ctx.out]:
+        if t.dtype != "int8":
+            return False, f"tensor '{t.name}' is {t.dtype}; the engine runs int8 activations only"
+        if t.quant is None or t.quant.scale.size != 1:
+            return False, f"tensor '{t.name}' has no per-tensor int8 quantization"
+    return True, ""
+
+
+def rule_batch_one(ctx: OpContext) -> tuple[bool, str]:
+    for t in ctx.inputs + [ctx.out]:
+        if t.shape and t.shape[0] != 1 and len(t.shape) == 4:
+            return False, f"tensor '{t.name}' has batch {t.shape[0]}; the engine runs batch 1"
+    return True, ""
+
+
+def rule_fused_activation(ctx: OpContext) -> tuple[bool, str]:
+    act = ctx.op.options.get("fused_activation", "NONE")
+    if act not in FUSED_ACTIVATIONS:
+        return False, f"fused activation {act} is not supported (use none, ReLU or ReLU6)"
+    return True, ""
+
+
+def rule_int8_symmetric_filter(ctx: OpContext) -> tuple[bool, str]:
+    f = ctx.t(1)
+    if f is None or not f.is_constant or f.dtype != "int8" or f.quant is None:
+        return False, "the weights must be constant int8 with quantization parameters"
+    if np.any(f.quant.zero_point != 0):
+        return False, "the weights must be symmetric (zero point 0)"
+    b = ctx.t(2)
+    if b is not None and (not b.is_constant or b.dtype != "int32"):
+        return False, "the bias must be constant int32"
+    return True, ""
+
+
+def rule_nhwc(ctx: OpContext) -> tuple[bool, str]:
+    for t in ctx.inputs + [ctx.out]:
+        if len(t.shape) != 4:
+            return False, f"tensor '{t.name}' has shape {t.shape}; 4-D NHWC expected"
+    return True, ""
+
+
+def rule_grouped(ctx: OpContext) -> tuple[bool, str]:
+    in_c = ctx.t(0).shape[3]
+    f = ctx.t(1)
+    k_c, out_c = f.shape[3], f.shape[0]
+    if k_c <= 0 or in_c % k_c or out_c % (in_c // k_c):
+        return False, f"{in_c} input channels cannot be split into groups of {k_c} for {out_c} filters"
+    return True, ""
+
+
+def rule_same_quant_in_out(ctx: OpContext) -> tuple[bool, str]:
+    o = ctx.out
+    for t in ctx.inputs:
+        if _scale(t) != _scale(o) or _zp(t) != _zp(o):
+            return False, f"input '{t.name}' and output '{o.name}' have different quantization"
+    return True, ""
+
+
+def rule_same_shapes(ctx: OpContext) -> tuple[bool, str]:
+    shapes = {tuple(t.shape) for t in ctx.inputs + [ctx.out]}
+    if len(shapes) != 1 or len(ctx.inputs) != 2:
+        return False, f"broadcasting ({sorted(shapes)}) is not supported; both inputs need the output's shape"
+    return True, ""
+
+
+def rule_mean_axes(ctx: OpContext) -> tuple[bool, str]:
+    axis = ctx.t(1)
+    x = ctx.t(0)
+    if axis is None or not axis.is_constant or len(x.shape) != 4:
+        return False, "MEAN needs a 4-D input and constant axes"
+    axes = sorted({int(a) % 4 for a in axis.array().reshape(-1)})
+    if axes != [1, 2]:
+        return False, f"MEAN over axes {axes} is not supported (only the global average over height and width)"
+    return True, ""
+
+
+def rule_softmax(ctx: OpContext) -> tuple[bool, str]:
+    o = ctx.out
+    if abs(float(_scale(o)) - 1.0 / 256) > 1e-9 or _zp(o) != -128:
+        return False, "the int8 softmax output must have scale 1/256 and zero point -128"
+    if ctx.t(0).shape[-1] > 256:
+        return False, f"softmax over {ctx.t(0).shape[-1]} classes (more than 256) is not supported"
+    return True, ""
+
+
+def rule_pad(ctx: OpContext) -> tuple[bool, str]:
+    p = ctx.t(1)
+    if p is None or not p.is_constant or len(ctx.t(0).shape) != 4:
+        return False, "PAD needs a 4-D input and constant paddings"
+    if len(ctx.op.inputs) > 2 and ctx.op.inputs[2] >= 0:
+        return False, "PAD with an explicit constant value is not supported"
+    pads = p.array().reshape(-1, 2)
+    if pads[0].any() or (pads < 0).any():
+        return False, "padding the batch dimension (or negative padding) is not supported"
+    return True, ""
+
+
+def rule_concat(ctx: OpContext) -> tuple[bool, str]:
+    if ctx.op.options.get("fused_activation", "NONE") != "NONE":
+        return False, "a fused activation on CONCATENATION is not supported"
+    if any(i >= 0 and ctx.graph.tensors[i].is_constant for i in ctx.op.inputs):
+        return False, "concatenating a constant tensor is not supported"
+    return rule_same_quant_in_out(ctx)
+
+
+def rule_quantize(ctx: OpContext) -> tuple[bool, str]:
+    if ctx.t(0).dtype != "int8":
+        return False, f"QUANTIZE from {ctx.t(0).dtype} is a float op; give the model an int8 input"
+    return True, ""
+
+
+def rule_never(reason: str) -> Rule:
+    def rule(ctx: OpContext) -> tuple[bool, str]:
+        return False, reason
+
+    return rule
+
+
+# ---------------------------------------------------------------- emitters
+
+def _act(ctx: OpContext) -> tuple[int, int]:
+    o = ctx.out
+    return qp.activation_range(ctx.op.options.get("fused_activation", "NONE"), _scale(o), _zp(o))
+
+
+def _arr(ctx, ctype, suffix, values, is_weight=False) -> CArray:
+    dt = np.int8 if ctype == "int8_t" else np.int64
+    return CArray(ctype, f"{ctx.ident}_{suffix}", np.asarray(values).astype(dt).reshape(-1), is_weight)
+
+
+def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
+    x, f, b, o = ctx.t(0), ctx.t(1), ctx.t(2), ctx.out
+    (ih, iw, ic), (oh, ow, oc) = _nhwc(x), _nhwc(o)
+    opt = ctx.op.options
+    kh, kw, kc = f.shape[1], f.shape[2], f.shape[3]
+    sh, sw = opt.get("stride_h", 1) or 1, opt.get("stride_w", 1) or 1
+    dh, dw = opt.get("dilation_h", 1) or 1, opt.get("dilation_w", 1) or 1
+    ph = _padding(opt["padding"], sh, dh, ih, kh, oh)
+    pw = _padding(opt["padding"], sw, dw, iw, kw, ow)
+    mult, shift = qp.per_channel_multipliers(_scale(x), f.quant.scale, _scale(o), oc)
+    amin, amax = _act(ctx)
+    dm = (oc // ic) if depthwise else 0
+    w = f.array().astype(np.int64)
+    bias = b.array() if b is not None else None
+    folded = None
+    if dh == 1 and dw == 1 and (dm == 1 if depthwise else kc == ic):
+        sums = w.sum(axis=(0, 1, 2)) if depthwise else w.reshape(oc, -1).sum(axis=1)
+        folded = fold_bias(bias, sums, -_zp(x), kh * kw * (1 if depthwise else kc))
+    if folded is not None and not depthwise and kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
+        return _gemm(ctx, f.array(), bias, folded, mult, shift, rows=oh * ow, depth=ic, cols=oc, per_channel=True)
+    arrays = [_arr(ctx, "int8_t", "filter", f.array(), True),
+              _arr(ctx, "int32_t", "mult", mult), _arr(ctx, "int32_t", "shift", shift)]
+    if b is not None:
+        arrays.insert(1, _arr(ctx, "int32_t", "bias", bias, True))
+    if folded is not None:
+        arrays.append(_arr(ctx, "int32_t", "bias_folded", folded))
+    fields = [("in_h", ih), ("in_w", iw), ("in_c", ic), ("out_h", oh), ("out_w", ow), ("out_c", oc),
+              ("k_h", kh), ("k_w", kw), ("k_c", kc), ("stride_h", sh), ("stride_w", sw),
+              ("dil_h", dh), ("dil_w", dw), ("pad_h", ph), ("pad_w", pw), ("depth_mult", dm),
+              ("in_offset", -_zp(x)), ("out_offset", _zp(o)), ("act_min", amin), ("act_max", amax)]
+    ptrs = [("filter", f"{ctx.ident}_filter"), ("bias", f"{ctx.ident}_bias" if b is not None else "0"),
+            ("mult", f"{ctx.ident}_mult"), ("shift", f"{ctx.ident}_shift"),
+            ("bias_folded", f"{ctx.ident}_bias_folded" if folded is not None else "0")]
+    struct = CStruct("ecnn_conv_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)
+    if depthwise:
+        kernel = "ecnn_depthwise_fast" if folded is not None else "ecnn_depthwise_conv2d"
+    else:
+        kernel = "ecnn_conv2d_fast" if folded is not None else "ecnn_conv2d"
+    paired = kernel == "ecnn_conv2d_fast"
+    d = window_overlap((ih, iw, ic), (oh, ow, oc), (kh, kw), (sh, sw), (dh, dw), (ph, pw), paired=paired)
+    return Lowered(kernel, f"{kernel}(&{struct.name}, @in0@, @out@);", arrays, [struct], {0: d})
+
+
+def _gemm(ctx: OpContext, filt, bias, folded, mult, shift, rows: int, depth: int, cols: int,
+          per_channel: bool) -> Lowered:
+    """ecnn_gemm for a FULLY_CONNECTED or a 1x1 stride-1 convolution (filter as [cols][depth])."""
+    o = ctx.out
+    amin, amax = _act(ctx)
+    # the folded bias stands in for the model's bias (same bytes), so it counts as a weight when there is one
+    arrays = [_arr(ctx, "int8_t", "filter", np.asarray(filt).reshape(cols, depth), True),
+              _arr(ctx, "int32_t", "bias_folded", folded, bias is not None),
+              _arr(ctx, "int32_t", "mult", mult), _arr(ctx, "int32_t", "shift", shift)]
+    fields = [("rows", rows), ("depth", depth), ("cols", cols), ("mult_stride", int(per_channel)),
+              ("out_offset", _zp(o)), ("act_min", amin), ("act_max", amax)]
+    ptrs = [("filter", f"{ctx.ident}_filter"), ("bias_folded", f"{ctx.ident}_bias_folded"),
+            ("mult", f"{ctx.ident}_mult"), ("shift", f"{ctx.ident}_shift")]
+    struct = CStruct("ecnn_gemm_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)
+    return Lowered("ecnn_gemm", f"ecnn_gemm(&{struct.name}, @in0@, @out@);", arrays, [struct],
+                   {0: rows_overlap(rows, depth, cols)})
+
+
+def emit_conv(ctx: OpContext) -> Lowered:
+    return _conv_like(ctx, depthwise=False)
+
+
+def emit_depthwise(ctx: OpContext) -> Lowered:
+    return _conv_like(ctx, depthwise=True)
+
+
+def emit_fully_connected(ctx: OpContext) -> Lowered:
+    x, f, b, o = ctx.t(0), ctx.t(1), ctx.t(2), ctx.out
+    out_depth, depth = f.shape
+    batches = x.size // depth
+    per_channel = f.quant.scale.size > 1
+    if per_channel:
+        mult, shift = qp.per_channel_multipliers(_scale(x), f.quant.scale, _scale(o), out_depth)
+    else:
+        m, s = qp.per_tensor_fc_multiplier(_scale(x), f.quant.scale[0], _scale(o))
+        mult, shift = [m], [s]
+    bias = b.array() if b is not None else None
+    folded = fold_bias(bias, f.array().astype(np.int64).sum(axis=1), -_zp(x), depth)
+    if folded is not None:
+        return _gemm(ctx, f.array(), bias, folded, mult, shift, rows=batches, depth=depth, cols=out_depth,
+                     per_channel=per_channel)
+    amin, amax = _act(ctx)
+    arrays = [_arr(ctx, "int8_t", "filter", f.array(), True),
+              _arr(ctx, "int32_t", "mult", mult), _arr(ctx, "int32_t", "shift", shift)]
+    if b is not None:
+        arrays.insert(1, _arr(ctx, "int32_t", "bias", bias, True))
+    fields = [("batches", batches), ("depth", depth), ("out_depth", out_depth), ("in_offset", -_zp(x)),
+              ("out_offset", _zp(o)), ("act_min", amin), ("act_max", amax), ("per_channel", int(per_channel))]
+    ptrs = [("filter", f"{ctx.ident}_filter"), ("bias", f"{ctx.ident}_bias" if b is not None else "0"),
+            ("mult", f"{ctx.ident}_mult"), ("shift", f"{ctx.ident}_shift")]
+    struct = CStruct("ecnn_fc_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)
+    # every output reads the whole input row: writes of step s (output s) stay below the row's start
+    steps = batches * out_depth
+    min_read = np.repeat(np.arange(batches, dtype=np.int64) * depth, out_depth)
+    d = overlap_bound(min_read, np.arange(1, steps + 1, dtype=np.int64))
+    return Lowered("ecnn_fully_connected", f"ecnn_fully_connected(&{struct.name}, @in0@, @out@);",
+                   arrays, [struct], {0: d})
+
+
+def _pool(ctx: OpContext, kernel: str) -> Lowered:
+    x, o = ctx.t(0), ctx.out
+    (ih, iw, c), (oh, ow, _) = _nhwc(x), _nhwc(o)
+    opt = ctx.op.options
+    kh, kw, sh, sw = opt["filter_h"], opt["filter_w"], opt["stride_h"] or 1, opt["stride_w"] or 1
+    ph, pw = _padding(opt["padding"], sh, 1, ih, kh, oh), _padding(opt["padding"], sw, 1, iw, kw, ow)
+    amin, amax = _act(ctx)
+    fields = [("in_h", ih), ("in_w", iw), ("c", c), ("out_h", oh), ("out_w", ow), ("k_h", kh), ("k_w", kw),
+              ("stride_h", sh), ("stride_w", sw), ("pad_h", ph), ("pad_w", pw), ("act_min", amin),
+              ("act_max", amax)]
+    struct = CStruct("ecnn_pool_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields])
+    d = window_overlap((ih, iw, c), (oh, ow, c), (kh, kw), (sh, sw), (1, 1), (ph, pw))
+    return Lowered(kernel, f"{kernel}(&{struct.name}, @in0@, @out@);", [], [struct], {0: d})
+
+
+def emit_max_pool(ctx: OpContext) -> Lowered:
+    return _pool(ctx, "ecnn_max_pool2d")
+
+
+def emit_avg_pool(ctx: OpContext) -> Lowered:
+    return _pool(ctx, "ecnn_avg_pool2d")
+
+
+def emit_mean(ctx: OpContext) -> Lowered:
+    x, o = ctx.t(0), ctx.out
+    n, h, w, c = x.shape
+    mult, shift = qp.mean_params(h * w, _scale(x), _scale(o))
+    fields = [("batches", n), ("count", h * w), ("c", c), ("in_zp", _zp(x)), ("out_zp", _zp(o)),
+              ("mult", mult), ("shift", shift)]
+    struct = CStruct("ecnn_mean_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields])
+    # step = channel: reads channel c of every cell (lowest byte c), then writes out[c]
+    d = overlap_bound(np.arange(c, dtype=np.int64), np.arange(1, c + 1, dtype=np.int64),
+                      read_before_write=True) if n == 1 else -o.size
+    return Lowered("ecnn_mean_hw", f"ecnn_mean_hw(&{struct.name}, @in0@, @out@);", [], [struct], {0: d})
+
+
+def emit_add(ctx: OpContext) -> Lowered:
+    a, b, o = ctx.t(0), ctx.t(1), ctx.out
+    p = qp.add_params(_scale(a), _scale(b), _scale(o), f"layer {ctx.op.name}")
+    amin, amax = _act(ctx)
+    fields = [("size", o.size), ("in1_offset", -_zp(a)), ("in2_offset", -_zp(b)), ("left_shift", p["left_shift"]),
+              ("in1_mult", p["in1_mult"]), ("in1_shift", p["in1_shift"]), ("in2_mult", p["in2_mult"]),
+              ("in2_shift", p["in2_shift"]), ("out_mult", p["out_mult"]), ("out_shift", p["out_shift"]),
+              ("out_offset", _zp(o)), ("act_min", amin), ("act_max", amax)]
+    struct = CStruct("ecnn_add_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields])
+    steps = np.arange(o.size, dtype=np.int64)
+    d = overlap_bound(steps, steps + 1, read_before_write=True)
+    return Lowered("ecnn_add", f"ecnn_add(&{struct.name}, @in0@, @in1@, @out@);", [], [struct], {0: d, 1: d})
+
+
+def emit_softmax(ctx: OpContext) -> Lowered:
+    x = ctx.t(0)
+    depth = x.shape[-1]
+    rows = x.size // depth
+    p = qp.softmax_params(ctx.op.options.get("beta", 1.0), _scale(x), f"layer {ctx.op.name}")
+    fields = [("rows", rows), ("depth", depth), ("input_multiplier", p["input_multiplier"]),
+              ("input_left_shift", p["input_left_shift"]), ("diff_min", p["diff_min"])]
+    struct = CStruct("ecnn_softmax_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields])
+    # a row is read completely (max, sum) before any of it is written
+    d = overlap_bound(np.arange(rows, dtype=np.int64) * depth, (np.arange(rows, dtype=np.int64) + 1) * depth)
+    return Lowered("ecnn_softmax", f"ecnn_softmax(&{struct.name}, @in0@, @out@);", [], [struct], {0: d})
+
+
+def emit_reshape(ctx: OpContext) -> Lowered:
+    return Lowered("", "", alias=True)
+
+
+def emit_pad(ctx: OpContext) -> Lowered:
+    x, o = ctx.t(0), ctx.out
+    pads = ctx.t(1).array().reshape(-1, 2)
+    (ih, iw, ic), (oh, ow, oc) = _nhwc(x), _nhwc(o)
+    fields = [("in_h", ih), ("in_w", iw), ("in_c", ic), ("out_h", oh), ("out_w", ow), ("out_c", oc),
+              ("pad_top", pads[1][0]), ("pad_left", pads[2][0]), ("pad_front", pads[3][0]), ("value", _zp(o))]
+    struct = CStruct("ecnn_pad_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields])
+    iy = np.arange(oh) - pads[1][0]
+    ix = np.arange(ow) - pads[2][0]
+    inside = ((iy >= 0) & (iy < ih))[:, None] & ((ix >= 0) & (ix < iw))[None, :]
+    min_read = np.where(inside, (iy[:, None] * iw + ix[None, :]) * ic, INF).reshape(-1)
+    d = overlap_bound(min_read, (np.arange(oh * ow, dtype=np.int64) + 1) * oc)
+    return Lowered("ecnn_pad", f"ecnn_pad(&{struct.name}, @in0@, @out@);", [], [struct], {0: d})
+
+
+def emit_concat(ctx: OpContext) -> Lowered:
+    o = ctx.out
+    ins = [ctx.graph.tensors[i] for i in ctx.op.inputs]
+    axis = ctx.op.options.get("axis", 0) % len(o.shape)
+    outer = int(np.prod(o.shape[:axis], dtype=np.int64))
+    inner = [int(np.prod(t.shape[axis:], dtype=np.int64)) for t in ins]
+    arrays = [_arr(ctx, "int32_t", "inner", inner)]
+    n = len(ins)
+    # step (outer o, input j) copies inner[j] bytes of input j to out[o*total + sum(inner[:j]):]
+    total = sum(inner)
+    ends = np.cumsum(inner)
+    overlap = {}
+    for j in range(n):
+        min_read = np.full((outer, n), INF, dtype=np.int64)
+        min_read[:, j] = np.arange(outer, dtype=np.int64) * inner[j]
+        write_end = (np.arange(outer, dtype=np.int64)[:, None] * total + ends[None, :]).reshape(-1)
+        overlap[j] = overlap_bound(min_read.reshape(-1), write_end)
+    ptrs = ", ".join(f"@in{j}@" for j in range(n))
+    call = (f"{{ const int8_t *const ins[{n}] = {{ {ptrs} }}; "
+            f"ecnn_concat({outer}, {n}, {ctx.ident}_inner, ins, @out@); }}")
+    return Lowered("ecnn_concat", call, arrays, [], overlap)
+
+
+def emit_quantize(ctx: OpContext) -> Lowered:
+    x, o = ctx.t(0), ctx.out
+    m, s = qp.requantize_params(_scale(x), _scale(o))
+    fields = [("size", o.size), ("in_zp", _zp(x)), ("out_zp", _zp(o)), ("mult", m), ("shift", s)]
+    struct = CStruct("ecnn_requant_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields])
+    steps = np.arange(o.size, dtype=np.int64)
+    d = overlap_bound(steps, steps + 1, read_before_write=True)
+    return Lowered("ecnn_requantize", f"ecnn_requantize(&{struct.name}, @in0@, @out@);", [], [struct], {0: d})
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    emit: Callable[[OpContext], Lowered] | None
+    rules: tuple[Rule, ...]
+    doc: str
+
+
+_COMMON = (rule_int8_activations, rule_batch_one)
+OPS: dict[str, OpSpec] = {
+    "CONV_2D": OpSpec(emit_conv, _COMMON + (rule_nhwc, rule_int8_symmetric_filter, rule_grouped,
+                                            rule_fused_activation),
+                      "standard and grouped convolution, any stride, padding and dilation"),
+    "DEPTHWISE_CONV_2D": OpSpec(emit_depthwise, _COMMON + (rule_nhwc, rule_int8_symmetric_filter,
+                                                           rule_fused_activation),
+                                "depthwise convolution with a depth multiplier"),
+    "FULLY_CONNECTED": OpSpec(emit_fully_connected, _COMMON + (rule_int8_symmetric_filter, rule_fused_activation),
+                              "dense layer, per-tensor or per-channel weights"),
+    "MAX_POOL_2D": OpSpec(emit_max_pool, _COMMON + (rule_nhwc, rule_same_quant_in_out, rule_fused_activation),
+                          "max pooling"),
+    "AVERAGE_POOL_2D": OpSpec(emit_avg_pool, _COMMON + (rule_nhwc, rule_same_quant_in_out, rule_fused_activation),
+                              "average pooling"),
+    "MEAN": OpSpec(emit_mean, _COMMON + (rule_mean_axes,), "global average over height and width"),
+    "ADD": OpSpec(emit_add, _COMMON + (rule_same_shapes, rule_fused_activation), "element-wise add (residuals)"),
+    "SOFTMAX": OpSpec(emit_softmax, _COMMON + (rule_softmax,), "int8 softmax over the last axis"),
+    "RESHAPE": OpSpec(emit_reshape, _COMMON + (rule_same_quant_in_out,), "reshape / flatten (no copy)"),
+    "PAD": OpSpec(emit_pad, _COMMON + (rule_pad, rule_same_quant_in_out), "zero padding of height, width, channels"),
+    "CONCATENATION": OpSpec(emit_concat, _COMMON + (rule_concat,), "concatenation along any axis"),
+    "QUANTIZE": OpSpec(emit_quantize, (rule_quantize,) + _COMMON, "int8 to int8 requantization"),
+    "DEQUANTIZE": OpSpec(None, (rule_never("DEQUANTIZE produces float32, which the int8 engine does not run; "
+                                           "export the model with an int8 output"),), "not supported"),
+}
+
+
+def check_op(ctx: OpContext) -> list[str]:
+    """The reasons one operator cannot be generated (empty when it can)."""
+    spec = OPS.get(ctx.op.op)
+    if spec is None:
+        supported = ", ".join(sorted(k for k, v in OPS.items() if v.emit is not None))
+        return [f"the engine has no kernel for {ctx.op.op} (supported: {supported})"]
+    reasons = []
+    for rule in spec.rules:
+        try:
+            ok, why = rule(ctx)
+        except (ValueError, IndexError, AttributeError, TypeError) as exc:
+            ok, why = False, f"its tensors are not as the rule expects ({exc})"
+        if not ok:
+            reasons.append(why)
+            break
+    return reasons
+
+
+def supported_ops_doc() -> str:
+    """A markdown list of the ops the engine runs, made from the registry."""
+    return "\n".join(f"- `{name}`: {spec.doc}" for name, spec in sorted(OPS.items()) if spec.emit is not None)

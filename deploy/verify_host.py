@@ -1,0 +1,150 @@
+"""Verifies a build's generated C engine on the host: compile with gcc, run the golden inputs, compare bit for bit."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from deploy.templates import TEMPLATE_DIR
+from toolkit.errors import ToolchainError, VerificationError
+
+CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
+ARM_CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-std=c99", "-Wall", "-Wextra",
+              "-Werror", "-pedantic", "-Os", "-c"]
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    try:
+        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise ToolchainError(f"{cmd[0]} is not installed, so {what} cannot run",
+                             hint="install it (Debian/Ubuntu: apt-get install build-essential "
+                                  "gcc-arm-none-eabi binutils-arm-none-eabi)") from None
+    except subprocess.TimeoutExpired:
+        raise ToolchainError(f"{what} took more than {timeout} s and was stopped") from None
+    if r.returncode != 0:
+        raise ToolchainError(f"{what} failed ({' '.join(cmd[:1])} exit {r.returncode}): "
+                             f"{(r.stderr or r.stdout).strip()[-1500:]}",
+                             hint="the generated C must compile cleanly; report this as an edgecnn bug")
+    return r
+
+
+def compile_host(engine_dir: Path, work: Path, sanitize: bool = False, cc: str = "gcc") -> Path:
+    """Build engine_dir/*.c plus the host runner into work/ecnn_host; returns the executable."""
+    if shutil.which(cc) is None:
+        raise ToolchainError(f"the host C compiler '{cc}' is not installed, so the engine cannot be verified on "
+                             "the host", hint="install gcc (Debian/Ubuntu: apt-get install gcc)")
+    engine_dir = Path(engine_dir)
+    sources = sorted(engine_dir.glob("*.c"))
+    if not (engine_dir / "edgecnn_model.c").is_file():
+        raise VerificationError(f"{engine_dir} holds no generated engine (edgecnn_model.c is missing)",
+                                hint="run `edgecnn build` first")
+    src = work / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    for f in sorted(engine_dir.glob("*.[ch]")):
+        shutil.copy(f, src / f.name)
+    shutil.copy(TEMPLATE_DIR / "engine" / "host_main.c", src / "host_main.c")
+    exe = work / "ecnn_host"
+    cmd = [cc, *CFLAGS, *(SANITIZE if sanitize else []), "-I", str(src),
+           *[str(src / s.name) for s in sources], str(src / "host_main.c"), "-o", str(exe)]
+    _run(cmd, "compiling the engine for the host")
+    return exe
+
+
+def run_host(exe: Path, inputs: np.ndarray, output_size: int, work: Path) -> np.ndarray:
+    """Run the host executable on int8 inputs (N, ...); returns (N, output_size) int8."""
+    inp, out = work / "inputs.bin", work / "outputs.bin"
+    np.ascontiguousarray(inputs, dtype=np.int8).tofile(inp)
+    _run([str(exe), str(inp), str(out)], "running the engine on the host")
+    y = np.fromfile(out, dtype=np.int8)
+    if y.size != len(inputs) * output_size:
+        raise VerificationError(f"the host engine wrote {y.size} values for {len(inputs)} inputs of "
+                                f"{output_size} outputs each")
+    return y.reshape(len(inputs), output_size)
+
+
+def arm_size(engine_dir: Path, work: Path) -> dict | None:
+    """text/data/bss of the engine objects built for Cortex-M4 with -Os (None without arm-none-eabi-gcc)."""
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("arm-none-eabi-size") is None:
+        return None
+    objs = []
+    for c in sorted(Path(engine_dir).glob("*.c")):
+        o = work / (c.stem + ".arm.o")
+        _run(["arm-none-eabi-gcc", *ARM_CFLAGS, "-I", str(engine_dir), str(c), "-o", str(o)],
+             f"compiling {c.name} for Cortex-M4")
+        objs.append(str(o))
+    r = _run(["arm-none-eabi-size", "-t", *objs], "measuring the Cortex-M4 objects")
+    total = r.stdout.strip().splitlines()[-1].split()
+    return dict(text=int(total[0]), data=int(total[1]), bss=int(total[2]))
+
+
+def _header_value(engine_dir: Path, name: str) -> int | None:
+    m = re.search(rf"#define {name} (\d+)", (Path(engine_dir) / "edgecnn_model.h").read_text())
+    return int(m.group(1)) if m else None
+
+
+def compare(device: np.ndarray, reference: np.ndarray, ref_float: np.ndarray | None, labels: np.ndarray | None,
+            ref_int8_for_accuracy: np.ndarray | None = None) -> dict:
+    """The verify.json comparison figures for device outputs against the reference outputs."""
+    n = len(device)
+    dev = device.reshape(n, -1).astype(np.int64)
+    ref = reference.reshape(n, -1).astype(np.int64)
+    equal = np.all(dev == ref, axis=1)
+    res = dict(samples=int(n), bit_exact=float(equal.mean()) if n else 0.0,
+               max_abs_diff_lsb=int(np.abs(dev - ref).max()) if n else 0,
+               top1_agreement_int8=float(np.mean(dev.argmax(1) == ref.argmax(1))) if n else 0.0,
+               top1_agreement_float=None)
+    acc = dict(float=None, int8=None, device=None)
+    if ref_float is not None and len(ref_float):
+        f = np.asarray(ref_float).reshape(n, -1)
+        res["top1_agreement_float"] = float(np.mean(dev.argmax(1) == f.argmax(1)))
+    if labels is not None and len(labels) and np.asarray(labels).ndim == 1:
+        lab = np.asarray(labels).astype(np.int64)
+        acc["device"] = float(np.mean(dev.argmax(1) == lab))
+        acc["int8"] = float(np.mean(ref.argmax(1) == lab))
+        if ref_float is not None and len(ref_float):
+            acc["float"] = float(np.mean(np.asarray(ref_float).reshape(n, -1).argmax(1) == lab))
+    res["accuracy"] = acc
+    if not equal.all():
+        i = int(np.argmin(equal))
+        res["first_mismatch"] = dict(sample=i, output=dev[i].tolist(), expected=ref[i].tolist())
+    return res
+
+
+def verify_host(out_dir: Path, samples: int | None = None, sanitize: bool = False) -> dict:
+    """Compile <out>/firmware/engine with gcc, run <out>/golden.npz's inputs, return the verify.json dict."""
+    out_dir = Path(out_dir)
+    engine = out_dir / "firmware" / "engine"
+    golden = out_dir / "golden.npz"
+    if not golden.is_file():
+        raise VerificationError(f"{golden} does not exist", hint="run `edgecnn build` (export writes golden.npz)")
+    if not engine.is_dir():
+        raise VerificationError(f"{engine} does not exist", hint="run `edgecnn build` with code generation")
+    with np.load(golden) as z:
+        data = {k: z[k] for k in z.files}
+    for key in ("inputs_int8", "outputs_int8"):
+        if key not in data:
+            raise VerificationError(f"{golden} has no '{key}'", hint="re-run `edgecnn build` to re-export it")
+    n = len(data["inputs_int8"]) if samples is None else max(0, min(int(samples), len(data["inputs_int8"])))
+    x = data["inputs_int8"][:n]
+    ref = data["outputs_int8"][:n]
+    out_size = _header_value(engine, "ECNN_OUTPUT_SIZE") or int(np.prod(ref.shape[1:]))
+    with tempfile.TemporaryDirectory(prefix="edgecnn_verify_") as tmp:
+        work = Path(tmp)
+        exe = compile_host(engine, work, sanitize=sanitize)
+        dev = run_host(exe, x, out_size, work)
+        sizes = arm_size(engine, work)
+    res = dict(device="host")
+    res.update(compare(dev, ref, data.get("outputs_float", None)[:n] if "outputs_float" in data else None,
+                       data["labels"][:n] if "labels" in data else None))
+    res["flash_bytes"] = (sizes["text"] + sizes["data"]) if sizes else None
+    res["ram_bytes"] = _header_value(engine, "ECNN_PEAK_RAM_BYTES")
+    res["instructions_per_inference"] = None
+    order = ["device", "samples", "bit_exact", "max_abs_diff_lsb", "top1_agreement_int8", "top1_agreement_float",
+             "accuracy", "flash_bytes", "ram_bytes", "instructions_per_inference", "first_mismatch"]
+    return {k: res[k] for k in order if k in res}

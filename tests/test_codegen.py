@@ -1,0 +1,213 @@
+"""Code generation: bit exactness on random and reference models, determinism, escaping, strict compilers, refusals."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from deploy.c_format import GENERATED_HEADER, c_float, c_identifier, c_int, c_string
+from deploy.codegen import ENGINE_FILES, generate_engine
+from deploy.engine_ops import supported_ops_doc
+from engine_support import arm_compile, assert_bit_exact, quantize
+from toolkit.errors import ModelError, UnsupportedOpError
+
+pytestmark = pytest.mark.toolchain
+
+
+def random_model(seed: int):
+    """A small random CNN: kernel sizes, strides, padding, dilation, groups, pools, residuals, concat, pad."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)  # the weights, too, are a function of the seed
+    rng = np.random.RandomState(seed)
+    h, w = int(rng.randint(6, 14)), int(rng.randint(6, 14))
+    c = int(rng.choice([1, 2, 3, 4]))
+    inp = keras.Input((h, w, c))
+    x = inp
+    act = lambda: str(rng.choice(["linear", "relu", "relu6"]))  # noqa: E731
+    for _ in range(int(rng.randint(2, 6))):
+        h, w, c = (int(d) for d in x.shape[1:])
+        kind = rng.choice(["conv", "grouped", "dw", "pool", "residual", "concat", "pad"])
+        small = min(h, w) < 4
+        if kind == "conv" or (small and kind in ("pool", "dw")):
+            k = int(rng.choice([1, 2, 3])) if not small else 1
+            dil = int(rng.choice([1, 2])) if k > 1 and min(h, w) > 5 else 1
+            stride = 1 if dil > 1 else int(rng.choice([1, 2]))
+            x = layers.Conv2D(int(rng.randint(2, 9)), k, strides=stride, dilation_rate=dil,
+                              padding=str(rng.choice(["same", "valid"])), activation=act())(x)
+        elif kind == "grouped":
+            g = int(rng.choice([2, 3]))
+            x = layers.Conv2D(g * int(rng.randint(1, 3)), 1, activation="relu")(x)
+            x = layers.Conv2D(g * int(rng.randint(1, 4)), int(rng.choice([1, 3])), groups=g, padding="same",
+                              strides=int(rng.choice([1, 2])), activation=act())(x)
+        elif kind == "dw":
+            x = layers.DepthwiseConv2D(3, strides=int(rng.choice([1, 2])), depth_multiplier=int(rng.choice([1, 2])),
+                                       padding=str(rng.choice(["same", "valid"])), activation=act())(x)
+        elif kind == "pool":
+            pool = layers.MaxPooling2D if rng.rand() < 0.5 else layers.AveragePooling2D
+            x = pool(int(rng.choice([2, 3])), strides=int(rng.choice([1, 2])),
+                     padding=str(rng.choice(["same", "valid"])))(x)
+        elif kind == "residual":
+            y = layers.Conv2D(c, 3, padding="same", activation="relu")(x)
+            x = layers.Add()([x, y])
+        elif kind == "concat":
+            x = layers.Concatenate()([layers.Conv2D(int(rng.randint(1, 5)), 1)(x),
+                                      layers.Conv2D(int(rng.randint(1, 5)), 3, padding="same")(x)])
+        else:
+            x = layers.ZeroPadding2D(((int(rng.randint(0, 3)), int(rng.randint(0, 2))),
+                                      (int(rng.randint(0, 2)), int(rng.randint(0, 3)))))(x)
+    classes = int(rng.randint(2, 11))
+    if rng.rand() < 0.5:
+        x = layers.GlobalAveragePooling2D()(x)
+    else:
+        x = layers.Flatten()(x)
+    x = layers.Dense(classes, activation="softmax" if rng.rand() < 0.7 else None)(x)
+    return keras.Model(inp, x)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_models_are_bit_exact(seed, tmp_path):
+    tfl = quantize(random_model(seed), seed=100 + seed, scale=float(np.random.RandomState(seed).uniform(0.3, 3)))
+    assert_bit_exact(tfl, tmp_path, n=8, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def small_tflite():
+    import keras
+    from keras import layers
+
+    inp = keras.Input((10, 10, 3))
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inp)
+    y = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = layers.Add()([x, layers.Conv2D(8, 1)(y)])
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(4, activation="softmax")(x)
+    return quantize(keras.Model(inp, x))
+
+
+def test_generation_is_deterministic_and_headed(small_tflite, tmp_path):
+    a = generate_engine(small_tflite, tmp_path / "a")
+    b = generate_engine(small_tflite, tmp_path / "b")
+    for name in ENGINE_FILES:
+        ta, tb = (tmp_path / "a" / name).read_bytes(), (tmp_path / "b" / name).read_bytes()
+        assert ta == tb, name
+        assert ta.decode().startswith(GENERATED_HEADER), name
+    assert a.arena_bytes == b.arena_bytes and a.tensor_offsets == b.tensor_offsets
+    assert a.peak_ram_bytes == a.arena_bytes + a.scratch_bytes
+    from deploy.tflite_reader import read_tflite
+
+    assert a.weight_bytes > 0 and len(a.ops) == len(read_tflite(small_tflite).operators)
+    assert {"index", "op", "name", "kernel", "output_offset", "in_place"} <= set(a.ops[0])
+    header = (tmp_path / "a" / "edgecnn_model.h").read_text()
+    for macro in ("ECNN_INPUT_SIZE 300", "ECNN_OUTPUT_SIZE 4", "ECNN_NUM_CLASSES 4", "ECNN_INPUT_SCALE",
+                  "ECNN_INPUT_ZERO_POINT", "ECNN_OUTPUT_SCALE 0.00390625f", "ECNN_OUTPUT_ZERO_POINT -128",
+                  f"ECNN_ARENA_BYTES {a.arena_bytes}", f"ECNN_PEAK_RAM_BYTES {a.peak_ram_bytes}",
+                  f"ECNN_WEIGHT_BYTES {a.weight_bytes}", "ECNN_INPUT_SHAPE { 1, 10, 10, 3 }"):
+        assert f"#define {macro}" in header, macro
+    assert "float" not in (tmp_path / "a" / "edgecnn_model.c").read_text().replace("ECNN_", "")
+
+
+LABEL_MAIN = r"""
+#include <stdio.h>
+#include "edgecnn_model.h"
+int main(void) {
+    int i;
+    for (i = 0; i < ECNN_NUM_CLASSES; ++i) { fputs(ecnn_labels[i], stdout); fputc(0, stdout); }
+    return 0;
+}
+"""
+
+
+def test_labels_are_escaped_into_valid_c_strings(small_tflite, tmp_path):
+    labels = ['say "hi"', "back\\slash\n", "caf\u00e9 \u2603", "??=trigraph 7"]
+    generate_engine(small_tflite, tmp_path / "e", labels=labels)
+    (tmp_path / "main.c").write_text(LABEL_MAIN)
+    exe = tmp_path / "labels"
+    e = tmp_path / "e"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wtrigraphs", "-I", str(e),
+                    str(e / "edgecnn_model.c"), str(e / "ecnn_kernels.c"), str(tmp_path / "main.c"), "-o", str(exe)],
+                   check=True)
+    out = subprocess.run([str(exe)], capture_output=True, check=True).stdout
+    assert out.split(b"\0")[:-1] == [s.encode("utf-8") for s in labels]
+
+
+def test_wrong_label_count_is_refused(small_tflite, tmp_path):
+    with pytest.raises(ModelError, match="labels"):
+        generate_engine(small_tflite, tmp_path / "e", labels=["a", "b"])
+
+
+def test_c_format_helpers():
+    assert c_identifier("conv 2d/0") == "conv_2d_0"
+    assert c_identifier("int") != "int" and c_identifier("3x")[0].isalpha()
+    assert c_int(-2 ** 31) == "(-2147483647 - 1)"
+    assert c_float(1.0) == "1.0f" and float(c_float(0.1)[:-1]) == np.float32(0.1)
+    assert c_string('a"b\\c\n') == '"a\\"b\\\\c\\012"'
+    assert "CONV_2D" in supported_ops_doc()
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is not installed")
+def test_compiles_for_cortex_m4_with_werror_pedantic(small_tflite, tmp_path):
+    generate_engine(small_tflite, tmp_path / "e")
+    arm_compile(tmp_path / "e", tmp_path / "arm")
+    assert (tmp_path / "arm" / "edgecnn_model.o").is_file()
+
+
+def test_unsupported_op_is_refused_before_writing(tmp_path):
+    import keras
+    from keras import layers
+
+    inp = keras.Input((6, 6, 2))
+    x = layers.Conv2D(4, 3, activation="tanh")(inp)
+    x = layers.Dense(3)(layers.Flatten()(x))
+    tfl = quantize(keras.Model(inp, x))
+    out = tmp_path / "never"
+    with pytest.raises(UnsupportedOpError) as err:
+        generate_engine(tfl, out)
+    assert "TANH" in str(err.value) and "layer tanh_" in str(err.value)
+    assert not out.exists()
+
+
+def test_float_model_is_refused(tmp_path):
+    import keras
+    from keras import layers
+
+    from deploy.quantize import to_float_tflite
+
+    inp = keras.Input((4, 4, 1))
+    tfl = to_float_tflite(keras.Model(inp, layers.Dense(2)(layers.Flatten()(inp))))
+    with pytest.raises(UnsupportedOpError, match="float32"):
+        generate_engine(tfl, tmp_path / "e")
+    assert not (tmp_path / "e").exists()
+
+
+# ---- MLPerf Tiny reference architectures (random, calibrated weights) ----
+
+MLPERF = ["ds_cnn", "resnet8", "mobilenet_v1_025", "fc_autoencoder"]
+# peak RAM of the engine over TFLM's measured arena. ResNet-8 keeps a 32x32x16 skip tensor alive
+# while the next 32x32x16 tensor is written: 32 KiB is the floor for layer-by-layer execution,
+# 0.59 of TFLM's arena; the others stay below half.
+MAX_RAM_RATIO = {"ds_cnn": 0.5, "resnet8": 0.6, "mobilenet_v1_025": 0.5, "fc_autoencoder": 0.5}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MLPERF)
+def test_mlperf_tiny_models_bit_exact_and_small(name, tmp_path):
+    from deploy.tflm import measure_arena
+    from models.mlperf_tiny import MLPERF_TINY, calibrate_batchnorm
+
+    model = MLPERF_TINY[name]()
+    cal = np.random.RandomState(0).randn(16, *model.inputs[0].shape[1:]).astype(np.float32)
+    calibrate_batchnorm(model, cal)
+    from deploy.quantize import to_int8_tflite
+
+    tfl = to_int8_tflite(model, cal)
+    info = assert_bit_exact(tfl, tmp_path, n=6, sanitize=(name != "mobilenet_v1_025"))
+    arena = measure_arena(tfl)
+    ratio = info.peak_ram_bytes / arena.total
+    print(f"{name}: engine peak RAM {info.peak_ram_bytes} B, TFLM arena {arena.total} B, ratio {ratio:.3f}")
+    assert ratio <= MAX_RAM_RATIO[name]
+    if shutil.which("arm-none-eabi-gcc"):
+        arm_compile(tmp_path / "engine", tmp_path / "arm")

@@ -1,0 +1,147 @@
+"""The C kernels against TensorFlow Lite Micro, op by op, and the fixed-point helpers against their definition."""
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from deploy import quant_params as qp
+from deploy.templates import TEMPLATE_DIR
+from engine_support import assert_bit_exact, quantize
+
+pytestmark = pytest.mark.toolchain
+
+
+def _model(kind: str):
+    import keras
+    from keras import layers
+
+    inp = keras.Input((9, 9, 4))
+    if kind == "conv_same_s1":
+        x = layers.Conv2D(6, 3, padding="same")(inp)
+    elif kind == "conv_valid_s2_relu6":
+        x = layers.Conv2D(5, 3, strides=2, padding="valid", activation="relu6")(inp)
+    elif kind == "conv_same_s2_even_kernel":
+        x = layers.Conv2D(5, (4, 2), strides=2, padding="same", activation="relu")(inp)
+    elif kind == "conv_dilated":
+        x = layers.Conv2D(4, 3, dilation_rate=2, padding="same")(inp)
+    elif kind == "conv_grouped":
+        x = layers.Conv2D(8, 3, groups=2, padding="same", activation="relu")(inp)
+    elif kind == "conv_grouped4_valid_s2":
+        x = layers.Conv2D(8, 1, groups=4, strides=2)(layers.Conv2D(8, 1)(inp))
+    elif kind == "depthwise_same":
+        x = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(inp)
+    elif kind == "depthwise_mult2_s2":
+        x = layers.DepthwiseConv2D(3, strides=2, depth_multiplier=2, padding="same")(inp)
+    elif kind == "depthwise_valid_dilated":
+        x = layers.DepthwiseConv2D(3, dilation_rate=2, padding="valid")(inp)
+    elif kind == "separable_block":
+        x = layers.Conv2D(8, 1, activation="relu")(layers.DepthwiseConv2D(3, padding="same", activation="relu")(inp))
+    elif kind == "max_pool":
+        x = layers.MaxPooling2D(2)(layers.Conv2D(4, 1)(inp))
+    elif kind == "max_pool_same_s2":
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(layers.Conv2D(4, 1)(inp))
+    elif kind == "avg_pool_same":
+        x = layers.AveragePooling2D(3, strides=2, padding="same")(layers.Conv2D(4, 1)(inp))
+    elif kind == "global_avg":
+        x = layers.GlobalAveragePooling2D()(layers.Conv2D(6, 1)(inp))
+    elif kind == "global_avg_keepdims":
+        x = layers.GlobalAveragePooling2D(keepdims=True)(inp)
+    elif kind == "flatten_dense":
+        x = layers.Dense(7, activation="relu")(layers.Flatten()(inp))
+    elif kind == "residual_add":
+        y = layers.Conv2D(4, 3, padding="same")(inp)
+        x = layers.ReLU()(layers.Add()([inp, y]))
+    elif kind == "concatenate":
+        x = layers.Concatenate()([layers.Conv2D(3, 1)(inp), layers.Conv2D(5, 3, padding="same")(inp)])
+    elif kind == "zero_padding":
+        x = layers.Conv2D(4, 3)(layers.ZeroPadding2D(((1, 2), (2, 0)))(inp))
+    elif kind == "softmax":
+        x = layers.Dense(10, activation="softmax")(layers.Flatten()(inp))
+    else:
+        raise ValueError(kind)
+    return keras.Model(inp, x)
+
+
+KINDS = ["conv_same_s1", "conv_valid_s2_relu6", "conv_same_s2_even_kernel", "conv_dilated", "conv_grouped",
+         "conv_grouped4_valid_s2", "depthwise_same", "depthwise_mult2_s2", "depthwise_valid_dilated",
+         "separable_block", "max_pool", "max_pool_same_s2", "avg_pool_same", "global_avg", "global_avg_keepdims",
+         "flatten_dense", "residual_add", "concatenate", "zero_padding", "softmax"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_op_bit_exact_with_tflm(kind, tmp_path):
+    tfl = quantize(_model(kind), seed=KINDS.index(kind))
+    assert_bit_exact(tfl, tmp_path, n=10)
+
+
+FIXED_POINT_MAIN = r"""
+#include <stdio.h>
+#include <stdint.h>
+#include "ecnn_kernels.h"
+int main(void) {
+    long a, b, s;
+    while (scanf("%ld %ld %ld", &a, &b, &s) == 3) {
+        printf("%ld %ld %ld\n", (long)ecnn_srdhm((int32_t)a, (int32_t)b),
+               (long)ecnn_rdpot((int32_t)a, (int)(s < 0 ? -s : s)),
+               (long)ecnn_mbqm((int32_t)a, (int32_t)b, (int)s));
+    }
+    return 0;
+}
+"""
+
+
+def test_fixed_point_helpers_match_their_definition(tmp_path):
+    """SaturatingRoundingDoublingHighMul, RoundingDivideByPOT and MultiplyByQuantizedMultiplier in C
+    agree with an independent NumPy model on random and edge values (INT32_MIN, ties, signs)."""
+    (tmp_path / "t.c").write_text(FIXED_POINT_MAIN)
+    src = TEMPLATE_DIR / "engine"
+    exe = tmp_path / "t"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1",
+                    "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-I", str(src),
+                    str(src / "ecnn_kernels.c"), str(tmp_path / "t.c"), "-o", str(exe)], check=True)
+    rng = np.random.RandomState(0)
+    n = 3000
+    a = rng.randint(-2 ** 31, 2 ** 31, n, dtype=np.int64)
+    a[:20] = [-2 ** 31, 2 ** 31 - 1, 0, 1, -1, 2, -2, 3, -3, 1 << 30, -(1 << 30), 5, -5, 6, -6, 7, -7, 8, -8, 12]
+    b = rng.randint(0, 2 ** 31, n, dtype=np.int64)
+    b[:2] = [-2 ** 31, 2 ** 31 - 1]
+    s = rng.randint(-31, 8, n)
+    s[s > 0] = 0  # left shifts of random values would overflow int32; tested separately below
+    a[-200:] = rng.randint(-3000, 3000, 200)
+    s[-200:] = rng.randint(0, 8, 200)
+    text = "\n".join(f"{x} {y} {z}" for x, y, z in zip(a, b, s))
+    out = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True).stdout.split()
+    got = np.array(out, dtype=np.int64).reshape(n, 3)
+    np.testing.assert_array_equal(got[:, 0], qp.srdhm(a, b))
+    np.testing.assert_array_equal(got[:, 1], [int(qp.rdpot(x, abs(int(z)))) for x, z in zip(a, s)])
+    np.testing.assert_array_equal(got[:, 2], [int(qp.mbqm(x, int(y), int(z))) for x, y, z in zip(a, b, s)])
+
+
+def test_quantize_multiplier_is_tflite_exact():
+    assert qp.quantize_multiplier(0.0) == (0, 0)
+    assert qp.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert qp.quantize_multiplier(1.0) == (1 << 30, 1)
+    assert qp.quantize_multiplier(0.75) == (3 << 29, 0)
+    # a multiplier that rounds up to 2^31 is halved and the shift grows
+    m, s = qp.quantize_multiplier(1.0 - 2.0 ** -40)
+    assert (m, s) == (1 << 30, 1)
+    m, s = qp.quantize_multiplier(1e-9)
+    assert s < 0 and (1 << 30) <= m < (1 << 31)
+    assert qp.quantize_multiplier(2.0 ** -40) == (0, 0)  # below 2^-31: TFLite flushes to zero
+
+
+def test_activation_ranges_use_float32_rounding():
+    assert qp.activation_range("NONE", 0.1, 3) == (-128, 127)
+    assert qp.activation_range("RELU", 0.1, -5) == (-5, 127)
+    lo, hi = qp.activation_range("RELU6", 6 / 200, -100)
+    assert (lo, hi) == (-100, 100)
+    assert qp.activation_range("RELU6", 0.001, -128) == (-128, 127)  # 6.0 lies beyond int8
+
+
+def test_softmax_rejects_an_underflowing_input_scale():
+    from toolkit.errors import ModelError
+
+    with pytest.raises(ModelError, match="softmax"):
+        qp.softmax_params(1.0, 1e-9, "layer softmax_3")
