@@ -17,6 +17,7 @@ class Target:
     qemu_machine: str | None = None
     qemu_note: str = ""
     extra: dict = field(default_factory=dict)
+    stack_bytes: int = 4096  # reserved for the firmware's main stack (counted in the RAM check)
 
 
 def _mcu(name, cpu, fpu_flags, flash, ram, machine, note, desc):
@@ -43,6 +44,80 @@ TARGETS: dict[str, Target] = {
     "host": Target("host", "host", "the build machine: generated C compiled with the host compiler"),
 }
 ALIASES = {"cortex-m": "cortex-m4"}
+
+
+@dataclass(frozen=True)
+class Board:
+    """Where a board's code and data live, and how its first UART and its emulator are reached.
+
+    The firmware is linked at the board's origins with lengths min(board, target), so a build that links
+    also fits the target chip. uart_base is a CMSDK APB UART (the MPS2/MPS3 FPGA images); None means the
+    user provides board_uart_putc/getc. qemu_args are the flags QEMU needs besides -M.
+    """
+
+    name: str
+    description: str
+    flash_origin: int
+    flash_bytes: int
+    ram_origin: int
+    ram_bytes: int
+    uart_base: int | None = None
+    qemu_machine: str | None = None
+    qemu_args: tuple[str, ...] = ()
+
+
+# The MPS2/MPS3 FPGA images as QEMU 7.2 models them. The TrustZone boards (AN505, AN547) boot in the
+# secure state, so code and data are linked at the secure aliases (address bit 28 set).
+BOARDS: dict[str, Board] = {
+    "mps2-an385": Board("mps2-an385", "Arm MPS2 AN385 (Cortex-M3; also runs ARMv6-M builds)",
+                        0x00000000, 4 * 1024 * 1024, 0x20000000, 4 * 1024 * 1024, 0x40004000, "mps2-an385"),
+    "mps2-an386": Board("mps2-an386", "Arm MPS2 AN386 (Cortex-M4)",
+                        0x00000000, 4 * 1024 * 1024, 0x20000000, 4 * 1024 * 1024, 0x40004000, "mps2-an386"),
+    "mps2-an500": Board("mps2-an500", "Arm MPS2 AN500 (Cortex-M7)",
+                        0x00000000, 4 * 1024 * 1024, 0x20000000, 4 * 1024 * 1024, 0x40004000, "mps2-an500"),
+    "mps2-an505": Board("mps2-an505", "Arm MPS2 AN505 (Cortex-M33, SSE-200), secure state",
+                        0x10000000, 4 * 1024 * 1024, 0x38000000, 2 * 1024 * 1024, 0x50200000, "mps2-an505"),
+    "mps3-an547": Board("mps3-an547", "Arm MPS3 AN547 (Cortex-M55, SSE-300), secure state",
+                        0x10000000, 512 * 1024, 0x30000000, 512 * 1024, 0x59303000, "mps3-an547"),
+}
+
+BOARD_KEYS = ("name", "flash_origin", "flash_bytes", "ram_origin", "ram_bytes", "uart_base")
+
+
+def _int(value, key: str) -> int:
+    try:
+        return int(value, 0) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"board option {key} must be an integer (decimal or 0x hex), got {value!r}") from None
+
+
+def get_board(target: Target, board: dict | str | None = None) -> Board:
+    """The board a firmware build links for: the target's QEMU board, a named board, or a generic board
+    given as {flash_origin, flash_bytes, ram_origin, ram_bytes[, uart_base, name]} (e.g. [build.board])."""
+    if not board:
+        if target.qemu_machine not in BOARDS:
+            raise ConfigError(f"target {target.name} has no default board",
+                              hint="give a board: flash_origin, flash_bytes, ram_origin, ram_bytes")
+        return BOARDS[target.qemu_machine]
+    if isinstance(board, str):
+        if board not in BOARDS:
+            raise ConfigError(f"unknown board {board!r}", hint=f"known boards: {', '.join(BOARDS)}, or a generic "
+                              "board given by flash_origin, flash_bytes, ram_origin, ram_bytes")
+        return BOARDS[board]
+    unknown = sorted(set(board) - set(BOARD_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown board option(s) {', '.join(unknown)}", hint=f"known: {', '.join(BOARD_KEYS)}")
+    missing = [k for k in ("flash_origin", "flash_bytes", "ram_origin", "ram_bytes") if k not in board]
+    if missing:
+        raise ConfigError(f"the generic board needs {', '.join(missing)}",
+                          hint="give flash_origin, flash_bytes, ram_origin and ram_bytes (e.g. 0x08000000)")
+    vals = {k: _int(board[k], k) for k in ("flash_origin", "flash_bytes", "ram_origin", "ram_bytes")}
+    for k in ("flash_bytes", "ram_bytes"):
+        if vals[k] <= 0:
+            raise ConfigError(f"board option {k} must be positive, got {vals[k]}")
+    uart = board.get("uart_base")
+    return Board(name=str(board.get("name", "generic")), description="generic board (user-given memory map)",
+                 uart_base=None if uart is None else _int(uart, "uart_base"), **vals)
 
 
 def get_target(name: str) -> Target:

@@ -1,0 +1,323 @@
+"""Generates and builds the Cortex-M firmware (verify and serial modes) for one CPU and board with arm-none-eabi-gcc.
+
+Layout, next to the engine that deploy.codegen writes into <build>/firmware/engine/:
+
+    <build>/firmware/<cpu>/            board files: startup.c, board.h, linker.ld, Makefile, CMakeLists.txt,
+                                       main_verify.c, semihost.[ch], main_serial.c, ecnn_link.[ch], board_uart.c
+    <build>/firmware/<cpu>/build/      edgecnn_verify.elf, edgecnn_serial.elf (+ .map), written by build_firmware
+
+Before linking, the model's constant bytes and RAM plan (from edgecnn_model.h) plus the compiled code are
+checked against the target chip; a model that does not fit is a ModelTooLargeError that gives the numbers.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.c_format import GENERATED_HEADER, c_string
+from deploy.templates import TEMPLATE_DIR, render
+from toolkit.errors import ModelError, OutputError, ToolchainError
+from toolkit.targets import Board, Target, get_board, get_target
+
+MODES = ("verify", "serial")
+STATIC_FILES = ("startup.c", "board_uart.c", "semihost.c", "semihost.h", "ecnn_link.c", "ecnn_link.h",
+                "main_verify.c", "main_serial.c")
+TEMPLATED_FILES = {"board.h": "board.h.j2", "linker.ld": "linker.ld.j2", "Makefile": "Makefile.j2",
+                   "CMakeLists.txt": "CMakeLists.txt.j2"}
+ENGINE_SOURCES = ("edgecnn_model.c", "ecnn_kernels.c")
+MODE_SOURCES = {
+    "verify": ("startup.c", "board_uart.c", "semihost.c", "main_verify.c"),
+    "serial": ("startup.c", "board_uart.c", "ecnn_link.c", "main_serial.c"),
+}
+# Every firmware build: C99, warnings are errors, unused code and data dropped at link.
+COMMON_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections",
+                 "-fno-common")
+LDFLAGS = ("-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments")
+# Debian package that provides each tool (the ToolchainError names it).
+TOOL_PACKAGES = {
+    "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
+    "arm-none-eabi-size": "binutils-arm-none-eabi",
+    "arm-none-eabi-nm": "binutils-arm-none-eabi",
+    "qemu-system-arm": "qemu-system-arm",
+    "gcc": "gcc",
+}
+ENGINE_MACROS = ("ECNN_INPUT_SIZE", "ECNN_OUTPUT_SIZE", "ECNN_NUM_CLASSES", "ECNN_PEAK_RAM_BYTES",
+                 "ECNN_WEIGHT_BYTES", "ECNN_CONST_BYTES", "ECNN_ARENA_BYTES")
+
+
+class ModelTooLargeError(ModelError):
+    """The model (weights, RAM plan) and firmware code do not fit the target's flash or RAM."""
+
+
+@dataclass
+class FirmwareBuild:
+    """What build_firmware produced: the ELF per mode and its memory use as the ELF says."""
+
+    cpu: str
+    board: str
+    qemu_machine: str | None
+    dir: Path
+    elves: dict[str, Path]
+    sizes: dict[str, dict]  # mode -> {flash_bytes, ram_bytes, text, data, bss, stack}
+    engine: dict = field(default_factory=dict)  # the ECNN_* numbers from edgecnn_model.h
+    limits: dict = field(default_factory=dict)  # {flash_bytes, ram_bytes} the firmware was linked against
+
+
+def require_tool(name: str) -> str:
+    """Absolute path of an external tool, or a ToolchainError naming the Debian package to install."""
+    path = shutil.which(name)
+    if path is None:
+        pkg = TOOL_PACKAGES.get(name, name)
+        raise ToolchainError(f"{name} is not installed",
+                             hint=f"install it with `sudo apt-get install {pkg}` (or run ./install.sh)")
+    return path
+
+
+def firmware_dir(build_dir: Path, cpu: str) -> Path:
+    return Path(build_dir) / "firmware" / get_target(cpu).name
+
+
+def engine_dir(build_dir: Path) -> Path:
+    return Path(build_dir) / "firmware" / "engine"
+
+
+def _mcu_target(cpu: str) -> Target:
+    target = get_target(cpu)
+    if target.kind != "mcu":
+        from toolkit.errors import ConfigError
+
+        raise ConfigError(f"{cpu} is not a Cortex-M target", hint="use cortex-m0plus, m3, m4, m7, m33 or m55")
+    return target
+
+
+def ensure_engine(build_dir: Path) -> Path:
+    """The engine folder of a build; generated from model_int8.tflite when the build has none yet."""
+    build_dir = Path(build_dir)
+    edir = engine_dir(build_dir)
+    if all((edir / f).is_file() for f in ("edgecnn_model.h", *ENGINE_SOURCES)):
+        return edir
+    model = build_dir / "model_int8.tflite"
+    if not model.is_file():
+        raise OutputError(f"{build_dir} has no firmware/engine and no model_int8.tflite",
+                          hint="point at the output folder of `edgecnn build`")
+    from deploy.codegen import generate_engine
+
+    labels = None
+    golden = build_dir / "golden.npz"
+    if golden.is_file():
+        import numpy as np
+
+        with np.load(golden) as g:
+            if "class_labels" in g:
+                labels = [str(x) for x in g["class_labels"]]
+    generate_engine(model, edir, labels=labels)
+    return edir
+
+
+def engine_numbers(edir: Path) -> dict[str, int]:
+    """The ECNN_* sizes #defined in the generated edgecnn_model.h."""
+    text = (Path(edir) / "edgecnn_model.h").read_text()
+    out = {}
+    for name in ENGINE_MACROS:
+        m = re.search(rf"^#define {name} (\d+)\s*$", text, re.M)
+        if m:
+            out[name] = int(m.group(1))
+    missing = [n for n in ("ECNN_INPUT_SIZE", "ECNN_OUTPUT_SIZE", "ECNN_PEAK_RAM_BYTES", "ECNN_WEIGHT_BYTES")
+               if n not in out]
+    if missing:
+        raise ModelError(f"{edir / 'edgecnn_model.h'} does not define {', '.join(missing)}",
+                         hint="regenerate the engine with this version of edgecnn")
+    return out
+
+
+def _hex(v: int) -> str:
+    return f"0x{v:08X}"
+
+
+def link_limits(target: Target, board: Board) -> dict[str, int]:
+    """What the firmware may use: the target chip's memory, capped by what the board has at its origins."""
+    flash = board.flash_bytes if target.flash_bytes is None else min(board.flash_bytes, target.flash_bytes)
+    ram = board.ram_bytes if target.ram_bytes is None else min(board.ram_bytes, target.ram_bytes)
+    return {"flash_bytes": flash, "ram_bytes": ram}
+
+
+def cflags(target: Target) -> list[str]:
+    return [*target.cflags, *COMMON_CFLAGS]
+
+
+def generate_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | None = None) -> Path:
+    """Write the board files for `cpu` into <build>/firmware/<cpu>/ (byte-identical from run to run)."""
+    target = _mcu_target(cpu)
+    brd = get_board(target, board)
+    edir = ensure_engine(build_dir)
+    fdir = firmware_dir(build_dir, target.name)
+    limits = link_limits(target, brd)
+    rel_engine = Path("..") / edir.name if edir.parent == fdir.parent else edir.resolve()
+    ctx = dict(
+        header=GENERATED_HEADER, cpu=target.name, board_description=brd.description,
+        board_name=c_string(brd.name), cpu_name=c_string(target.name),
+        flash_origin=_hex(brd.flash_origin), ram_origin=_hex(brd.ram_origin),
+        flash_bytes=limits["flash_bytes"], ram_bytes=limits["ram_bytes"], stack_bytes=target.stack_bytes,
+        uart_define=(f"#define ECNN_UART_CMSDK_BASE {_hex(brd.uart_base)}u /* CMSDK APB UART0 */"
+                     if brd.uart_base is not None else "/* no CMSDK UART: the board port defines board_uart_* */"),
+        engine_rel=str(rel_engine), cflags=" ".join(cflags(target)),
+        ldflags=" ".join(["-T", "linker.ld", *LDFLAGS]),
+        ldflags_cmake=" ".join(["-T${CMAKE_CURRENT_SOURCE_DIR}/linker.ld", *LDFLAGS]),
+        qemu_machine=brd.qemu_machine or "none", qemu_args=" ".join(brd.qemu_args),
+    )
+    texts = {name: render(f"cortex_m/{tpl}", **ctx) for name, tpl in TEMPLATED_FILES.items()}
+    for name in STATIC_FILES:
+        texts[name] = f"{GENERATED_HEADER}\n" + (TEMPLATE_DIR / "cortex_m" / name).read_text()
+    try:
+        fdir.mkdir(parents=True, exist_ok=True)
+        for name, text in texts.items():
+            path = fdir / name
+            if not path.is_file() or path.read_text() != text:  # keep mtimes stable for make
+                path.write_text(text)
+    except OSError as exc:
+        raise OutputError(f"cannot write the firmware into {fdir}: {exc.strerror}",
+                          hint="check the output folder's permissions and free space") from None
+    return fdir
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise ToolchainError(f"{what} did not finish within 300 s: {' '.join(cmd[:3])} ...") from None
+    return r
+
+
+def _compile_error(r: subprocess.CompletedProcess, src: str, fdir: Path) -> ToolchainError:
+    err = (r.stderr or r.stdout).strip()
+    if re.search(r"(stdint|string|stddef)\.h: No such file", err) or "nano.specs" in err:
+        return ToolchainError("arm-none-eabi-gcc has no C library (newlib) headers or specs",
+                              hint="install it with `sudo apt-get install libnewlib-arm-none-eabi`")
+    lines = err.splitlines()
+    return ToolchainError(f"arm-none-eabi-gcc failed on {src} in {fdir}: " + " | ".join(lines[:6]),
+                          hint="the generated C must compile with -Wall -Wextra -Werror; please report this")
+
+
+def parse_size_output(text: str) -> list[dict]:
+    """Rows of `arm-none-eabi-size` (Berkeley format): [{text, data, bss, filename}]."""
+    rows = []
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 6 and parts[0].isdigit():
+            rows.append(dict(text=int(parts[0]), data=int(parts[1]), bss=int(parts[2]), filename=parts[5]))
+    return rows
+
+
+def elf_sizes(elf: Path, stack_bytes: int) -> dict:
+    """Flash (text + rodata + .data image) and RAM (.data + .bss, the reserved stack included) of an ELF."""
+    size = require_tool("arm-none-eabi-size")
+    r = _run([size, "-A", "-d", str(elf)], "arm-none-eabi-size")
+    if r.returncode != 0:
+        raise ToolchainError(f"arm-none-eabi-size failed on {elf}: {r.stderr.strip()}")
+    sec = {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1].isdigit():
+            sec[parts[0]] = int(parts[1])
+    text = sec.get(".text", 0) + sec.get(".ARM.exidx", 0)
+    data, bss, stack = sec.get(".data", 0), sec.get(".bss", 0), sec.get(".stack", stack_bytes)
+    return dict(flash_bytes=text + data, ram_bytes=data + bss + stack, text=text, data=data, bss=bss,
+                stack=stack)
+
+
+def symbol_address(elf: Path, name: str) -> int:
+    """Address of a function or object in an ELF (Thumb bit cleared), from arm-none-eabi-nm."""
+    nm = require_tool("arm-none-eabi-nm")
+    r = _run([nm, str(elf)], "arm-none-eabi-nm")
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == name:
+            return int(parts[0], 16) & ~1
+    raise ToolchainError(f"symbol {name} is not in {elf}", hint="rebuild the firmware with this edgecnn version")
+
+
+def check_fits(engine: dict, code: dict, limits: dict, target: Target, where: str) -> None:
+    """ModelTooLargeError with the numbers when the model plus the firmware code exceed flash or RAM.
+
+    `code` holds the compiled objects' sizes without the model: {flash, ram}. Object sizes include code
+    the linker later drops, so this errs on the safe side by at most the unused kernels (a few KB)."""
+    const = engine.get("ECNN_CONST_BYTES", engine["ECNN_WEIGHT_BYTES"])
+    flash_need = code["flash"] + const
+    ram_need = code["ram"] + engine["ECNN_PEAK_RAM_BYTES"] + target.stack_bytes
+    problems = []
+    if flash_need > limits["flash_bytes"]:
+        problems.append(f"flash: {flash_need:,} B needed (weights and other constants {const:,} B, of which "
+                        f"weights {engine['ECNN_WEIGHT_BYTES']:,} B; firmware code {code['flash']:,} B) but "
+                        f"{target.name} has {limits['flash_bytes']:,} B")
+    if ram_need > limits["ram_bytes"]:
+        problems.append(f"RAM: {ram_need:,} B needed (tensor arena {engine['ECNN_PEAK_RAM_BYTES']:,} B, "
+                        f"stack {target.stack_bytes:,} B, firmware buffers {code['ram']:,} B) but {target.name} "
+                        f"has {limits['ram_bytes']:,} B")
+    if problems:
+        raise ModelTooLargeError(f"the model does not fit {target.name} ({where}): " + "; ".join(problems),
+                                 hint="use a smaller model (--width 0.5, --conv depthwise) or a target with "
+                                      "more memory, or give the board's real sizes")
+
+
+def build_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | None = None,
+                   modes: tuple[str, ...] = MODES) -> FirmwareBuild:
+    """Generate the board files and build the firmware ELFs for `cpu` with arm-none-eabi-gcc.
+
+    Order: model-size check from edgecnn_model.h, compile every source to an object, check model plus
+    objects against the target (ModelTooLargeError), link, read flash/RAM from the ELF."""
+    target = _mcu_target(cpu)
+    brd = get_board(target, board)
+    gcc = require_tool("arm-none-eabi-gcc")
+    size_tool = require_tool("arm-none-eabi-size")
+    fdir = generate_firmware(build_dir, target.name, board)
+    edir = engine_dir(build_dir)
+    engine = engine_numbers(edir)
+    limits = link_limits(target, brd)
+    check_fits(engine, {"flash": 0, "ram": 0}, limits, target, "the model alone")
+    out = fdir / "build"
+    out.mkdir(exist_ok=True)
+    flags = [*cflags(target), "-I", str(fdir), "-I", str(edir)]
+    objects: dict[str, Path] = {}
+    sources = {s: fdir / s for m in modes for s in MODE_SOURCES[m]}
+    sources.update({s: edir / s for s in ENGINE_SOURCES})
+    for name, src in sorted(sources.items()):
+        obj = out / (Path(name).stem + ".o")
+        r = _run([gcc, *flags, "-c", str(src), "-o", str(obj)], "arm-none-eabi-gcc")
+        if r.returncode != 0:
+            raise _compile_error(r, name, fdir)
+        objects[name] = obj
+    r = _run([size_tool, *map(str, objects.values())], "arm-none-eabi-size")
+    rows = {Path(row["filename"]).name: row for row in parse_size_output(r.stdout)}
+    elves, sizes = {}, {}
+    for mode in modes:
+        objs = [objects[s] for s in MODE_SOURCES[mode]] + [objects[s] for s in ENGINE_SOURCES]
+        mine = [rows[o.name] for o in objs if o.name in rows]
+        # objects hold the model's constants and arena too: the code is what is left
+        code_flash = max(0, sum(x["text"] + x["data"] for x in mine) - engine.get("ECNN_CONST_BYTES", 0))
+        code_ram = max(0, sum(x["data"] + x["bss"] for x in mine) - engine["ECNN_PEAK_RAM_BYTES"])
+        check_fits(engine, {"flash": code_flash, "ram": code_ram}, limits, target, f"{mode} firmware")
+        elf = out / f"edgecnn_{mode}.elf"
+        r = _run([gcc, *cflags(target), *map(str, objs), "-T", str(fdir / "linker.ld"), *LDFLAGS,
+                  f"-Wl,-Map={out / f'edgecnn_{mode}.map'}", "-o", str(elf)], "arm-none-eabi-gcc (link)")
+        if r.returncode != 0:
+            err = r.stderr.strip()
+            m = re.search(r"region `(FLASH|RAM)' overflowed by (\d+) bytes", err)
+            if m:
+                region, over = m.group(1), int(m.group(2))
+                limit = limits[region.lower() + "_bytes"]
+                raise ModelTooLargeError(f"the {mode} firmware for {target.name} does not fit: {region} overflowed "
+                                         f"by {over:,} B (limit {limit:,} B)",
+                                         hint="use a smaller model or a target with more memory")
+            raise _compile_error(r, f"the link of edgecnn_{mode}.elf", fdir)
+        elves[mode] = elf
+        sizes[mode] = elf_sizes(elf, target.stack_bytes)
+    return FirmwareBuild(cpu=target.name, board=brd.name, qemu_machine=brd.qemu_machine, dir=fdir, elves=elves,
+                         sizes=sizes, engine=engine, limits=limits)
+
+
+__all__ = ["FirmwareBuild", "ModelTooLargeError", "build_firmware", "generate_firmware", "ensure_engine",
+           "engine_numbers", "elf_sizes", "symbol_address", "require_tool", "firmware_dir", "check_fits",
+           "link_limits", "MODES"]

@@ -1,0 +1,97 @@
+"""Compares device outputs with the golden reference and builds the verify.json record (shared by QEMU and serial)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.errors import OutputError, ToolchainError, VerificationError
+
+VERIFY_KEYS = ("device", "samples", "bit_exact", "max_abs_diff_lsb", "top1_agreement_int8", "top1_agreement_float",
+               "accuracy", "flash_bytes", "ram_bytes", "instructions_per_inference")
+
+
+class DeviceTimeoutError(ToolchainError):
+    """An emulated or real device did not finish or answer within its time limit."""
+
+
+def load_golden(build_dir: Path, samples: int | None = None) -> dict[str, np.ndarray]:
+    """The first `samples` golden records of a build (all when None)."""
+    path = Path(build_dir) / "golden.npz"
+    if not path.is_file():
+        raise OutputError(f"{path} does not exist", hint="point at the output folder of `edgecnn build`")
+    with np.load(path) as g:
+        data = {k: g[k] for k in g.files}
+    for key in ("inputs_int8", "outputs_int8", "labels"):
+        if key not in data:
+            raise OutputError(f"{path} has no {key!r} array", hint="rebuild with this version of edgecnn")
+    n = len(data["inputs_int8"])
+    if samples is not None:
+        if samples <= 0:
+            raise OutputError(f"--samples must be positive, got {samples}")
+        n = min(n, int(samples))
+    return {k: (v[:n] if k != "class_labels" else v) for k, v in data.items()}
+
+
+def _acc(top1: np.ndarray, labels: np.ndarray) -> float:
+    return round(float(np.mean(top1 == labels)), 6) if len(labels) else 0.0
+
+
+def compare_outputs(golden: dict, outputs: np.ndarray, device: str) -> dict:
+    """verify.json fields from device int8 outputs vs the golden TFLM int8 and Keras float outputs.
+
+    `first_mismatch` is None when every sample is bit-exact, else the first differing sample (the same keys
+    as deploy.verify_host): sample (index), output (device), expected (TFLM), label, positions that differ."""
+    ref = np.asarray(golden["outputs_int8"]).reshape(len(golden["outputs_int8"]), -1)
+    dev = np.asarray(outputs, dtype=np.int8).reshape(ref.shape)
+    labels = np.asarray(golden["labels"]).reshape(-1)
+    equal = np.all(dev == ref, axis=1)
+    diff = np.abs(dev.astype(np.int32) - ref.astype(np.int32))
+    dev_top1, ref_top1 = dev.argmax(axis=1), ref.argmax(axis=1)
+    flt = golden.get("outputs_float")
+    flt_top1 = np.asarray(flt).reshape(len(ref), -1).argmax(axis=1) if flt is not None else None
+    first = None
+    if not equal.all():
+        i = int(np.argmin(equal))
+        first = dict(sample=i, output=dev[i].tolist(), expected=ref[i].tolist(), label=int(labels[i]),
+                     positions=np.nonzero(dev[i] != ref[i])[0].tolist())
+    return dict(
+        device=device, samples=int(len(ref)), bit_exact=round(float(equal.mean()), 6) if len(ref) else 0.0,
+        max_abs_diff_lsb=int(diff.max()) if diff.size else 0,
+        top1_agreement_int8=_acc(dev_top1, ref_top1),
+        top1_agreement_float=_acc(dev_top1, flt_top1) if flt_top1 is not None else None,
+        accuracy=dict(float=_acc(flt_top1, labels) if flt_top1 is not None else None,
+                      int8=_acc(ref_top1, labels), device=_acc(dev_top1, labels)),
+        mismatched_samples=int((~equal).sum()), first_mismatch=first,
+    )
+
+
+def check_verification(result: dict) -> None:
+    """VerificationError naming the first differing sample unless every sample was bit-exact."""
+    first = result.get("first_mismatch")
+    if first is None and result.get("bit_exact", 1.0) >= 1.0:
+        return
+    first = first or {}
+    count = result.get("mismatched_samples")
+    how_many = f"{count} of {result['samples']}" if count is not None else f"{1 - result['bit_exact']:.1%} of the"
+    raise VerificationError(
+        f"{result['device']}: {how_many} samples differ from the TFLM reference (max {result['max_abs_diff_lsb']} "
+        f"LSB); first is sample {first.get('sample', '?')}: device {first.get('output')} vs reference "
+        f"{first.get('expected')}",
+        hint="the generated engine does not match TFLM's reference kernels for this model; please report it "
+             "with the model file")
+
+
+def write_verify_json(build_dir: Path, result: dict) -> Path:
+    """Write <build>/verify.json (keys sorted, so the file is stable)."""
+    path = Path(build_dir) / "verify.json"
+    try:
+        path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+    return path
+
+
+__all__ = ["DeviceTimeoutError", "VERIFY_KEYS", "load_golden", "compare_outputs", "check_verification",
+           "write_verify_json"]

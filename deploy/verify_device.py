@@ -1,0 +1,80 @@
+"""One entry point for `edgecnn verify OUT --device host|qemu[:CPU]|serial:PORT` and `edgecnn build --verify`.
+
+    result = verify_device("build/compact_cnn", "qemu:cortex-m7", samples=100)   # writes verify.json
+
+Parses the device string, runs the matching verifier (deploy.verify_host, deploy.verify_qemu,
+deploy.verify_serial), writes <build>/verify.json, and with check=True raises VerificationError naming
+the first differing sample (after writing verify.json, so the record of the failure stays).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from deploy.verify_common import check_verification, write_verify_json
+from toolkit.errors import ConfigError
+from toolkit.targets import ALIASES, TARGETS
+
+DEVICE_KINDS = ("host", "qemu", "serial")
+
+
+def parse_device(spec: str, default_cpu: str = "cortex-m4") -> tuple[str, str | None]:
+    """'qemu' -> ('qemu', default_cpu); 'qemu:m7' or 'qemu:cortex-m7' -> ('qemu', 'cortex-m7');
+    'serial:/dev/ttyACM0' -> ('serial', '/dev/ttyACM0') (any pyserial URL after the colon); 'host'."""
+    kind, _, arg = str(spec).partition(":")
+    if kind not in DEVICE_KINDS:
+        raise ConfigError(f"--device {spec!r} is not host, qemu[:CPU] or serial:PORT")
+    if kind == "host":
+        if arg:
+            raise ConfigError(f"--device {spec!r}: host takes no argument")
+        return kind, None
+    if kind == "serial":
+        if not arg:
+            raise ConfigError("--device serial needs a port, e.g. serial:/dev/ttyACM0 or serial:socket://HOST:PORT")
+        return kind, arg
+    cpu = arg or default_cpu
+    if not cpu.startswith("cortex-"):
+        cpu = f"cortex-{cpu}"
+    cpu = ALIASES.get(cpu, cpu)
+    if cpu not in TARGETS or TARGETS[cpu].kind != "mcu":
+        known = ", ".join(n for n, t in TARGETS.items() if t.kind == "mcu")
+        raise ConfigError(f"--device {spec!r}: {arg or cpu} is not a Cortex-M CPU", hint=f"known: {known}")
+    return kind, cpu
+
+
+def _build_cpu(build_dir: Path) -> str:
+    """The build's own Cortex-M target if report.json records one, else cortex-m4."""
+    try:
+        rep = json.loads((Path(build_dir) / "report.json").read_text())
+    except (OSError, ValueError):
+        return "cortex-m4"
+    target = rep.get("target") or rep.get("model", {}).get("target")
+    target = ALIASES.get(target, target)
+    return target if target in TARGETS and TARGETS[target].kind == "mcu" else "cortex-m4"
+
+
+def verify_device(build_dir, device: str, samples: int | None = None, *, board: dict | str | None = None,
+                  timeout: float | None = None, check: bool = False, write: bool = True) -> dict:
+    """Verify a build on `device`; returns the verify.json dict (and writes it unless write=False)."""
+    build_dir = Path(build_dir)
+    kind, arg = parse_device(device, default_cpu=_build_cpu(build_dir))
+    if kind == "host":
+        from deploy.verify_host import verify_host
+
+        result = verify_host(build_dir, samples=samples)
+    elif kind == "qemu":
+        from deploy.verify_qemu import verify_qemu
+
+        result = verify_qemu(build_dir, arg, samples=samples, timeout=timeout, board=board)
+    else:
+        from deploy.verify_serial import verify_serial
+
+        result = verify_serial(build_dir, arg, samples=samples, timeout=timeout if timeout is not None else 2.0)
+    if write:
+        write_verify_json(build_dir, result)
+    if check:
+        check_verification(result)
+    return result
+
+
+__all__ = ["verify_device", "parse_device", "DEVICE_KINDS"]

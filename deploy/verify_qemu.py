@@ -1,0 +1,69 @@
+"""Verifies a build on an emulated Cortex-M: builds the verify firmware, runs the golden inputs in QEMU, compares.
+
+    result = verify_qemu("build/compact_cnn", cpu="cortex-m4", samples=100)
+
+The result has the verify.json keys (deploy.verify_common.VERIFY_KEYS) plus cpu, board, qemu_machine,
+instructions_min/max, mismatched_samples and first_mismatch. instructions_per_inference is the mean over
+the samples of the instructions from ecnn_invoke's entry to its return (counted by a QEMU TCG plugin, so
+the same on every run); flash_bytes and ram_bytes come from the ELF (RAM includes the reserved stack).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from deploy.firmware import build_firmware
+from deploy.qemu import build_plugin, run_verify_firmware
+from deploy.verify_common import compare_outputs, load_golden
+from toolkit.errors import ModelError
+from toolkit.targets import get_board, get_target
+
+# Default time limit: generous for 2 shared cores (QEMU runs this firmware at 50-300 M instructions/s).
+BASE_TIMEOUT_S = 60.0
+INSNS_PER_MAC = 12  # reference kernels on ARMv6-M, the slowest case
+SLOW_MIPS = 30e6
+
+
+def default_timeout(build_dir: Path, samples: int) -> float:
+    """Seconds for one QEMU run of `samples` inferences, from the model's MACs in report.json."""
+    macs = 1_000_000
+    report = Path(build_dir) / "report.json"
+    if report.is_file():
+        try:
+            macs = int(json.loads(report.read_text())["model"]["macs"]) or macs
+        except (ValueError, KeyError, TypeError):
+            pass
+    return BASE_TIMEOUT_S + samples * macs * INSNS_PER_MAC / SLOW_MIPS
+
+
+def verify_qemu(build_dir, cpu: str = "cortex-m4", samples: int | None = None, timeout: float | None = None,
+                board: dict | str | None = None, count_instructions: bool = True) -> dict:
+    """Run the golden inputs of `build_dir` through the engine on QEMU's model of `cpu`; compare with TFLM."""
+    build_dir = Path(build_dir)
+    target = get_target(cpu)
+    golden = load_golden(build_dir, samples)
+    fw = build_firmware(build_dir, target.name, board, modes=("verify",))
+    brd = get_board(target, board)
+    n_in = int(golden["inputs_int8"][0].size) if len(golden["inputs_int8"]) else 0
+    if n_in != fw.engine["ECNN_INPUT_SIZE"]:
+        raise ModelError(f"golden inputs in {build_dir / 'golden.npz'} have {n_in} values but the engine takes "
+                         f"{fw.engine['ECNN_INPUT_SIZE']}", hint="rebuild: the engine and golden.npz are out of step")
+    plugin = build_plugin(build_dir / "firmware" / "qemu_plugin") if count_instructions else None
+    n = len(golden["inputs_int8"])
+    limit = float(timeout) if timeout is not None else default_timeout(build_dir, n)
+    run = run_verify_firmware(fw.elves["verify"], brd, golden["inputs_int8"], fw.engine["ECNN_OUTPUT_SIZE"],
+                              limit, plugin)
+    result = compare_outputs(golden, run.outputs, f"qemu:{target.name}")
+    counts = run.instructions
+    result.update(
+        flash_bytes=fw.sizes["verify"]["flash_bytes"], ram_bytes=fw.sizes["verify"]["ram_bytes"],
+        instructions_per_inference=int(round(sum(counts) / len(counts))) if counts else None,
+        instructions_min=min(counts) if counts else None, instructions_max=max(counts) if counts else None,
+        cpu=target.name, board=brd.name, qemu_machine=brd.qemu_machine, seconds=round(run.seconds, 3),
+    )
+    if target.qemu_note:
+        result["note"] = target.qemu_note
+    return result
+
+
+__all__ = ["verify_qemu", "default_timeout"]

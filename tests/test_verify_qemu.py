@@ -1,0 +1,72 @@
+"""deploy.verify_qemu: the engine on emulated Cortex-M CPUs is bit-exact with TFLM; instruction counts repeat."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from deploy.firmware import build_firmware
+from deploy.qemu import run_verify_firmware
+from deploy.verify_common import VERIFY_KEYS, DeviceTimeoutError, load_golden
+from deploy.verify_qemu import verify_qemu
+from firmware_support import copy_build
+from toolkit.errors import ToolchainError
+from toolkit.targets import TARGETS, get_board
+
+pytestmark = pytest.mark.toolchain
+
+
+@pytest.fixture(scope="module")
+def qbuild(build_dir, tmp_path_factory):
+    return copy_build(build_dir, tmp_path_factory.mktemp("qemu") / "build")
+
+
+def test_m4_is_bit_exact_on_every_golden_sample(qbuild):
+    r = verify_qemu(qbuild, "cortex-m4")
+    assert set(VERIFY_KEYS) <= set(r)
+    g = load_golden(qbuild)
+    assert r["device"] == "qemu:cortex-m4" and r["samples"] == len(g["labels"])
+    assert r["bit_exact"] == 1.0 and r["max_abs_diff_lsb"] == 0 and r["first_mismatch"] is None
+    assert r["top1_agreement_int8"] == 1.0
+    desktop_int8 = float(np.mean(g["outputs_int8"].argmax(1) == g["labels"]))
+    assert r["accuracy"]["device"] == r["accuracy"]["int8"] == pytest.approx(desktop_int8, abs=1e-6)
+    report = json.loads((qbuild / "report.json").read_text())
+    assert r["accuracy"]["int8"] == pytest.approx(report["accuracy"]["int8"], abs=0.01)
+    assert 0 < r["flash_bytes"] < TARGETS["cortex-m4"].flash_bytes and 0 < r["ram_bytes"]
+    # a few million instructions for ~380 k MACs with portable C kernels
+    assert 1_000_000 < r["instructions_per_inference"] < 50_000_000
+    assert r["instructions_min"] <= r["instructions_per_inference"] <= r["instructions_max"]
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m3", "cortex-m7", "cortex-m33", "cortex-m55"])
+def test_other_cpus_boot_and_are_bit_exact(qbuild, cpu):
+    r = verify_qemu(qbuild, cpu, samples=40)
+    assert r["samples"] == 40 and r["bit_exact"] == 1.0, r["first_mismatch"]
+    assert r["accuracy"]["device"] == r["accuracy"]["int8"]
+    assert r["qemu_machine"] == TARGETS[cpu].qemu_machine and r["instructions_per_inference"] > 0
+    if cpu == "cortex-m0plus":
+        assert "M3 board" in r["note"]
+
+
+def test_instruction_count_is_identical_on_two_runs(qbuild):
+    a = verify_qemu(qbuild, "cortex-m33", samples=8)
+    b = verify_qemu(qbuild, "cortex-m33", samples=8)
+    assert a["instructions_per_inference"] == b["instructions_per_inference"]
+    assert (a["instructions_min"], a["instructions_max"]) == (b["instructions_min"], b["instructions_max"])
+
+
+def test_timeout_is_a_clear_error(qbuild):
+    fw = build_firmware(qbuild, "cortex-m4", modes=("verify",))
+    x = load_golden(qbuild)["inputs_int8"]
+    with pytest.raises(DeviceTimeoutError, match=r"mps2-an386 .* did not finish within 0 s"):
+        run_verify_firmware(fw.elves["verify"], get_board(TARGETS["cortex-m4"]), x, 10, timeout=0.01)
+
+
+def test_missing_qemu_names_the_debian_package(qbuild, monkeypatch):
+    import shutil
+
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "qemu-system-arm" else real(name))
+    with pytest.raises(ToolchainError, match=r"qemu-system-arm is not installed .*apt-get install qemu-system-arm"):
+        verify_qemu(qbuild, "cortex-m4", samples=2)
