@@ -98,6 +98,33 @@ def report(source):
 
 
 @cli.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--device", required=True, help="host, qemu[:CPU] (e.g. qemu:cortex-m7) or serial:PORT")
+@click.option("--samples", type=int, default=None, help="verify only the first N golden samples")
+@click.option("--timeout", type=float, default=None, help="seconds before the device counts as hung")
+def verify(out_dir, device, samples, timeout):
+    """Run the golden inputs of a build on a device and compare with the TFLM reference; writes verify.json."""
+    from deploy.verify_device import verify_device
+    from toolkit.errors import ConfigError
+
+    if samples is not None and samples <= 0:
+        raise ConfigError(f"--samples must be a positive integer, got {samples}")
+    result = verify_device(Path(out_dir), device, samples=samples, timeout=timeout, check=True)
+    _print_verify(result)
+
+
+def _print_verify(result: dict) -> None:
+    acc = result.get("accuracy", {})
+    ipi = result.get("instructions_per_inference")
+    click.echo(f"{result['device']}: {result['samples']} samples, bit-exact {result['bit_exact']:.4f}, "
+               f"max diff {result['max_abs_diff_lsb']} LSB, top-1 vs int8 {result['top1_agreement_int8']:.4f}")
+    click.echo(f"  accuracy device {acc.get('device')}, int8 {acc.get('int8')}, float {acc.get('float')}"
+               + (f"; {ipi:,.0f} instructions per inference" if ipi else "")
+               + (f"; flash {result['flash_bytes']:,} B, RAM {result['ram_bytes']:,} B"
+                  if result.get("flash_bytes") else ""))
+
+
+@cli.command()
 def targets():
     """List the deployment targets."""
     from toolkit.targets import ALIASES, TARGETS

@@ -40,18 +40,24 @@ class Dataset:
 
 
 def _split_indices(y: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
-    """Stratified, seeded split of indices into len(fractions)+1 parts (the last takes the rest)."""
+    """Stratified, seeded split of indices into len(fractions)+1 parts (the last takes the rest).
+
+    Each class is shuffled and its members spread evenly over [0, 1); taking consecutive runs of that
+    order gives every part the class mix of the whole, with part sizes rounded over the whole set (so a
+    small part still gets samples when no single class is large enough to give it one)."""
     rng = np.random.default_rng(seed)
-    parts: list[list[int]] = [[] for _ in range(len(fractions) + 1)]
+    keys = np.empty(len(y), dtype=np.float64)
     for cls in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == cls))
-        start = 0
-        for k, f in enumerate(fractions):
-            n = int(round(len(idx) * f))
-            parts[k].extend(idx[start:start + n])
-            start += n
-        parts[-1].extend(idx[start:])
-    return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
+        keys[idx] = (np.arange(len(idx)) + rng.uniform(0, 1)) / len(idx)
+    order = np.argsort(keys, kind="stable")
+    parts, start = [], 0
+    for f in fractions:
+        n = int(round(len(y) * f))
+        parts.append(np.sort(order[start:start + n]))
+        start += n
+    parts.append(np.sort(order[start:]))
+    return [p.astype(np.int64) for p in parts]
 
 
 def _finish(name: str, labels, x_tr, y_tr, x_te, y_te, seed: int, pixel_scale: float = 1.0) -> Dataset:

@@ -30,6 +30,8 @@ class Context:
     report: dict = field(default_factory=dict)
     desktop: dict | None = None
     android: dict | None = None
+    verify: dict | None = None
+    engine: Any = None  # deploy.codegen.EnginePlan, planned by the report stage
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -172,9 +174,17 @@ def stage_report(ctx: Context) -> None:
     from deploy.tflm import measure_arena
 
     arena = measure_arena(ctx.int8_tflite)
+    engine = None
+    if ctx.target.kind != "android":
+        from deploy.codegen import plan_engine
+
+        ctx.engine = plan_engine(ctx.graph, list(ctx.data.labels))  # refuses unsupported ops, naming the layer
+        engine = ctx.engine.info
     ctx.report = build_report(
         ctx.graph, name=ctx.model_name, conv=None if ctx.cfg.from_model else ctx.cfg.conv,
         tflite_bytes=len(ctx.int8_tflite), arena=arena, accuracy=ctx.accuracy, desktop_check=ctx.desktop,
+        engine_ram=engine.peak_ram_bytes if engine else None,
+        engine_flash=engine.const_bytes if engine else None,
         keras_params=int(ctx.model.count_params()) if ctx.model is not None else None,
         labels=ctx.data.labels, target=ctx.target.name)
     if ctx.android is not None:
@@ -185,17 +195,34 @@ def stage_report(ctx: Context) -> None:
 def stage_codegen(ctx: Context) -> None:
     if ctx.target.kind == "android":
         return  # the app bundle was written by the android stage
+    from deploy.codegen import write_engine
     from deploy.tflm_codegen import write_tflm_arrays
 
-    write_tflm_arrays(ctx.graph, ctx.int8_tflite, ctx.out / "firmware" / "tflm", ctx.data.labels,
+    firmware = ctx.out / "firmware"
+    write_tflm_arrays(ctx.graph, ctx.int8_tflite, firmware / "tflm", ctx.data.labels,
                       ctx.report["memory"]["tflm_arena_bytes"], ctx.model_name)
+    write_engine(ctx.engine, firmware / "engine")
+    if ctx.target.kind == "mcu":
+        from deploy.firmware import generate_firmware
+
+        generate_firmware(ctx.out, ctx.target.name, ctx.cfg.board or None)
 
 
 def stage_verify(ctx: Context) -> None:
+    """--verify host|qemu: run every golden input through the generated engine; a mismatch fails the build."""
     if ctx.cfg.verify == "none":
         return
-    raise ConfigError(f"--verify {ctx.cfg.verify} is not available yet in this build of edgecnn",
-                      hint="use --verify none")
+    if ctx.target.kind == "android":
+        raise ConfigError(f"--verify {ctx.cfg.verify} checks generated C; --target android has none",
+                          hint="use --verify none with --target android (the bundle has its own parity check)")
+    if ctx.cfg.verify == "qemu" and ctx.target.kind != "mcu":
+        raise ConfigError(f"--verify qemu needs a Cortex-M target, not {ctx.target.name}")
+    from deploy.verify_device import verify_device
+
+    device = "host" if ctx.cfg.verify == "host" else f"qemu:{ctx.target.name}"
+    ctx.verify = verify_device(ctx.out, device, board=ctx.cfg.board or None, check=True)
+    ctx.notes.append(f"verified on {ctx.verify['device']}: bit-exact {ctx.verify['bit_exact']:.4f} on "
+                     f"{ctx.verify['samples']} samples")
 
 
 def check_between_stages(ctx: Context, stage: str) -> None:
