@@ -29,11 +29,14 @@ def onnx_from_float_tflite(float_tflite: bytes, opset: int = 17) -> bytes:
     convolutions (a StatefulPartitionedCall node), its TFLite path is correct for all three conv kinds."""
     import tf2onnx
 
+    from toolkit.capture import quiet_native
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model_float.tflite"
         path.write_bytes(float_tflite)
         try:
-            proto, _ = tf2onnx.convert.from_tflite(str(path), opset=opset)
+            with quiet_native():
+                proto, _ = tf2onnx.convert.from_tflite(str(path), opset=opset)
         except Exception as exc:  # tf2onnx raises assorted types; name the stage and the cause
             raise ModelError(f"tf2onnx could not convert the model to ONNX: {str(exc).splitlines()[0][:200]}",
                              hint="use layers with an ONNX equivalent") from None

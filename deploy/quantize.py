@@ -15,13 +15,19 @@ def _converter(model):
     concrete = fn.get_concrete_function(tf.TensorSpec(shape, tf.float32))
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    from toolkit.capture import quiet_native
+
     frozen = convert_variables_to_constants_v2(concrete)  # Keras 3 variables as constants
-    return tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    with quiet_native():  # the deprecation notice about trackable_obj is for a path we take on purpose
+        return tf.lite.TFLiteConverter.from_concrete_functions([frozen])
 
 
 def _convert(conv, what: str) -> bytes:
+    from toolkit.capture import quiet_native
+
     try:
-        return bytes(conv.convert())
+        with quiet_native():
+            return bytes(conv.convert())
     except Exception as exc:  # the converter raises many unrelated types; name the model and the cause
         first = str(exc).strip().splitlines()
         raise ModelError(f"the TFLite converter could not convert the model to {what}: "

@@ -1,15 +1,12 @@
 """TensorFlow Lite Micro as the int8 reference: run a model and measure its arena with the real allocator."""
 from __future__ import annotations
 
-import os
 import re
-import sys
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
+from toolkit.capture import capture_fds
 from toolkit.errors import ModelError
 
 _ARENA_LINE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
@@ -24,37 +21,11 @@ class ArenaUsage:
     tail: int  # persistent: tensor structs, quantization data, kernel buffers
 
 
-@contextmanager
-def _capture_fds():
-    """Capture what C code writes to file descriptors 1 and 2 (TFLM prints with printf)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        saved = os.dup(1), os.dup(2)
-        os.dup2(tmp.fileno(), 1)
-        os.dup2(tmp.fileno(), 2)
-        box: list[str] = []
-        try:
-            yield box
-        finally:
-            try:
-                from ctypes import CDLL
-                CDLL(None).fflush(None)
-            except OSError:
-                pass
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-            tmp.seek(0)
-            box.append(tmp.read().decode("utf-8", errors="replace"))
-
-
 def _interpreter(model: bytes, arena_size: int | None = None):
     from tflite_micro.python.tflite_micro import runtime
 
     try:
-        with _capture_fds() as log:
+        with capture_fds() as log:
             return runtime.Interpreter.from_bytes(bytes(model), arena_size=arena_size or max(len(model) * 10, 1 << 20))
     except (RuntimeError, ValueError) as exc:
         raise ModelError(f"TensorFlow Lite Micro cannot load the model: {exc}. {''.join(log).strip()[-300:]}",
@@ -83,7 +54,7 @@ def measure_arena(model: bytes) -> ArenaUsage:
     d = interp.get_input_details(0)
     interp.set_input(np.zeros(tuple(d["shape"]), dtype=d["dtype"]), 0)
     interp.invoke()
-    with _capture_fds() as log:
+    with capture_fds() as log:
         interp.print_allocations()
     found = {k: int(v) for k, v in _ARENA_LINE.findall(log[0])}
     if set(found) != {"total", "head", "tail"}:

@@ -76,8 +76,8 @@ def stage_model(ctx: Context) -> None:
         elif path.suffix == ".tflite":
             from deploy.tflite_reader import read_tflite
 
+            ctx.graph = read_tflite(path)  # errors name the file
             ctx.int8_tflite = path.read_bytes()
-            ctx.graph = read_tflite(ctx.int8_tflite)
             for role, idx in (("input", ctx.graph.inputs), ("output", ctx.graph.outputs)):
                 if len(idx) != 1:
                     raise ModelFileError(f"{path} has {len(idx)} {role}s; edgecnn deploys models with one input "

@@ -1,6 +1,8 @@
 """Seeded Keras training with a progress bar, a validation split and early stopping."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from toolkit.config import BuildConfig
@@ -18,13 +20,14 @@ def seed_everything(seed: int) -> None:
 
 def _progress_callback(epochs: int):
     import keras
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     class RichProgress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.progress = Progress(TextColumn("training"), BarColumn(), TextColumn("epoch {task.completed}/"
                                      "{task.total}"), TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(),
-                                     transient=True)
+                                     transient=True, console=Console(stderr=True))
             self.progress.start()
             self.task = self.progress.add_task("train", total=epochs, metrics="")
 
@@ -50,7 +53,7 @@ def train(model, data: Dataset, cfg: BuildConfig, progress: bool = True):
                                                restore_best_weights=True, start_from_epoch=10)] if cfg.patience else []
     callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
                                                        patience=max(2, cfg.patience // 2)))
-    if progress:
+    if progress and sys.stderr.isatty():  # a bar on a terminal only; logs and pipes get the stage lines
         callbacks.append(_progress_callback(cfg.epochs))
     out_classes = model.outputs[0].shape[-1]
     if out_classes != data.num_classes:
