@@ -58,3 +58,34 @@ def test_seeded_mutations_parse_or_raise_our_error(build_dir):
         except ModelFileError:
             outcomes["rejected"] += 1
     assert outcomes["rejected"] > 0 and sum(outcomes.values()) == 300
+
+
+def test_hypothesis_mutations_parse_or_raise_and_plan_or_refuse(build_dir):
+    """The short seeded run of benchmarks/fuzz_reader.py: the reader and then the code generator."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from deploy.codegen import plan_engine
+    from toolkit.errors import EdgecnnError
+
+    data = (build_dir / "model_int8.tflite").read_bytes()
+
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(0, 255)), min_size=1, max_size=6),
+           st.integers(0, len(data)))
+    def check(flips, cut):
+        buf = bytearray(data[:max(cut, 8)])
+        for pos, val in flips:
+            if pos < len(buf):
+                buf[pos] = val
+        try:
+            graph = read_tflite(bytes(buf))
+        except ModelFileError:
+            return
+        try:
+            plan_engine(graph)
+        except EdgecnnError:
+            pass
+
+    check()
