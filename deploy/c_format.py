@@ -76,8 +76,11 @@ INT32_MIN = -(2 ** 31)
 def c_int(value: int) -> str:
     """An int32 literal; INT32_MIN is written as an expression because C has no literal for it."""
     v = int(value)
-    if not INT32_MIN <= v < 2 ** 31:
-        raise ValueError(f"{v} does not fit in int32")
+    if not INT32_MIN <= v < 2 ** 31:  # only a corrupt or hostile model gets here (fuzzing found it)
+        from toolkit.errors import ModelError
+
+        raise ModelError(f"the model needs the constant {v}, which does not fit the engine's int32 arithmetic",
+                         hint="check the model's biases and quantization parameters")
     return "(-2147483647 - 1)" if v == INT32_MIN else str(v)
 
 

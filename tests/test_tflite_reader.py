@@ -89,3 +89,24 @@ def test_hypothesis_mutations_parse_or_raise_and_plan_or_refuse(build_dir):
             pass
 
     check()
+
+
+def test_regression_bias_at_int32_limit_is_an_edgecnn_error(build_dir):
+    """Found by benchmarks/fuzz_reader.py: a bias at the int32 limit overflowed a folded constant and
+    escaped as ValueError from the C formatter; it must plan or be refused with our own error."""
+    import struct
+
+    from deploy.codegen import plan_engine
+    from toolkit.errors import EdgecnnError
+
+    data = (build_dir / "model_int8.tflite").read_bytes()
+    g = read_tflite(data)
+    bias = g.tensors[g.operators[0].inputs[2]]
+    pos = data.find(bias.data)
+    assert pos > 0
+    for value in (2 ** 31 - 1, -(2 ** 31)):
+        patched = data[:pos] + struct.pack("<i", value) + data[pos + 4:]
+        try:
+            plan_engine(read_tflite(patched))
+        except EdgecnnError:
+            pass
