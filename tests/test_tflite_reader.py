@@ -91,9 +91,9 @@ def test_hypothesis_mutations_parse_or_raise_and_plan_or_refuse(build_dir):
     check()
 
 
-def test_regression_bias_at_int32_limit_is_an_edgecnn_error(build_dir):
-    """Found by benchmarks/fuzz_reader.py: a bias at the int32 limit overflowed a folded constant and
-    escaped as ValueError from the C formatter; it must plan or be refused with our own error."""
+def test_regression_out_of_range_constants_are_edgecnn_errors(build_dir):
+    """Found by benchmarks/fuzz_reader.py: a corrupt zero point or bias made a folded constant leave int32
+    and escape as ValueError from the C formatter; the model must plan or be refused with our own error."""
     import struct
 
     from deploy.codegen import plan_engine
@@ -103,10 +103,12 @@ def test_regression_bias_at_int32_limit_is_an_edgecnn_error(build_dir):
     g = read_tflite(data)
     bias = g.tensors[g.operators[0].inputs[2]]
     pos = data.find(bias.data)
-    assert pos > 0
-    for value in (2 ** 31 - 1, -(2 ** 31)):
-        patched = data[:pos] + struct.pack("<i", value) + data[pos + 4:]
+    patched = [data[:pos] + struct.pack("<i", v) + data[pos + 4:] for v in (2 ** 31 - 1, -(2 ** 31))]
+    patched += [data.replace(struct.pack("<q", -128), struct.pack("<q", v)) for v in (-(2 ** 33), 2 ** 40)]
+    refused = 0
+    for model in patched:
         try:
-            plan_engine(read_tflite(patched))
+            plan_engine(read_tflite(model))
         except EdgecnnError:
-            pass
+            refused += 1
+    assert refused >= 2  # the huge zero points cannot be planned
