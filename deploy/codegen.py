@@ -70,7 +70,16 @@ def check_model(graph: Graph) -> None:
 
 def _lower(graph: Graph) -> list[tuple[object, str, Lowered]]:
     names = unique_identifiers([o.name for o in graph.operators])
-    return [(op, ident, OPS[op.op].emit(OpContext(graph, op, ident))) for op, ident in zip(graph.operators, names)]
+    lowered = []
+    for op, ident in zip(graph.operators, names):
+        try:
+            lowered.append((op, ident, OPS[op.op].emit(OpContext(graph, op, ident))))
+        except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError, OverflowError) as exc:
+            # the rules passed but the tensors are inconsistent: a corrupt model (found by fuzzing)
+            raise ModelError(f"{graph.source}: layer {op.name} ({op.op}) has tensors whose shapes or "
+                             f"parameters do not fit together ({type(exc).__name__}: {exc})",
+                             hint="re-export the model with the TFLite converter") from None
+    return lowered
 
 
 def _plan(graph: Graph, lowered) -> tuple[MemoryPlan, dict[int, str], list[Buffer]]:
@@ -167,15 +176,17 @@ def plan_engine(model, labels: list[str] | None = None) -> EnginePlan:
                                  off[i] < off[op.outputs[0]] + graph.tensors[op.outputs[0]].nbytes
                                  for i in op.inputs if i >= 0 and i in off and i != op.outputs[0]))
         ops_info.append(info)
+        dbg = dict(step=step, name=c_string(op.name), out_offset=off[op.outputs[0]],
+                   out_bytes=graph.tensors[op.outputs[0]].nbytes)
         if low.alias:
-            steps.append(dict(comment=c_comment(f"{op.name}: {op.op} (alias, no copy)"), call=""))
+            steps.append(dict(comment=c_comment(f"{op.name}: {op.op} (alias, no copy)"), call="", **dbg))
             continue
         call = low.call.replace("@out@", addr(op.outputs[0]))
         for pos, i in enumerate(op.inputs):
             if i >= 0 and not graph.tensors[i].is_constant:
                 call = call.replace(f"@in{pos}@", addr(i))
         steps.append(dict(comment=c_comment(f"{op.name}: {op.op} -> tensor '{graph.tensors[op.outputs[0]].name}'"),
-                          call=call))
+                          call=call, **dbg))
     weight_bytes = sum(a.nbytes for a in arrays if a.is_weight)
     const_bytes = sum(a.nbytes for a in arrays)
     arena = plan.arena_bytes

@@ -1,6 +1,7 @@
 """Verifies a build's generated C engine on the host: compile with gcc, run the golden inputs, compare bit for bit."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -18,9 +19,11 @@ ARM_CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d
               "-Werror", "-pedantic", "-Os", "-c"]
 
 
-def _run(cmd: list[str], what: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], what: str, cwd: Path | None = None, timeout: int = 600,
+         env: dict | None = None) -> subprocess.CompletedProcess:
     try:
-        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                           env=None if env is None else {**os.environ, **env})
     except FileNotFoundError:
         raise ToolchainError(f"{cmd[0]} is not installed, so {what} cannot run",
                              hint="install it (Debian/Ubuntu: apt-get install build-essential "
@@ -34,8 +37,11 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None, timeout: int = 600)
     return r
 
 
-def compile_host(engine_dir: Path, work: Path, sanitize: bool = False, cc: str = "gcc") -> Path:
-    """Build engine_dir/*.c plus the host runner into work/ecnn_host; returns the executable."""
+def compile_host(engine_dir: Path, work: Path, sanitize: bool = False, cc: str = "gcc", debug: bool = False) -> Path:
+    """Build engine_dir/*.c plus the host runner into work/ecnn_host; returns the executable.
+
+    debug: also define ECNN_DEBUG_AFTER_OP so that every op's output goes to the file named by $ECNN_DEBUG_DUMP.
+    """
     if shutil.which(cc) is None:
         raise ToolchainError(f"the host C compiler '{cc}' is not installed, so the engine cannot be verified on "
                              "the host", hint="install gcc (Debian/Ubuntu: apt-get install gcc)")
@@ -49,18 +55,23 @@ def compile_host(engine_dir: Path, work: Path, sanitize: bool = False, cc: str =
     for f in sorted(engine_dir.glob("*.[ch]")):
         shutil.copy(f, src / f.name)
     shutil.copy(TEMPLATE_DIR / "engine" / "host_main.c", src / "host_main.c")
+    extra = []
+    if debug:
+        for name in ("debug_hook.h", "debug_dump.c"):
+            shutil.copy(TEMPLATE_DIR / "engine" / name, src / name)
+        extra = ["-include", str(src / "debug_hook.h"), str(src / "debug_dump.c")]
     exe = work / "ecnn_host"
     cmd = [cc, *CFLAGS, *(SANITIZE if sanitize else []), "-I", str(src),
-           *[str(src / s.name) for s in sources], str(src / "host_main.c"), "-o", str(exe)]
+           *[str(src / s.name) for s in sources], str(src / "host_main.c"), *extra, "-o", str(exe)]
     _run(cmd, "compiling the engine for the host")
     return exe
 
 
-def run_host(exe: Path, inputs: np.ndarray, output_size: int, work: Path) -> np.ndarray:
+def run_host(exe: Path, inputs: np.ndarray, output_size: int, work: Path, env: dict | None = None) -> np.ndarray:
     """Run the host executable on int8 inputs (N, ...); returns (N, output_size) int8."""
     inp, out = work / "inputs.bin", work / "outputs.bin"
     np.ascontiguousarray(inputs, dtype=np.int8).tofile(inp)
-    _run([str(exe), str(inp), str(out)], "running the engine on the host")
+    _run([str(exe), str(inp), str(out)], "running the engine on the host", env=env)
     y = np.fromfile(out, dtype=np.int8)
     if y.size != len(inputs) * output_size:
         raise VerificationError(f"the host engine wrote {y.size} values for {len(inputs)} inputs of "
@@ -148,3 +159,65 @@ def verify_host(out_dir: Path, samples: int | None = None, sanitize: bool = Fals
     order = ["device", "samples", "bit_exact", "max_abs_diff_lsb", "top1_agreement_int8", "top1_agreement_float",
              "accuracy", "flash_bytes", "ram_bytes", "instructions_per_inference", "first_mismatch"]
     return {k: res[k] for k in order if k in res}
+
+
+def _read_dump(path: Path) -> dict[int, np.ndarray]:
+    """The records ecnn_debug_dump wrote: step -> that op's output bytes as int8."""
+    raw = path.read_bytes() if path.is_file() else b""
+    out, pos = {}, 0
+    while pos + 8 <= len(raw):
+        step, n = np.frombuffer(raw[pos:pos + 8], dtype=np.int32)
+        out[int(step)] = np.frombuffer(raw[pos + 8:pos + 8 + int(n)], dtype=np.int8).copy()
+        pos += 8 + int(n)
+    return out
+
+
+def first_differing_layer(build_dir: Path, sample_index: int = 0) -> dict | None:
+    """The first op whose output in the generated engine differs from TFLM's on one golden input.
+
+    Builds the engine of <build_dir>/firmware/engine with ECNN_DEBUG_AFTER_OP dumping every op's output,
+    runs TFLM (reference kernels) on <build_dir>/model_int8.tflite with all tensors preserved, and compares
+    op by op in model order (only tensors the engine materialises; RESHAPEs compare their storage).
+    Returns None when every op agrees, else {op_index, name, op, tensor, max_abs_diff, mismatches, size}.
+    """
+    from deploy.tflite_reader import read_tflite
+
+    build_dir = Path(build_dir)
+    engine = build_dir / "firmware" / "engine"
+    model = build_dir / "model_int8.tflite"
+    golden = build_dir / "golden.npz"
+    for f in (model, golden, engine / "edgecnn_model.c"):
+        if not f.is_file():
+            raise VerificationError(f"{f} does not exist", hint="run `edgecnn build` first")
+    with np.load(golden) as z:
+        inputs = z["inputs_int8"]
+    if not 0 <= sample_index < len(inputs):
+        raise VerificationError(f"sample {sample_index} is out of range: {golden} holds {len(inputs)} inputs")
+    x = inputs[sample_index:sample_index + 1]
+    out_size = _header_value(engine, "ECNN_OUTPUT_SIZE") or 1
+    with tempfile.TemporaryDirectory(prefix="edgecnn_debug_") as tmp:
+        work = Path(tmp)
+        exe = compile_host(engine, work, debug=True)
+        run_host(exe, x, out_size, work, env={"ECNN_DEBUG_DUMP": str(work / "dump.bin")})
+        dumps = _read_dump(work / "dump.bin")
+
+    from tflite_micro.python.tflite_micro import runtime
+
+    data = model.read_bytes()
+    interp = runtime.Interpreter.from_bytes(data, arena_size=max(len(data) * 10, 1 << 20),
+                                            intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    d = interp.get_input_details(0)
+    interp.set_input(np.asarray(x[0], dtype=d["dtype"]).reshape(tuple(d["shape"])), 0)
+    interp.invoke()
+    graph = read_tflite(data)
+    for step, op in enumerate(graph.operators):
+        if step not in dumps:  # fused into a later op: the tensor never exists in the engine
+            continue
+        t = op.outputs[0]
+        ref = np.asarray(interp.GetTensor(t, 0)["tensor_data"]).reshape(-1).astype(np.int64)
+        got = dumps[step].astype(np.int64)
+        if got.size != ref.size or np.any(got != ref):
+            diff = np.abs(got - ref) if got.size == ref.size else np.array([256])
+            return dict(op_index=step, name=op.name, op=op.op, tensor=graph.tensors[t].name,
+                        max_abs_diff=int(diff.max()), mismatches=int(np.count_nonzero(diff)), size=int(ref.size))
+    return None

@@ -6,7 +6,7 @@ import pytest
 
 from deploy.codegen import generate_engine
 from deploy.tflm import run_tflm
-from deploy.verify_host import verify_host
+from deploy.verify_host import first_differing_layer, verify_host
 from engine_support import quantize, make_inputs
 from toolkit.errors import ToolchainError, VerificationError
 
@@ -31,6 +31,7 @@ def build(tmp_path_factory):
     tfl = quantize(model)
     out = tmp_path_factory.mktemp("build")
     info = generate_engine(tfl, out / "firmware" / "engine", labels=["a", "b", "c"])
+    (out / "model_int8.tflite").write_bytes(tfl)
     x8 = make_inputs((8, 8, 1), n=10)
     ref = run_tflm(tfl, x8)
     xf = x8.astype(np.float32) * 0.02
@@ -86,3 +87,30 @@ def test_missing_compiler_names_what_to_install(build, monkeypatch):
 def test_missing_golden_is_a_verification_error(tmp_path):
     with pytest.raises(VerificationError, match="golden.npz"):
         verify_host(tmp_path)
+
+
+def test_first_differing_layer_names_a_corrupted_layer(build, tmp_path):
+    import re
+    import shutil
+
+    out, info = build
+    assert first_differing_layer(out, 4) is None
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    src = bad / "firmware" / "engine" / "edgecnn_model.c"
+    text = src.read_text()
+    dw = next(o for o in info.ops if o["op"] == "DEPTHWISE_CONV_2D")
+    name = re.findall(r"static const int8_t (\w+_filter)\[", text)[1]  # conv, depthwise, dense: the second
+    m = re.search(rf"{name}\[\d+\] = {{\n\s*(-?\d+)", text)
+    w = int(m.group(1))
+    text = text[:m.start(1)] + str(w - 128 if w >= 0 else w + 128) + text[m.end(1):]  # flip the sign bit
+    src.write_text(text)
+    res = first_differing_layer(bad, 4)
+    assert res is not None and res["op_index"] == info.ops.index(dw)
+    assert res["op"] == "DEPTHWISE_CONV_2D" and res["name"] == dw["name"] and res["max_abs_diff"] > 0
+
+
+def test_debug_hook_is_empty_by_default(build):
+    text = (build[0] / "firmware" / "engine" / "edgecnn_model.c").read_text()
+    assert "#define ECNN_DEBUG_AFTER_OP(step, name, ptr, nbytes) ((void)0)" in text
+    assert text.count("ECNN_DEBUG_AFTER_OP(") == len(build[1].ops) + 1  # the default definition + one per op

@@ -216,7 +216,8 @@ ECNN_INLINE int32_t dot_off(const int8_t *x, const int8_t *w, int32_t n, int32_t
     int32_t j;
     for (; i + 16 <= n; i += 16) {
         for (j = 0; j < 16; ++j) {
-            acc += ((int32_t)x[i + j] + off) * (int32_t)w[i + j];
+            const int16_t v = (int16_t)(x[i + j] + off); /* in [-255, 255] */
+            acc += (int32_t)v * (int32_t)w[i + j];
         }
     }
     for (; i < n; ++i) {
