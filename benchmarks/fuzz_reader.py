@@ -86,7 +86,11 @@ def main(argv=None) -> int:
     try:
         fuzz()
     except Exception as exc:  # hypothesis re-raises the shrunk failing example: that is the finding
-        finding = f"{type(exc).__name__}: {str(exc)[:300]}"
+        import traceback
+
+        frames = traceback.extract_tb(exc.__traceback__)[-3:]
+        where = "; ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames)
+        finding = f"{type(exc).__name__}: {str(exc)[:300]} (at {where})"
     seconds = time.perf_counter() - t0
     total = counts["parsed"] + counts["rejected"]
     lines = ["# Fuzzing the .tflite reader", "", f"Command: `python benchmarks/fuzz_reader.py --examples {a.examples}`",

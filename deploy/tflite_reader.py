@@ -54,6 +54,7 @@ BUILTIN_OPS = (
     'STABLEHLO_CBRT', 'STABLEHLO_CASE',
 )
 PADDING = ("SAME", "VALID")
+MAX_TENSOR_BYTES = 1 << 30  # no tensor of a model for a microcontroller or phone comes near 1 GiB
 ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH", "SIGN_BIT")
 TENSOR_TYPES = {
     0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool", 7: "int16",
@@ -345,9 +346,14 @@ def read_tflite(source: str | Path | bytes) -> Graph:
         if bidx >= max(len(buffers), 1) and bidx != 0:
             raise r.fail(f"tensor {i} refers to buffer {bidx} of {len(buffers)}")
         data = buffers[bidx] if bidx < len(buffers) else None
-        tensors.append(Tensor(index=i, name=t.string(3) or f"tensor_{i}", shape=shape,
-                              dtype=TENSOR_TYPES.get(ttype, f"type{ttype}"),
-                              quant=_quantization(t.table(4)), data=data))
+        tensor = Tensor(index=i, name=t.string(3) or f"tensor_{i}", shape=shape,
+                        dtype=TENSOR_TYPES.get(ttype, f"type{ttype}"), quant=_quantization(t.table(4)), data=data)
+        if tensor.nbytes > MAX_TENSOR_BYTES:  # a corrupt shape must not make later stages allocate gigabytes
+            raise r.fail(f"tensor {i} ('{tensor.name}') claims shape {shape}, {tensor.nbytes:,} bytes")
+        if data is not None and tensor.dtype in _NUMPY_TYPES and len(data) != tensor.nbytes:
+            raise r.fail(f"tensor {i} ('{tensor.name}') has shape {shape} ({tensor.nbytes:,} bytes) but its "
+                         f"buffer holds {len(data):,} bytes")
+        tensors.append(tensor)
     n = len(tensors)
 
     def check_refs(refs: tuple, what: str, allow_missing: bool) -> tuple[int, ...]:
