@@ -78,9 +78,16 @@ def check_verification(result: dict) -> None:
     raise VerificationError(
         f"{result['device']}: {how_many} samples differ from the TFLM reference (max {result['max_abs_diff_lsb']} "
         f"LSB); first is sample {first.get('sample', '?')}: device {first.get('output')} vs reference "
-        f"{first.get('expected')}",
+        f"{first.get('expected')}" + _layer_text(result.get("first_differing_layer")),
         hint="the generated engine does not match TFLM's reference kernels for this model; please report it "
              "with the model file")
+
+
+def _layer_text(layer: dict | None) -> str:
+    if not layer:
+        return ""
+    return (f"; first differing layer: {layer['name']} ({layer['op']}, op {layer['op_index']}), "
+            f"{layer['mismatches']} of {layer['size']} values differ by up to {layer['max_abs_diff']} LSB")
 
 
 def write_verify_json(build_dir: Path, result: dict) -> Path:

@@ -70,11 +70,27 @@ def verify_device(build_dir, device: str, samples: int | None = None, *, board: 
         from deploy.verify_serial import verify_serial
 
         result = verify_serial(build_dir, arg, samples=samples, timeout=timeout if timeout is not None else 2.0)
+    if result.get("first_mismatch") is not None:
+        result["first_differing_layer"] = _locate_layer(build_dir, result["first_mismatch"])
     if write:
         write_verify_json(build_dir, result)
     if check:
         check_verification(result)
     return result
+
+
+def _locate_layer(build_dir: Path, first: dict) -> dict | None:
+    """Which layer first differs, from a host debug build of the same engine on the first bad sample.
+
+    On a device the cause can also be the compiler or the board; a host run that agrees with TFLM on every
+    layer says so (None), which is itself the clue."""
+    from deploy.verify_host import first_differing_layer
+    from toolkit.errors import EdgecnnError
+
+    try:
+        return first_differing_layer(build_dir, int(first.get("sample", 0)))
+    except EdgecnnError:
+        return None
 
 
 __all__ = ["verify_device", "parse_device", "DEVICE_KINDS"]
