@@ -44,11 +44,11 @@ def get(name: str) -> ModelSpec:
 
 
 def build_model(name: str, input_shape, classes: int, conv: str = "standard", groups: int = 2,
-                width: float = 1.0, **hp):
-    """Build a registered model; --conv/--groups/--width go to the families that take them."""
+                width: float = 1.0, shuffle: bool = False, **hp):
+    """Build a registered model; --conv/--groups/--width/--shuffle go to the families that take them."""
     spec = get(name)
     if spec.takes_conv:
-        hp.update(conv=conv, groups=groups, width=width)
+        hp.update(conv=conv, groups=groups, width=width, shuffle=shuffle)
     try:
         return spec.builder()(tuple(input_shape), classes, **hp)
     except ConfigError:

@@ -21,7 +21,8 @@ def test_unknown_key_is_named(tmp_path):
 
 @pytest.mark.parametrize("kw, msg", [({"epochs": 0}, "--epochs"), ({"epochs": -3}, "--epochs"),
                                      ({"conv": "wide"}, "--conv"), ({"verify": "board"}, "--verify"),
-                                     ({"width": 0.0}, "--width"), ({"groups": 0}, "--groups")])
+                                     ({"width": 0.0}, "--width"), ({"groups": 0}, "--groups"),
+                                     ({"shuffle": True}, "--shuffle")])
 def test_bad_values(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         BuildConfig(**kw)

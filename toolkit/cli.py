@@ -39,6 +39,7 @@ def cli():
 @click.option("--model", default=None, help="a model from `edgecnn models` (default compact_cnn)")
 @click.option("--conv", default=None, help="standard, depthwise or grouped")
 @click.option("--groups", type=int, default=None, help="groups for --conv grouped (default 2)")
+@click.option("--shuffle", is_flag=True, default=None, help="channel shuffle after grouped convolutions")
 @click.option("--width", type=float, default=None, help="width multiplier (default 1.0)")
 @click.option("--epochs", type=int, default=None, help="maximum training epochs (early stopping may end sooner)")
 @click.option("--seed", type=int, default=None, help="seed for data splits, weights and training")

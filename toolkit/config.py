@@ -21,6 +21,7 @@ class BuildConfig:
     model: str = "compact_cnn"
     conv: str = "standard"
     groups: int = 2
+    shuffle: bool = False  # ShuffleNet channel shuffle after grouped convolutions (instead of a 1x1 mix)
     width: float = 1.0
     epochs: int = 60
     batch_size: int = 32
@@ -44,6 +45,9 @@ class BuildConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.shuffle and self.conv != "grouped":
+            raise ConfigError(f"--shuffle shuffles the channels of grouped convolutions; it needs --conv grouped, "
+                              f"not --conv {self.conv}")
         if self.patience < 0:
             raise ConfigError(f"patience must be zero or positive, got {self.patience}")
         if not self.width > 0:

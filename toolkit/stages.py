@@ -103,7 +103,7 @@ def stage_model(ctx: Context) -> None:
 
     seed_everything(cfg.seed)  # the initial weights come from the seed too
     ctx.model = build_model(cfg.model, data.input_shape, data.num_classes, conv=cfg.conv, groups=cfg.groups,
-                            width=cfg.width)
+                            width=cfg.width, shuffle=cfg.shuffle)
 
 
 def stage_train(ctx: Context) -> None:
