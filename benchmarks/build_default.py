@@ -31,6 +31,10 @@ def main() -> None:
             rows.append(f"| {conv} | {m['params']:,} | {m['macs']:,} | {mem['tflite_bytes']:,} | "
                         f"{mem['tflm_arena_bytes']:,} | {acc['float']:.4f} | {acc['int8']:.4f} | {seconds:.1f} |")
     text = "\n".join([
+        "# The default build on digits, three convolution kinds", "",
+        "Command: `python benchmarks/build_default.py` (each row is a whole `edgecnn build --target cortex-m "
+        "--conv KIND` in a fresh process: data, training with early stopping, int8, TFLite/ONNX export, report, "
+        "C generation; goal for the default (standard) build: under 90 s).", "",
         f"Machine: {platform.machine()}, {subprocess.getoutput('nproc')} cores, Python {platform.python_version()}",
         "", "| conv | params (int8 graph) | MACs | int8 .tflite bytes | TFLM arena bytes | float acc | int8 acc "
         "| wall s (whole build) |", "|---|---:|---:|---:|---:|---:|---:|---:|", *rows, ""])

@@ -1,0 +1,41 @@
+"""Assembles BENCHMARKS.md from the result files the benchmark scripts wrote into benchmarks/results/."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+ORDER = (  # (results file, the issue goal it answers)
+    ("build_default.md", "Default build: wall time and the three convolution kinds"),
+    ("suite.md", "Benchmark suite against TFLM (model zoo, RAM, speed, flash, bit-exactness, weight sharing)"),
+    ("engine_vs_tflm.md", "Generated engine against TFLM's reference kernels (host)"),
+    ("firmware_per_cpu.md", "Firmware per Cortex-M CPU on QEMU"),
+    ("android_bundle.md", "Android bundle: file sizes, parity and desktop latency"),
+    ("fuzz_reader.md", "Fuzzing the .tflite reader and code generator"),
+    ("fuzz_engine.md", "Differential fuzzing of the engine"),
+)
+
+
+def main() -> None:
+    parts = ["# edgecnn benchmarks", "",
+             "Every figure below was measured by the script named in its section, on the machine it names; "
+             "`python benchmarks/collect.py` assembles this page from `benchmarks/results/`. A goal that is "
+             "missed says so and by how much.", ""]
+    for name, title in ORDER:
+        path = RESULTS / name
+        if not path.is_file():
+            parts += [f"## {title}", "", f"Not measured yet (`{name}` missing).", ""]
+            continue
+        body = path.read_text().strip().splitlines()
+        if body and body[0].startswith("# "):
+            body = body[1:]
+        parts += [f"## {title}", "", *body, ""]
+        png = path.with_suffix(".png")
+        if png.is_file():
+            parts += [f"![{title}](benchmarks/results/{png.name})", ""]
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(parts))
+    print(f"wrote {ROOT / 'BENCHMARKS.md'}")
+
+
+if __name__ == "__main__":
+    main()
