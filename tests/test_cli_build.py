@@ -96,7 +96,8 @@ def test_report_command(build_dir):
 
 
 def test_list_commands():
-    for cmd, word in (("targets", "cortex-m33"), ("datasets", "digits"), ("models", "compact_cnn")):
+    for cmd, word in (("targets", "cortex-m33"), ("datasets", "digits"), ("models", "compact_cnn"),
+                      ("ops", "DEPTHWISE_CONV_2D")):
         r = run_cli(cmd)
         assert r.returncode == 0 and word in r.stdout, r.stderr
 

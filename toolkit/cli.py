@@ -161,6 +161,14 @@ def models(input_shape, classes):
 
 
 @cli.command()
+def ops():
+    """List the ops the generated C engine runs, with the rules each must meet."""
+    from deploy.engine_ops import supported_ops_doc
+
+    click.echo(supported_ops_doc())
+
+
+@cli.command()
 def datasets():
     """List the built-in data sets and the accepted user formats."""
     from toolkit.datasets import BUILTIN
