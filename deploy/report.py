@@ -64,10 +64,14 @@ def render_markdown(report: dict) -> str:
                      f"{_fmt(layer['output_bytes'])} | {_fmt(layer['reuse'])} | "
                      f"{_fmt(layer['fc_equivalent_params'])} | {_fmt(layer['unshared_equivalent_params'])} | {saves} |")
     lines += ["", "## Memory", "", "| what | bytes |", "|---|---:|"]
-    for key in ("weights_bytes", "tflite_bytes", "flash_bytes", "peak_ram_bytes", "peak_live_activation_bytes",
-                "tflm_arena_bytes", "tflm_arena_head_bytes", "tflm_arena_tail_bytes"):
-        lines.append(f"| {key} | {_fmt(mem.get(key))} |")
-    lines += ["", f"TFLM arena: {mem['tflm_arena_measured_with']}.", "",
+    for key in ("weights_bytes", "tflite_bytes", "engine_constant_bytes", "flash_bytes", "peak_ram_bytes",
+                "peak_live_activation_bytes", "tflm_arena_bytes", "tflm_arena_head_bytes", "tflm_arena_tail_bytes"):
+        if key in mem:
+            lines.append(f"| {key} | {_fmt(mem.get(key))} |")
+    lines += ["", f"TFLM arena: {mem['tflm_arena_measured_with']}."]
+    if "flash_bytes_measured_with" in mem:
+        lines += [f"Flash: {mem['flash_bytes_measured_with']}. Peak RAM: the engine's static arena plus scratch."]
+    lines += ["",
               "## Accuracy (test split)", "", "| float | int8 |", "|---:|---:|",
               f"| {_fmt(acc.get('float'))} | {_fmt(acc.get('int8'))} |"]
     if "desktop_check" in report:

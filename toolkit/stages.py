@@ -180,16 +180,35 @@ def stage_report(ctx: Context) -> None:
 
         ctx.engine = plan_engine(ctx.graph, list(ctx.data.labels))  # refuses unsupported ops, naming the layer
         engine = ctx.engine.info
+        flash, flash_how = _engine_flash(ctx.engine)
     ctx.report = build_report(
         ctx.graph, name=ctx.model_name, conv=None if ctx.cfg.from_model else ctx.cfg.conv,
         tflite_bytes=len(ctx.int8_tflite), arena=arena, accuracy=ctx.accuracy, desktop_check=ctx.desktop,
         engine_ram=engine.peak_ram_bytes if engine else None,
-        engine_flash=engine.const_bytes if engine else None,
+        engine_flash=flash if engine else None,
         keras_params=int(ctx.model.count_params()) if ctx.model is not None else None,
         labels=ctx.data.labels, target=ctx.target.name)
+    if engine is not None:
+        ctx.report["memory"]["flash_bytes_measured_with"] = flash_how
+        ctx.report["memory"]["engine_constant_bytes"] = engine.const_bytes
     if ctx.android is not None:
         ctx.report["android"] = ctx.android
     write_report(ctx.report, ctx.out)
+
+
+def _engine_flash(plan) -> tuple[int, str]:
+    """Flash of the engine (code + constants): its objects compiled for Cortex-M, or its constants alone."""
+    import tempfile
+
+    from deploy.codegen import write_engine
+    from deploy.verify_host import arm_size
+
+    with tempfile.TemporaryDirectory(prefix="edgecnn_flash_") as tmp:
+        src = write_engine(plan, Path(tmp) / "engine")
+        sizes = arm_size(Path(src.files[0]).parent, Path(tmp))
+    if sizes is None:
+        return plan.info.const_bytes, "engine constants only (arm-none-eabi-gcc not installed: code not counted)"
+    return sizes["text"] + sizes["data"], "text + data of the engine objects, arm-none-eabi-gcc -Os, Cortex-M4"
 
 
 def stage_codegen(ctx: Context) -> None:
