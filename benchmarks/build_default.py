@@ -29,15 +29,16 @@ def main() -> None:
             seconds, rep = build(Path(tmp) / conv, "--conv", conv)
             m, mem, acc = rep["model"], rep["memory"], rep["accuracy"]
             rows.append(f"| {conv} | {m['params']:,} | {m['macs']:,} | {mem['tflite_bytes']:,} | "
-                        f"{mem['tflm_arena_bytes']:,} | {acc['float']:.4f} | {acc['int8']:.4f} | {seconds:.1f} |")
+                        f"{mem['tflm_arena_bytes']:,} | {mem['peak_ram_bytes']:,} | {mem['flash_bytes']:,} | {acc['float']:.4f} | {acc['int8']:.4f} | {seconds:.1f} |")
     text = "\n".join([
         "# The default build on digits, three convolution kinds", "",
         "Command: `python benchmarks/build_default.py` (each row is a whole `edgecnn build --target cortex-m "
         "--conv KIND` in a fresh process: data, training with early stopping, int8, TFLite/ONNX export, report, "
         "C generation; goal for the default (standard) build: under 90 s).", "",
         f"Machine: {platform.machine()}, {subprocess.getoutput('nproc')} cores, Python {platform.python_version()}",
-        "", "| conv | params (int8 graph) | MACs | int8 .tflite bytes | TFLM arena bytes | float acc | int8 acc "
-        "| wall s (whole build) |", "|---|---:|---:|---:|---:|---:|---:|---:|", *rows, ""])
+        "", "| conv | params (int8 graph) | MACs | int8 .tflite bytes | TFLM arena bytes | edgecnn peak RAM bytes "
+        "| engine flash bytes (M4) | float acc | int8 acc | wall s (whole build) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|", *rows, ""])
     (ROOT / "benchmarks" / "results" / "build_default.md").write_text(text)
     print(text)
 
