@@ -1,9 +1,11 @@
 """Generates the standalone C inference engine for one int8 .tflite model (no interpreter, static memory plan).
 
 generate_engine() checks every op against the registry in deploy.engine_ops (nothing is written if one
-fails), lowers each op to a kernel call with constant parameters, plans one arena with
-deploy.memory_plan, and renders firmware_templates/engine/*.j2 plus copies of the kernels into the
-output folder. Output is byte-identical from run to run.
+fails), lowers each op to a kernel call with constant parameters (residual blocks that deploy.fusion
+matches to one fused line-by-line step whose output takes its input's storage and whose scratch is an
+arena buffer living for that step only), plans one arena with deploy.memory_plan, and renders
+firmware_templates/engine/*.j2 plus copies of the kernels into the output folder. Output is byte-identical
+from run to run.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from deploy.c_format import GENERATED_HEADER, c_comment, c_float, c_int, c_string, unique_identifiers
 from deploy.engine_ops import OPS, Lowered, OpContext, check_op
+from deploy.fusion import FusedOp, emit_residual_block, find_residual_blocks, fused_op
 from deploy.memory_plan import Buffer, MemoryPlan, Overlap, check_plan, plan_memory
 from deploy.templates import TEMPLATE_DIR, render
 from deploy.tflite_reader import Graph, read_tflite
@@ -68,10 +71,26 @@ def check_model(graph: Graph) -> None:
                                  hint="change or remove those layers, or deploy with TFLM (firmware/tflm)")
 
 
-def _lower(graph: Graph) -> list[tuple[object, str, Lowered]]:
+def _lower(graph: Graph, fuse: bool = True) -> list[tuple[object, str, Lowered]]:
+    """One (operator, C name, Lowered) per step; with fuse, each residual block deploy.fusion finds is one step
+    (a FusedOp at the place of its ADD) and its convolutions are no steps of their own."""
     names = unique_identifiers([o.name for o in graph.operators])
+    idents = {op.index: ident for op, ident in zip(graph.operators, names)}
     lowered = []
+    try:
+        fused: dict[int, tuple] = {}
+        for blk in (find_residual_blocks(graph) if fuse else []):
+            low = emit_residual_block(graph, blk, idents)
+            if low is not None:
+                fused[blk.add.index] = (fused_op(blk), low)
+                fused[blk.a.index] = fused[blk.b.index] = None
+    except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError, OverflowError):
+        fused = {}  # a corrupt model: lower op by op, which names the layer below
     for op, ident in zip(graph.operators, names):
+        if op.index in fused:
+            if fused[op.index] is not None:
+                lowered.append((fused[op.index][0], ident, fused[op.index][1]))
+            continue
         try:
             lowered.append((op, ident, OPS[op.op].emit(OpContext(graph, op, ident))))
         except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError, OverflowError) as exc:
@@ -83,7 +102,8 @@ def _lower(graph: Graph) -> list[tuple[object, str, Lowered]]:
 
 
 def _plan(graph: Graph, lowered) -> tuple[MemoryPlan, dict[int, str], list[Buffer]]:
-    """Buffers (tensors, RESHAPE outputs aliased to their input), lifetimes, overlaps -> arena plan."""
+    """Buffers (tensors, RESHAPE outputs aliased to their input, fused outputs that take their input's
+    storage, per-step scratch), lifetimes, overlaps -> arena plan."""
     root: dict[int, int] = {}
 
     def find(i: int) -> int:
@@ -92,8 +112,8 @@ def _plan(graph: Graph, lowered) -> tuple[MemoryPlan, dict[int, str], list[Buffe
         return i
 
     for op, _, low in lowered:
-        if low.alias:
-            root[op.outputs[0]] = find(op.inputs[0])
+        if low.alias or low.inplace is not None:
+            root[op.outputs[0]] = find(op.inputs[low.inplace or 0])
     n = len(lowered)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
@@ -114,9 +134,12 @@ def _plan(graph: Graph, lowered) -> tuple[MemoryPlan, dict[int, str], list[Buffe
         touch(find(i), n)
     buf_name = {r: f"b{r}" for r in first}
     buffers = [Buffer(buf_name[r], graph.tensors[r].nbytes, first[r], last[r]) for r in sorted(first)]
+    # a kernel's scratch is a buffer that lives for its step only (inside the arena, so peak RAM counts it)
+    buffers += [Buffer(f"scratch{step}", low.scratch, step, step) for step, (_, _, low) in enumerate(lowered)
+                if low.scratch > 0]
     overlaps = []
     for step, (op, _, low) in enumerate(lowered):
-        if low.alias:
+        if low.alias or low.inplace is not None:
             continue
         dst = buf_name[find(op.outputs[0])]
         for pos, d in low.overlap.items():
@@ -141,13 +164,17 @@ class EnginePlan:
     texts: dict[str, str]
 
 
-def generate_engine(model, out_dir: Path, labels: list[str] | None = None) -> EngineInfo:
+def generate_engine(model, out_dir: Path, labels: list[str] | None = None, fuse: bool = True) -> EngineInfo:
     """Write edgecnn_model.h/.c and the kernels for `model` (.tflite path, bytes or Graph) into out_dir."""
-    return write_engine(plan_engine(model, labels), out_dir)
+    return write_engine(plan_engine(model, labels, fuse=fuse), out_dir)
 
 
-def plan_engine(model, labels: list[str] | None = None) -> EnginePlan:
-    """Check, lower and memory-plan `model` and render the engine's files in memory."""
+def plan_engine(model, labels: list[str] | None = None, fuse: bool = True) -> EnginePlan:
+    """Check, lower and memory-plan `model` and render the engine's files in memory.
+
+    fuse: run the patterns deploy.fusion finds (residual blocks) as fused line-by-line kernels; False runs
+    every op on its own (more RAM, every intermediate tensor exists, e.g. for layer-by-layer debugging).
+    """
     graph = _load(model)
     check_model(graph)
     inp, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
@@ -158,7 +185,7 @@ def plan_engine(model, labels: list[str] | None = None) -> EnginePlan:
     if len(labels) != classes:
         raise ModelError(f"{len(labels)} labels were given but the model output '{out.name}' has {classes} values",
                          hint="pass one label per output value")
-    lowered = _lower(graph)
+    lowered = _lower(graph, fuse)
     plan, tensor_buf, buffers = _plan(graph, lowered)
     off = {i: plan.offsets[b] for i, b in tensor_buf.items()}
 
@@ -175,18 +202,28 @@ def plan_engine(model, labels: list[str] | None = None) -> EnginePlan:
                     in_place=any(off[op.outputs[0]] < off[i] + graph.tensors[i].nbytes and
                                  off[i] < off[op.outputs[0]] + graph.tensors[op.outputs[0]].nbytes
                                  for i in op.inputs if i >= 0 and i in off and i != op.outputs[0]))
+        if isinstance(op, FusedOp):  # one entry per model op: the fused ones name the step that runs them
+            info.update(op=op.parts[-1].op, fused=[o.index for o in op.parts], scratch_bytes=low.scratch,
+                        scratch_offset=plan.offsets[f"scratch{step}"])
+            ops_info += [dict(index=o.index, op=o.op, name=o.name, kernel=low.kernel, fused_into=op.index,
+                              inputs=[i for i in o.inputs if i >= 0 and not graph.tensors[i].is_constant],
+                              output=o.outputs[0], output_offset=None, in_place=False) for o in op.parts[:-1]]
         ops_info.append(info)
-        dbg = dict(step=step, name=c_string(op.name), out_offset=off[op.outputs[0]],
+        dbg = dict(step=op.index, name=c_string(op.name), out_offset=off[op.outputs[0]],
                    out_bytes=graph.tensors[op.outputs[0]].nbytes)
         if low.alias:
             steps.append(dict(comment=c_comment(f"{op.name}: {op.op} (alias, no copy)"), call="", **dbg))
             continue
         call = low.call.replace("@out@", addr(op.outputs[0]))
+        if low.scratch > 0:
+            call = call.replace("@scratch@", f"A + {plan.offsets[f'scratch{step}']}")
         for pos, i in enumerate(op.inputs):
             if i >= 0 and not graph.tensors[i].is_constant:
                 call = call.replace(f"@in{pos}@", addr(i))
-        steps.append(dict(comment=c_comment(f"{op.name}: {op.op} -> tensor '{graph.tensors[op.outputs[0]].name}'"),
+        what = op.op if not isinstance(op, FusedOp) else "+".join(o.op for o in op.parts) + " fused, in place"
+        steps.append(dict(comment=c_comment(f"{op.name}: {what} -> tensor '{graph.tensors[op.outputs[0]].name}'"),
                           call=call, **dbg))
+    ops_info.sort(key=lambda d: d["index"])
     weight_bytes = sum(a.nbytes for a in arrays if a.is_weight)
     const_bytes = sum(a.nbytes for a in arrays)
     arena = plan.arena_bytes

@@ -60,6 +60,8 @@ class Lowered:
     structs: list[CStruct] = field(default_factory=list)
     overlap: dict[int, int] = field(default_factory=dict)  # input position -> d_max
     alias: bool = False  # RESHAPE: the output is the input's storage, no code
+    inplace: int | None = None  # fused ops: the output takes this input position's storage (code runs)
+    scratch: int = 0  # bytes of arena scratch the kernel needs during its step (@scratch@ in the call)
 
 
 @dataclass
@@ -269,6 +271,24 @@ def rule_concat(ctx: OpContext) -> tuple[bool, str]:
 def rule_quantize(ctx: OpContext) -> tuple[bool, str]:
     if ctx.t(0).dtype != "int8":
         return False, f"QUANTIZE from {ctx.t(0).dtype} is a float op; give the model an int8 input"
+    return True, ""
+
+
+TRANSPOSE_MAX_DIMS = 5
+
+
+def rule_transpose(ctx: OpContext) -> tuple[bool, str]:
+    x, perm = ctx.t(0), ctx.t(1)
+    if perm is None or not perm.is_constant:
+        return False, "TRANSPOSE needs a constant permutation"
+    p = [int(v) for v in perm.array().reshape(-1)]
+    n = len(x.shape)
+    if n > TRANSPOSE_MAX_DIMS:
+        return False, f"TRANSPOSE of a {n}-D tensor is not supported (at most {TRANSPOSE_MAX_DIMS}-D)"
+    if sorted(p) != list(range(n)):
+        return False, f"the permutation {p} is not a permutation of the input's {n} axes"
+    if tuple(ctx.out.shape) != tuple(x.shape[i] for i in p):
+        return False, f"the output shape {ctx.out.shape} is not the input shape {x.shape} permuted by {p}"
     return True, ""
 
 
@@ -508,6 +528,29 @@ def emit_quantize(ctx: OpContext) -> Lowered:
     return Lowered("ecnn_requantize", f"ecnn_requantize(&{struct.name}, @in0@, @out@);", [], [struct], {0: d})
 
 
+def emit_transpose(ctx: OpContext) -> Lowered:
+    x = ctx.t(0)
+    perm = [int(v) for v in ctx.t(1).array().reshape(-1)]
+    shape = [int(d) for d in x.shape]
+    strides = [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(len(shape))]
+    lead = TRANSPOSE_MAX_DIMS - len(shape)
+    dims = [1] * lead + [shape[i] for i in perm]
+    src = [0] * lead + [strides[i] for i in perm]
+    def c_list(values) -> str:
+        return "{ " + ", ".join(c_int(v) for v in values) + " }"
+
+    struct = CStruct("ecnn_transpose_params", f"{ctx.ident}_p", [("dims", c_list(dims)), ("strides", c_list(src))])
+    # step s writes out[s] from one input byte (read first): the input offsets in output order
+    idx = np.zeros(dims, dtype=np.int64)
+    for k in range(TRANSPOSE_MAX_DIMS):
+        shape_k = [1] * TRANSPOSE_MAX_DIMS
+        shape_k[k] = dims[k]
+        idx = idx + (np.arange(dims[k], dtype=np.int64) * src[k]).reshape(shape_k)
+    n = int(idx.size)
+    d = overlap_bound(idx.reshape(-1), np.arange(1, n + 1, dtype=np.int64), read_before_write=True) if n else 0
+    return Lowered("ecnn_transpose", f"ecnn_transpose(&{struct.name}, @in0@, @out@);", [], [struct], {0: d})
+
+
 @dataclass(frozen=True)
 class OpSpec:
     emit: Callable[[OpContext], Lowered] | None
@@ -535,6 +578,9 @@ OPS: dict[str, OpSpec] = {
     "RESHAPE": OpSpec(emit_reshape, _COMMON + (rule_same_quant_in_out,), "reshape / flatten (no copy)"),
     "PAD": OpSpec(emit_pad, _COMMON + (rule_pad, rule_same_quant_in_out), "zero padding of height, width, channels"),
     "CONCATENATION": OpSpec(emit_concat, _COMMON + (rule_concat,), "concatenation along any axis"),
+    "TRANSPOSE": OpSpec(emit_transpose, _COMMON + (rule_transpose, rule_same_quant_in_out),
+                        f"permutation of the axes of a tensor of up to {TRANSPOSE_MAX_DIMS} dimensions "
+                        "(e.g. a channel shuffle)"),
     "QUANTIZE": OpSpec(emit_quantize, (rule_quantize,) + _COMMON, "int8 to int8 requantization"),
     "DEQUANTIZE": OpSpec(None, (rule_never("DEQUANTIZE produces float32, which the int8 engine does not run; "
                                            "export the model with an int8 output"),), "not supported"),

@@ -145,3 +145,61 @@ def test_softmax_rejects_an_underflowing_input_scale():
 
     with pytest.raises(ModelError, match="softmax"):
         qp.softmax_params(1.0, 1e-9, "layer softmax_3")
+
+
+# ---- TRANSPOSE (ShuffleNet channel shuffle and random permutations) ----
+
+def test_channel_shuffle_compact_cnn_is_bit_exact(tmp_path):
+    from deploy.tflite_reader import read_tflite
+    from models.compact import build
+
+    tfl = quantize(build((8, 8, 1), 10, conv="grouped", groups=2, shuffle=True), seed=3)
+    assert "TRANSPOSE" in read_tflite(tfl).op_names()
+    info = assert_bit_exact(tfl, tmp_path, n=10)
+    assert any(o["kernel"] == "ecnn_transpose" for o in info.ops)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_transpose_4d_and_5d_is_bit_exact(seed, tmp_path):
+    import keras
+    from keras import layers
+
+    from deploy.tflite_reader import read_tflite
+
+    rng = np.random.RandomState(seed)
+    h, w, c1, c2 = (int(v) for v in rng.randint(2, 6, 4))  # no size-1 axes: the converter drops such transposes
+    inp = keras.Input((h, w, c1 * c2))
+    x = layers.Conv2D(c1 * c2, 1)(inp)
+    if seed % 2:  # 5-D: [1, h, w, c1, c2] permuted
+        x = layers.Reshape((h, w, c1, c2))(x)
+        perm = tuple(int(v) + 1 for v in rng.permutation(4))
+    else:  # 4-D
+        perm = tuple(int(v) + 1 for v in rng.permutation(3))
+    if perm == tuple(range(1, len(perm) + 1)):
+        perm = perm[::-1]
+    x = layers.Permute(perm)(x)
+    x = layers.Conv2D(3, 1)(layers.Reshape((h * w, -1, 1))(x)) if rng.rand() < 0.5 else layers.Flatten()(x)
+    tfl = quantize(keras.Model(inp, layers.Flatten()(x)), seed=seed)
+    assert "TRANSPOSE" in read_tflite(tfl).op_names()
+    assert_bit_exact(tfl, tmp_path, n=8, seed=seed)
+
+
+def test_transpose_with_different_quantization_or_too_many_dims_is_refused():
+    from deploy.engine_ops import OpContext, check_op
+    from deploy.tflite_reader import Graph, Operator, Quantization, Tensor
+
+    def q(scale, zp):
+        return Quantization(np.array([scale], np.float32), np.array([zp], np.int64))
+
+    def graph(in_shape, out_shape, perm, out_q):
+        tensors = (Tensor(0, "x", in_shape, "int8", q(0.5, 1)),
+                   Tensor(1, "perm", (len(perm),), "int32", None, np.asarray(perm, np.int32).tobytes()),
+                   Tensor(2, "y", out_shape, "int8", out_q))
+        op = Operator(0, "TRANSPOSE", (0, 1), (2,), {})
+        return OpContext(Graph(tensors, (op,), (0,), (2,)), op, "transpose_0")
+
+    assert check_op(graph((1, 2, 3, 4), (1, 4, 2, 3), (0, 3, 1, 2), q(0.5, 1))) == []
+    assert "different quantization" in check_op(graph((1, 2, 3, 4), (1, 4, 2, 3), (0, 3, 1, 2), q(0.25, 1)))[0]
+    assert "at most 5-D" in check_op(graph((1, 1, 2, 3, 4, 1), (1, 1, 4, 2, 3, 1), (0, 1, 4, 2, 3, 5),
+                                           q(0.5, 1)))[0]
+    assert "not a permutation" in check_op(graph((1, 2, 3, 4), (1, 4, 2, 3), (0, 3, 3, 2), q(0.5, 1)))[0]

@@ -91,6 +91,18 @@ ECNN_INLINE int8_t requant(int32_t acc, int32_t mult, int32_t shift, int32_t out
     return (int8_t)clamp(mbqm(acc, mult, (int)shift) + out_offset, lo, hi);
 }
 
+/* One element of TFLM's int8 ADD: both inputs rescaled (left shift, per-input multiplier), summed, requantized. */
+ECNN_INLINE int8_t add_one(const ecnn_add_params *p, int32_t x1, int32_t x2)
+{
+    const int32_t a = shl_wrap(x1 + p->in1_offset, (int)p->left_shift);
+    const int32_t b = shl_wrap(x2 + p->in2_offset, (int)p->left_shift);
+    const int32_t sa = rdpot(srdhm(a, p->in1_mult), (int)-p->in1_shift);
+    const int32_t sb = rdpot(srdhm(b, p->in2_mult), (int)-p->in2_shift);
+    const int32_t sum = wrap_add(sa, sb);
+    const int32_t r = rdpot(srdhm(sum, p->out_mult), (int)-p->out_shift) + p->out_offset;
+    return (int8_t)clamp(r, p->act_min, p->act_max);
+}
+
 /* SaturatingRoundingMultiplyByPOT with a positive exponent: a saturating left shift. */
 static int32_t sat_shl(int32_t x, int exponent)
 {
@@ -434,6 +446,138 @@ void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
     }
 }
 
+/* ---- line-based execution: one output row from input rows given by pointer ---- */
+
+/* conv_border_pixel with the input given as rows: rows[ky] is input row y0 + ky, 0 where it is padding. */
+static void conv_border_pixel_rows(const ecnn_conv_params *p, const int8_t *const *rows, int8_t *o, int32_t x0)
+{
+    const int32_t kx0 = x0 < 0 ? -x0 : 0;
+    const int32_t kx1 = x0 + p->k_w > p->in_w ? p->in_w - x0 : p->k_w;
+    const int32_t run = (kx1 - kx0) * p->in_c;
+    const int32_t frow = p->k_w * p->k_c;
+    int32_t oc, ky;
+    for (oc = 0; oc < p->out_c; ++oc) {
+        const int8_t *f = p->filter + oc * p->k_h * frow + kx0 * p->k_c;
+        int32_t acc = 0;
+        if (run > 0) {
+            for (ky = 0; ky < p->k_h; ++ky) {
+                if (rows[ky]) {
+                    acc += dot_off(rows[ky] + (x0 + kx0) * p->in_c, f + ky * frow, run, p->in_offset);
+                }
+            }
+        }
+        if (p->bias) {
+            acc = wrap_add(acc, p->bias[oc]);
+        }
+        o[oc] = requant(acc, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+    }
+}
+
+/* One output row of ecnn_conv2d_fast (same sums, same blocking) for a 3-row window: rows[0..2] are the input
+ * rows the row's windows cover, 0 where a row is padding. */
+static void conv_row3_fast(const ecnn_conv_params *p, const int8_t *const *rows, int8_t *out)
+{
+    const int32_t run = p->k_w * p->in_c;
+    const int32_t ksize = 3 * run;
+    const int32_t x_step = p->stride_w * p->in_c;
+    const int32_t oc_n = p->out_c;
+    const int all_rows = rows[0] != 0 && rows[1] != 0 && rows[2] != 0;
+    int32_t ox = 0;
+    while (ox < p->out_w) {
+        const int32_t x0 = ox * p->stride_w - p->pad_w;
+        int8_t *o = out + ox * oc_n;
+        const int inside = all_rows && x0 >= 0 && x0 + p->k_w <= p->in_w;
+        const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
+        int32_t oc, ky;
+        const int8_t *xs[3];
+        if (!inside) {
+            conv_border_pixel_rows(p, rows, o, x0);
+            ox += 1;
+            continue;
+        }
+        for (ky = 0; ky < 3; ++ky) {
+            xs[ky] = rows[ky] + x0 * p->in_c;
+        }
+        for (oc = 0; oc + 2 <= oc_n; oc += 2) {
+            const int8_t *f0 = p->filter + oc * ksize;
+            const int8_t *f1 = f0 + ksize;
+            int32_t acc[4];
+            acc[0] = p->bias_folded[oc];
+            acc[1] = p->bias_folded[oc + 1];
+            acc[2] = acc[0];
+            acc[3] = acc[1];
+            if (pair) {
+                for (ky = 0; ky < 3; ++ky) {
+                    dot2x2(xs[ky], xs[ky] + x_step, f0 + ky * run, f1 + ky * run, run, acc);
+                }
+                o[oc_n + oc] = requant(acc[2], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+                o[oc_n + oc + 1] = requant(acc[3], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
+                                           p->act_max);
+            } else {
+                for (ky = 0; ky < 3; ++ky) {
+                    dot1x2(xs[ky], f0 + ky * run, f1 + ky * run, run, acc);
+                }
+            }
+            o[oc] = requant(acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            o[oc + 1] = requant(acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min, p->act_max);
+        }
+        for (; oc < oc_n; ++oc) {
+            const int8_t *f0 = p->filter + oc * ksize;
+            int32_t a = p->bias_folded[oc];
+            int32_t b = a;
+            for (ky = 0; ky < 3; ++ky) {
+                a = wrap_add(a, dot(xs[ky], f0 + ky * run, run));
+                if (pair) {
+                    b = wrap_add(b, dot(xs[ky] + x_step, f0 + ky * run, run));
+                }
+            }
+            o[oc] = requant(a, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            if (pair) {
+                o[oc_n + oc] = requant(b, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            }
+        }
+        ox += pair ? 2 : 1;
+    }
+}
+
+void ecnn_resblock(const ecnn_resblock_params *p, int8_t *x, int8_t *scratch)
+{
+    const ecnn_conv_params *a = p->a;
+    const ecnn_conv_params *b = p->b;
+    const int32_t h = a->in_h;
+    const int32_t x_row = a->in_w * a->in_c;  /* one row of X, U and Y */
+    const int32_t t_row = a->out_w * a->out_c;
+    int8_t *ring = scratch;                   /* T row t lives in slot t % 3 */
+    int8_t *u = scratch + 3 * t_row;
+    const int8_t *rows[3];
+    int32_t t, i;
+    for (t = 0; t <= h; ++t) {
+        if (t < h) {                          /* T row t from X rows t-1 .. t+1 (padding outside) */
+            rows[0] = t > 0 ? x + (t - 1) * x_row : 0;
+            rows[1] = x + t * x_row;
+            rows[2] = t + 1 < h ? x + (t + 1) * x_row : 0;
+            conv_row3_fast(a, rows, ring + (t % 3) * t_row);
+        }
+        if (t > 0) {                          /* U row r from T rows r-1 .. r+1, then Y row r over X row r */
+            const int32_t r = t - 1;
+            int8_t *y = x + r * x_row;
+            rows[0] = r > 0 ? ring + ((r + 2) % 3) * t_row : 0;
+            rows[1] = ring + (r % 3) * t_row;
+            rows[2] = r + 1 < h ? ring + ((r + 1) % 3) * t_row : 0;
+            conv_row3_fast(b, rows, u);
+            if (p->x_first) {
+                for (i = 0; i < x_row; ++i) {
+                    y[i] = add_one(p->add, y[i], u[i]);
+                }
+            } else {
+                for (i = 0; i < x_row; ++i) {
+                    y[i] = add_one(p->add, u[i], y[i]);
+                }
+            }
+        }
+    }
+}
+
 void ecnn_depthwise_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
 {
     const int32_t C = p->out_c;
@@ -603,13 +747,7 @@ void ecnn_add(const ecnn_add_params *p, const int8_t *in1, const int8_t *in2, in
 {
     int32_t i;
     for (i = 0; i < p->size; ++i) {
-        const int32_t a = shl_wrap((int32_t)in1[i] + p->in1_offset, (int)p->left_shift);
-        const int32_t b = shl_wrap((int32_t)in2[i] + p->in2_offset, (int)p->left_shift);
-        const int32_t sa = rdpot(srdhm(a, p->in1_mult), (int)-p->in1_shift);
-        const int32_t sb = rdpot(srdhm(b, p->in2_mult), (int)-p->in2_shift);
-        const int32_t sum = wrap_add(sa, sb);
-        const int32_t r = rdpot(srdhm(sum, p->out_mult), (int)-p->out_shift) + p->out_offset;
-        out[i] = (int8_t)clamp(r, p->act_min, p->act_max);
+        out[i] = add_one(p, in1[i], in2[i]);
     }
 }
 
@@ -743,6 +881,24 @@ void ecnn_concat(int32_t outer, int32_t n_inputs, const int32_t *inner, const in
             const int8_t *src = ins[j] + o * inner[j];
             for (i = 0; i < inner[j]; ++i) {
                 *out++ = src[i];
+            }
+        }
+    }
+}
+
+void ecnn_transpose(const ecnn_transpose_params *p, const int8_t *in, int8_t *out)
+{
+    int32_t i0, i1, i2, i3, i4;
+    for (i0 = 0; i0 < p->dims[0]; ++i0) {
+        for (i1 = 0; i1 < p->dims[1]; ++i1) {
+            for (i2 = 0; i2 < p->dims[2]; ++i2) {
+                for (i3 = 0; i3 < p->dims[3]; ++i3) {
+                    const int8_t *src = in + i0 * p->strides[0] + i1 * p->strides[1] + i2 * p->strides[2] +
+                                        i3 * p->strides[3];
+                    for (i4 = 0; i4 < p->dims[4]; ++i4) {
+                        *out++ = src[i4 * p->strides[4]];
+                    }
+                }
             }
         }
     }

@@ -106,6 +106,20 @@ typedef struct {
 
 void ecnn_add(const ecnn_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
+/* Fused residual block, line by line: Y = ADD(X, U) with U = conv b(T), T = conv a(X), where a and b are
+ * 3x3 stride-1 SAME convolutions with fast-path parameters (groups 1, bias_folded set) and X, U, Y have one
+ * shape. T rows go into a ring of 3 rows, U one row at a time; Y row r is written over X row r as soon as T
+ * row r+1 exists (no later T row reads X row r), so Y takes X's storage. Same results as the three ops run
+ * one after another. x_first: 1 when X is the ADD's first input. scratch: 3 * T row + 1 * X row bytes. */
+typedef struct {
+    const ecnn_conv_params *a;
+    const ecnn_conv_params *b;
+    const ecnn_add_params *add;
+    int32_t x_first;
+} ecnn_resblock_params;
+
+void ecnn_resblock(const ecnn_resblock_params *p, int8_t *x, int8_t *scratch);
+
 /* SOFTMAX over the last dimension (int8 -> int8, output scale 1/256, zero point -128). */
 typedef struct {
     int32_t rows, depth;
@@ -125,6 +139,15 @@ void ecnn_pad(const ecnn_pad_params *p, const int8_t *in, int8_t *out);
 
 /* CONCATENATION: for each of `outer` slices, copy inner[j] bytes from each input j in turn. */
 void ecnn_concat(int32_t outer, int32_t n_inputs, const int32_t *inner, const int8_t *const *ins, int8_t *out);
+
+/* TRANSPOSE of up to 5 dimensions: out, in row-major output order, is in[sum_k i_k * strides[k]] over
+ * the output index (i_0 .. i_4) < dims (unused leading dimensions have size 1). */
+typedef struct {
+    int32_t dims[5];                /* output shape, padded in front with 1 */
+    int32_t strides[5];             /* input stride of the input axis that output axis k comes from */
+} ecnn_transpose_params;
+
+void ecnn_transpose(const ecnn_transpose_params *p, const int8_t *in, int8_t *out);
 
 /* QUANTIZE int8 -> int8 (requantize) */
 typedef struct {
