@@ -326,10 +326,11 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
     w = f.array().astype(np.int64)
     bias = b.array() if b is not None else None
     folded = None
-    if dh == 1 and dw == 1 and (dm == 1 if depthwise else kc == ic):
+    # grouped convolutions (kc < ic) fold too: each output channel's sum runs over its own group's taps
+    if dh == 1 and dw == 1 and (dm == 1 if depthwise else ic % kc == 0):
         sums = w.sum(axis=(0, 1, 2)) if depthwise else w.reshape(oc, -1).sum(axis=1)
         folded = fold_bias(bias, sums, -_zp(x), kh * kw * (1 if depthwise else kc))
-    if folded is not None and not depthwise and kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
+    if folded is not None and not depthwise and kc == ic and kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
         return _gemm(ctx, f.array(), bias, folded, mult, shift, rows=oh * ow, depth=ic, cols=oc, per_channel=True)
     arrays = [_arr(ctx, "int8_t", "filter", f.array(), True),
               _arr(ctx, "int32_t", "mult", mult), _arr(ctx, "int32_t", "shift", shift)]

@@ -203,3 +203,34 @@ def test_transpose_with_different_quantization_or_too_many_dims_is_refused():
     assert "at most 5-D" in check_op(graph((1, 1, 2, 3, 4, 1), (1, 1, 4, 2, 3, 1), (0, 1, 4, 2, 3, 5),
                                            q(0.5, 1)))[0]
     assert "not a permutation" in check_op(graph((1, 2, 3, 4), (1, 4, 2, 3), (0, 3, 3, 2), q(0.5, 1)))[0]
+
+
+GROUPED_FAST = [  # (input hwc, filters, kernel, stride, padding, groups, bias)
+    ((7, 9, 8), 8, 3, 1, "same", 2, True),
+    ((9, 7, 16), 12, 3, 2, "same", 4, False),
+    ((8, 8, 16), 32, 3, 2, "valid", 2, True),
+    ((5, 6, 12), 8, (2, 3), 1, "valid", 4, True),
+    ((6, 5, 32), 6, 3, 1, "same", 2, False),  # odd channels per group: unpaired output channel
+    ((4, 4, 32), 64, 3, 1, "same", 2, False),
+]
+
+
+@pytest.mark.parametrize("case", range(len(GROUPED_FAST)))
+def test_grouped_conv_fast_path_is_bit_exact(case, tmp_path):
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+    from deploy.codegen import plan_engine
+    from deploy.tflite_reader import read_tflite
+
+    shape, filters, k, s, pad, groups, bias = GROUPED_FAST[case]
+    inp = keras.Input(shape=shape)
+    x = layers.Conv2D(filters, k, strides=s, padding=pad, groups=groups, use_bias=bias, activation="relu")(inp)
+    model = keras.Model(inp, x)
+    rng = np.random.RandomState(case)
+    for w in model.weights:
+        w.assign(rng.randn(*w.shape).astype(np.float32) * 0.3)
+    tfl = quantize(model, seed=100 + case)
+    src = "".join(plan_engine(read_tflite(tfl)).texts.values())
+    assert "ecnn_conv2d_fast(&" in src and "ecnn_conv2d(&" not in src
+    assert_bit_exact(tfl, tmp_path, n=10)

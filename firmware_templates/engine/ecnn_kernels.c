@@ -379,6 +379,110 @@ static void conv_border_pixel(const ecnn_conv_params *p, const int8_t *in, int8_
     }
 }
 
+/* Grouped conv2d_fast (in_c = groups * k_c, k_c < in_c): the contiguous runs are one tap's k_c channels of
+ * the channel's group (input channel offset group * k_c); output channels of a group are contiguous and
+ * blocked two by two within the group. Same pixel order, pairing and border handling as ecnn_conv2d_fast. */
+static void conv2d_fast_grouped(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
+{
+    const int32_t n_pix = p->out_h * p->out_w;
+    const int32_t kc = p->k_c;
+    const int32_t groups = p->in_c / kc;
+    const int32_t per_group = p->out_c / groups;
+    const int32_t frow = p->k_w * kc;
+    const int32_t ksize = p->k_h * frow;
+    const int32_t in_row = p->in_w * p->in_c;
+    const int32_t x_step = p->stride_w * p->in_c;
+    const int32_t oc_n = p->out_c;
+    int32_t q = 0;
+    while (q < n_pix) {
+        const int32_t oy = q / p->out_w;
+        const int32_t ox = q - oy * p->out_w;
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        const int32_t x0 = ox * p->stride_w - p->pad_w;
+        int8_t *o = out + q * oc_n;
+        const int inside = y0 >= 0 && y0 + p->k_h <= p->in_h && x0 >= 0 && x0 + p->k_w <= p->in_w;
+        const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
+        int32_t g, oc, ky, kx;
+        if (!inside) {
+            const int32_t ky0 = y0 < 0 ? -y0 : 0;
+            const int32_t ky1 = y0 + p->k_h > p->in_h ? p->in_h - y0 : p->k_h;
+            const int32_t kx0 = x0 < 0 ? -x0 : 0;
+            const int32_t kx1 = x0 + p->k_w > p->in_w ? p->in_w - x0 : p->k_w;
+            for (oc = 0; oc < oc_n; ++oc) {
+                const int8_t *f = p->filter + oc * ksize;
+                const int8_t *src = in + (oc / per_group) * kc;
+                int32_t acc = 0;
+                for (ky = ky0; ky < ky1; ++ky) {
+                    for (kx = kx0; kx < kx1; ++kx) {
+                        acc += dot_off(src + ((y0 + ky) * p->in_w + x0 + kx) * p->in_c, f + ky * frow + kx * kc, kc,
+                                       p->in_offset);
+                    }
+                }
+                if (p->bias) {
+                    acc = wrap_add(acc, p->bias[oc]);
+                }
+                o[oc] = requant(acc, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            }
+            q += 1;
+            continue;
+        }
+        for (g = 0; g < groups; ++g) {
+            const int8_t *base = in + y0 * in_row + x0 * p->in_c + g * kc;
+            const int32_t oc_end = (g + 1) * per_group;
+            for (oc = g * per_group; oc + 2 <= oc_end; oc += 2) {
+                const int8_t *f0 = p->filter + oc * ksize;
+                const int8_t *f1 = f0 + ksize;
+                int32_t acc[4];
+                acc[0] = p->bias_folded[oc];
+                acc[1] = p->bias_folded[oc + 1];
+                acc[2] = acc[0];
+                acc[3] = acc[1];
+                if (pair) {
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        for (kx = 0; kx < p->k_w; ++kx) {
+                            const int8_t *xa = base + ky * in_row + kx * p->in_c;
+                            const int32_t fo = ky * frow + kx * kc;
+                            dot2x2(xa, xa + x_step, f0 + fo, f1 + fo, kc, acc);
+                        }
+                    }
+                    o[oc_n + oc] = requant(acc[2], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+                    o[oc_n + oc + 1] = requant(acc[3], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
+                                               p->act_max);
+                } else {
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        for (kx = 0; kx < p->k_w; ++kx) {
+                            const int32_t fo = ky * frow + kx * kc;
+                            dot1x2(base + ky * in_row + kx * p->in_c, f0 + fo, f1 + fo, kc, acc);
+                        }
+                    }
+                }
+                o[oc] = requant(acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+                o[oc + 1] = requant(acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min, p->act_max);
+            }
+            for (; oc < oc_end; ++oc) {
+                const int8_t *f0 = p->filter + oc * ksize;
+                int32_t a = p->bias_folded[oc];
+                int32_t b = a;
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    for (kx = 0; kx < p->k_w; ++kx) {
+                        const int8_t *xa = base + ky * in_row + kx * p->in_c;
+                        const int32_t fo = ky * frow + kx * kc;
+                        a = wrap_add(a, dot(xa, f0 + fo, kc));
+                        if (pair) {
+                            b = wrap_add(b, dot(xa + x_step, f0 + fo, kc));
+                        }
+                    }
+                }
+                o[oc] = requant(a, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+                if (pair) {
+                    o[oc_n + oc] = requant(b, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+                }
+            }
+        }
+        q += pair ? 2 : 1;
+    }
+}
+
 void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
 {
     const int32_t n_pix = p->out_h * p->out_w;
@@ -388,6 +492,10 @@ void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
     const int32_t x_step = p->stride_w * p->in_c;
     const int32_t oc_n = p->out_c;
     int32_t q = 0;
+    if (p->k_c != p->in_c) {
+        conv2d_fast_grouped(p, in, out);
+        return;
+    }
     while (q < n_pix) {
         const int32_t oy = q / p->out_w;
         const int32_t ox = q - oy * p->out_w;

@@ -42,7 +42,8 @@ void ecnn_depthwise_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *
  * The input offset is folded into bias_folded for windows that lie inside the image; border windows
  * take the exact path (bias + sum of (x + in_offset) * w over the taps that exist).
  *
- * ecnn_conv2d_fast: groups 1, no dilation. Output pixels in row-major order, two neighbours of a row
+ * ecnn_conv2d_fast: no dilation, any groups (in_c = groups * k_c; a group's output channels are contiguous).
+ * Output pixels in row-major order, two neighbours of a row
  * at a time where both windows are inside the image (aliasing: any two consecutive pixels may be
  * computed together). ecnn_depthwise_fast: depth multiplier 1, no dilation, pixel by pixel. */
 void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
