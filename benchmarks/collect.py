@@ -8,6 +8,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 ORDER = (  # (results file, the issue goal it answers)
     ("build_default.md", "Default build: wall time and the three convolution kinds"),
     ("suite.md", "Benchmark suite against TFLM (model zoo, RAM, speed, flash, bit-exactness, weight sharing)"),
+    ("suite_convs.md", "The compact CNN rows re-measured after the grouped-convolution fast path (supersede the suite's)"),
     ("engine_vs_tflm.md", "Generated engine against TFLM's reference kernels (host)"),
     ("firmware_per_cpu.md", "Firmware per Cortex-M CPU on QEMU"),
     ("android_bundle.md", "Android bundle: file sizes, parity and desktop latency"),

@@ -175,12 +175,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="two small models, one epoch, no sharing table")
     ap.add_argument("--no-callgrind", action="store_true")
+    ap.add_argument("--convs-only", action="store_true",
+                    help="only the trained compact CNN rows (to re-measure after a kernel change)")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
     a = ap.parse_args(argv)
     results = Path(a.results)
     results.mkdir(parents=True, exist_ok=True)
     ref_models = ["ds_cnn", "fc_autoencoder"] if a.quick else ["ds_cnn", "resnet8", "mobilenet_v1_025",
                                                                  "fc_autoencoder"]
+    if a.convs_only:
+        ref_models = []
     convs = ["standard"] if a.quick else ["standard", "depthwise", "grouped"]
     epochs = 1 if a.quick else None
     t0 = time.perf_counter()
@@ -194,7 +198,7 @@ def main(argv=None) -> int:
             out = tmp / f"digits_{conv}"
             rep = trained_build("digits", conv, 2, epochs, out, "none")
             rows.append(measure_row(f"compact_cnn {conv} (digits)", out, rep, not a.no_callgrind))
-        if not a.quick:
+        if not (a.quick or a.convs_only):
             for dataset in ("digits", "shapes"):
                 for conv, groups in (("standard", 2), ("depthwise", 2), ("grouped", 2), ("grouped", 4)):
                     out = tmp / f"share_{dataset}_{conv}{groups}"
@@ -205,8 +209,9 @@ def main(argv=None) -> int:
     versions = ", ".join(f"{p} {version(p)}" for p in ("tensorflow-cpu", "tflite-micro", "ai-edge-litert"))
     cc = subprocess.run(["arm-none-eabi-gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     qemu = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    md = [f"# edgecnn benchmark suite{' (quick)' if a.quick else ''}", "",
-          f"Command: `python benchmarks/suite.py{' --quick' if a.quick else ''}` ({seconds:.0f} s). "
+    flag = " --quick" if a.quick else " --convs-only" if a.convs_only else ""
+    md = [f"# edgecnn benchmark suite{flag.replace(' --', ' (') + ')' if flag else ''}", "",
+          f"Command: `python benchmarks/suite.py{flag}` ({seconds:.0f} s). "
           f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; {versions}; "
           f"{cc}; {qemu}.", "",
           "RAM ratio = edgecnn peak RAM / TFLM arena total (host-measured, 64-bit structs). Instruction ratio = "
@@ -215,8 +220,9 @@ def main(argv=None) -> int:
           "TFLM's on every golden sample.", "", main_table(rows), ""]
     if sharing:
         md += ["## Weight sharing: the compact family at equal width", "", sharing_table(sharing), ""]
-    (results / ("suite_quick.md" if a.quick else "suite.md")).write_text("\n".join(md))
-    plot(rows, results / ("suite_quick.png" if a.quick else "suite.png"))
+    stem = "suite_quick" if a.quick else "suite_convs" if a.convs_only else "suite"
+    (results / f"{stem}.md").write_text("\n".join(md))
+    plot(rows, results / f"{stem}.png")
     print("\n".join(md))
     bad = [r["model"] for r in rows + sharing if r["bit_exact"] < 1.0]
     if bad:
