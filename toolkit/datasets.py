@@ -188,7 +188,7 @@ def load_npz(path: Path, seed: int = 0) -> Dataset:
 
 def load_image_folder(path: Path, seed: int = 0) -> Dataset:
     """A folder with one sub-folder of images per class; sizes must agree, modes become L or RGB."""
-    from PIL import Image, UnidentifiedImageError
+    from toolkit.images import read_image
 
     classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
@@ -201,12 +201,7 @@ def load_image_folder(path: Path, seed: int = 0) -> Dataset:
             raise DatasetError(f"class folder {cdir} holds no images",
                                hint=f"add images ({', '.join(sorted(IMAGE_SUFFIXES))}) or remove the folder")
         for f in files:
-            try:
-                with Image.open(f) as im:
-                    im.load()
-                    img = im.copy()
-            except (UnidentifiedImageError, OSError, ValueError) as exc:
-                raise DatasetError(f"cannot read image {f}: {exc}", hint="remove or replace the file") from None
+            img = read_image(f, DatasetError, hint="remove or replace the file")
             if size is None:
                 size, first = img.size, f
             elif img.size != size:

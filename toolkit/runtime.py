@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from toolkit.errors import ConfigError, EdgecnnError, InputError, ModelFileError
+from toolkit.images import read_image
 
 MODEL_SUFFIXES = (".tflite", ".onnx", ".ort")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
@@ -132,9 +133,7 @@ class Model:
             raise ModelFileError(f"model file {self.path} is not a valid TFLite model: {_first_line(exc)}",
                                  hint="rebuild it, or check that the copy is complete") from None
         inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelFileError(f"model file {self.path} has {len(inputs)} inputs and {len(outputs)} outputs; "
-                                 "a classifier needs exactly one of each")
+        self._check_one_input_one_output(len(inputs), len(outputs))
         self._in, self._out = inputs[0], outputs[0]
         shape = [int(v) for v in self._in["shape"]]
         self._check_batch1(shape)
@@ -144,6 +143,11 @@ class Model:
         self.input_quant = _quant(self._in)
         self.output_quant = _quant(self._out)
         self.num_outputs = int(np.prod(self._out["shape"][1:]))
+
+    def _check_one_input_one_output(self, n_inputs: int, n_outputs: int) -> None:
+        if n_inputs != 1 or n_outputs != 1:
+            raise ModelFileError(f"model file {self.path} has {n_inputs} inputs and {n_outputs} outputs; "
+                                 "a classifier needs exactly one of each")
 
     def _open_onnx(self, num_threads):
         import onnxruntime as ort
@@ -159,9 +163,7 @@ class Model:
             raise ModelFileError(f"model file {self.path} is not a valid {kind} model: {_first_line(exc)}",
                                  hint="rebuild it, or check that the copy is complete") from None
         inputs, outputs = self._sess.get_inputs(), self._sess.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelFileError(f"model file {self.path} has {len(inputs)} inputs and {len(outputs)} outputs; "
-                                 "a classifier needs exactly one of each")
+        self._check_one_input_one_output(len(inputs), len(outputs))
         shape = [d if isinstance(d, int) else 1 for d in inputs[0].shape]  # a symbolic batch runs as 1
         self._check_batch1(shape)
         self._in_name = inputs[0].name
@@ -286,15 +288,10 @@ def load_input(path: str | Path, input_shape: Sequence[int], pixel_scale: float)
         raise InputError(f"input {path} is neither an image nor a .npy file",
                          hint=f"give {', '.join(IMAGE_SUFFIXES)} or .npy files")
     try:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image  # noqa: F401  (Pillow is optional in the runtime)
     except ImportError:
         raise InputError(f"reading the image {path} needs Pillow", hint="pip install pillow, or give .npy") from None
-    try:
-        with Image.open(path) as im:
-            im.load()
-            img = im.copy()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"cannot read image {path}: {_first_line(exc)}", hint="replace the file") from None
+    img = read_image(path, InputError, hint="replace the file")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     elif img.mode == "1":
