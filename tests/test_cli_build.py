@@ -2,6 +2,7 @@
 import json
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -79,10 +80,13 @@ def test_other_conv_kinds_build(tmp_path, conv):
 def test_from_model_keras_and_tflite(build_dir, tmp_path):
     r = run_cli("build", "--target", "cortex-m", "--from-model", build_dir / "model.keras", "--out", tmp_path / "k")
     assert r.returncode == 0, r.stderr
-    assert "training skipped" in r.stdout
+    assert "train     skipped: --from-model" in r.stdout
+    assert "android   skipped: --target cortex-m" in r.stdout and "verify    skipped: --verify none" in r.stdout
+    assert " 0.0 s" not in r.stdout  # stages that did not run are not reported as done
     r = run_cli("build", "--target", "cortex-m", "--from-model", build_dir / "model_int8.tflite",
                 "--out", tmp_path / "t")
     assert r.returncode == 0, r.stderr
+    assert "quantize  skipped: the --from-model .tflite is already int8" in r.stdout
     a = json.loads((build_dir / "report.json").read_text())
     b = json.loads((tmp_path / "t" / "report.json").read_text())
     assert a["accuracy"]["int8"] == b["accuracy"]["int8"] and b["accuracy"]["float"] is None
@@ -148,3 +152,48 @@ def test_unwritable_output_folder(tmp_path):
     r = run_cli("build", "--target", "cortex-m", "--epochs", "1", "--out", blocker / "out")
     assert r.returncode != 0 and "cannot write the output folder" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and blocker.read_text() == "x"
+
+
+def test_every_command_has_an_example_and_build_shows_defaults():
+    from click.testing import CliRunner
+
+    from toolkit.cli import cli
+
+    runner = CliRunner()
+    for name in cli.commands:
+        r = runner.invoke(cli, [name, "--help"])
+        text = " ".join(r.output.split("Options:")[0].split())
+        assert r.exit_code == 0 and f"edgecnn {name}" in text, (name, r.output)
+    r = runner.invoke(cli, ["build", "--help"])
+    for default in ("[default: digits]", "[default: compact_cnn]", "[default: 60]", "[default: none]"):
+        assert default in r.output, r.output
+
+
+def test_models_lists_without_tensorflow():
+    """`edgecnn models` used to import TensorFlow to count parameters (15 s); counts are now --params."""
+    code = ("import sys; from click.testing import CliRunner; from toolkit.cli import cli; "
+            "r = CliRunner().invoke(cli, ['models']); assert r.exit_code == 0, r.output; "
+            "assert 'ds_cnn' in r.output and 'compact_cnn' in r.output; "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("models", "--params", "--input-shape", "8,8,1")
+    assert r.returncode == 0 and "params for (8, 8, 1)" in r.stdout, r.stderr
+
+
+def test_chance_level_accuracy_is_a_warning():
+    """A model at chance (0.33 on 3 classes) used to be built and reported bit-exact without a word."""
+    from types import SimpleNamespace
+
+    from toolkit.stages import check_between_stages
+
+    y = np.array([0, 1, 2] * 20)
+    for int8_acc, warned in ((0.35, True), (0.30, True), (0.90, False)):
+        ctx = SimpleNamespace(accuracy={"float": None, "int8": int8_acc}, notes=[],
+                              data=SimpleNamespace(y_test=y, num_classes=3))
+        check_between_stages(ctx, "export")
+        assert any("of chance (0.333" in n and "has not learned" in n for n in ctx.notes) == warned, ctx.notes
+    ctx = SimpleNamespace(accuracy={"float": None, "int8": 0.85}, notes=[],
+                          data=SimpleNamespace(y_test=np.array([0] * 90 + [1] * 10), num_classes=2))
+    check_between_stages(ctx, "export")  # 0.85 is below always-answer-0 (0.90): also chance level
+    assert any("of chance (0.900" in n for n in ctx.notes), ctx.notes

@@ -8,6 +8,24 @@ import time
 from conftest import run_cli
 
 
+def _popen_with_default_sigint(args, **kw):
+    """Start a child with SIGINT at its default, as in an interactive terminal: a test run from a background
+    job of a non-interactive shell inherits SIGINT ignored, and the Ctrl-C test would then test that instead."""
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)
+
+
+def test_ctrl_c_child_gets_the_default_handler_even_when_sigint_is_ignored_here():
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc = _popen_with_default_sigint([sys.executable, "-c", "import signal; "
+                                           "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"])
+        out, err = proc.communicate(timeout=60)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert out.strip() == "True", (out, err)
+
+
 def test_interrupted_build_keeps_previous_output(build_dir, tmp_path):
     import shutil
 
@@ -15,9 +33,8 @@ def test_interrupted_build_keeps_previous_output(build_dir, tmp_path):
     shutil.copytree(build_dir, out)
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.Popen([sys.executable, "-m", "toolkit.cli", "build", "--target", "cortex-m", "--epochs", "200",
-                             "--force", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    proc = _popen_with_default_sigint([sys.executable, "-m", "toolkit.cli", "build", "--target", "cortex-m",
+                                       "--epochs", "200", "--force", "--out", str(out)], env=env)
     deadline = time.time() + 120
     while time.time() < deadline and not list(tmp_path.glob(".prev.partial-*")):
         time.sleep(0.2)

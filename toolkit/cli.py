@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from toolkit.config import BuildConfig
 from toolkit.errors import EdgecnnError
 
 
@@ -27,29 +28,54 @@ class _Group(click.Group):
             sys.exit(130)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(package_name="edgecnn")
 def cli():
-    """edgecnn: train, quantize, report and deploy compact int8 CNNs to Cortex-M and mobile."""
+    """edgecnn: train, quantize, report and deploy compact int8 CNNs to Cortex-M and mobile.
+
+    \b
+    Start with:
+      edgecnn build --target cortex-m          # digits -> int8 model, report and firmware in build/compact_cnn
+      edgecnn verify build/compact_cnn --device qemu:cortex-m4
+    """
 
 
 @cli.command()
-@click.option("--target", required=True, help="cortex-m (= cortex-m4), cortex-m0plus/m3/m4/m7/m33/m55, android, host")
-@click.option("--dataset", default=None, help="digits (default), shapes, or a path: .npz, image folder, IDX folder")
-@click.option("--model", default=None, help="a model from `edgecnn models` (default compact_cnn)")
-@click.option("--conv", default=None, help="standard, depthwise or grouped")
-@click.option("--groups", type=int, default=None, help="groups for --conv grouped (default 2)")
+@click.option("--target", default=None, help="cortex-m (= cortex-m4), cortex-m0plus/m3/m4/m7/m33/m55, android, "
+              "host (`edgecnn targets`); required here or as `target` in --config")
+@click.option("--dataset", default=None, help="digits, shapes, or a path: .npz, image folder, IDX folder"
+              f" [default: {BuildConfig.dataset}]")
+@click.option("--model", default=None, help="a model from `edgecnn models`"
+              f" [default: {BuildConfig.model}]")
+@click.option("--conv", default=None, help="standard, depthwise or grouped"
+              f" [default: {BuildConfig.conv}]")
+@click.option("--groups", type=int, default=None, help="groups for --conv grouped"
+              f" [default: {BuildConfig.groups}]")
 @click.option("--shuffle", is_flag=True, default=None, help="channel shuffle after grouped convolutions")
-@click.option("--width", type=float, default=None, help="width multiplier (default 1.0)")
-@click.option("--epochs", type=int, default=None, help="maximum training epochs (early stopping may end sooner)")
-@click.option("--seed", type=int, default=None, help="seed for data splits, weights and training")
-@click.option("--out", default=None, help="output folder (default build/<model>)")
+@click.option("--width", type=float, default=None, help="width multiplier"
+              f" [default: {BuildConfig.width}]")
+@click.option("--epochs", type=int, default=None, help="maximum training epochs (early stopping may end sooner)"
+              f" [default: {BuildConfig.epochs}]")
+@click.option("--seed", type=int, default=None, help="seed for data splits, weights and training"
+              f" [default: {BuildConfig.seed}]")
+@click.option("--out", default=None, help="output folder [default: build/<model>]")
 @click.option("--from-model", default=None, help="skip training: a .keras or int8 .tflite model")
-@click.option("--verify", default=None, help="none (default), host or qemu")
-@click.option("--config", "config_file", default=None, help="an edgecnn.toml with the same options")
+@click.option("--verify", default=None, help="none, host or qemu"
+              f" [default: {BuildConfig.verify}]")
+@click.option("--config", "config_file", default=None,
+              help="an edgecnn.toml: a [build] table with the same options (flags win), and [build.board] for "
+                   "a custom memory map")
 @click.option("--force", is_flag=True, default=None, help="replace an existing output folder")
 def build(config_file, **flags):
-    """Train, quantize, export, report and generate firmware for TARGET."""
+    """Train, quantize, export, report and generate firmware for TARGET.
+
+    \b
+    Examples:
+      edgecnn build --target cortex-m
+      edgecnn build --target cortex-m7 --conv depthwise --dataset my_images/ --verify qemu
+      edgecnn build --target cortex-m --from-model my_model.tflite --out build/mine
+      edgecnn build --config edgecnn.toml
+    """
     from toolkit.config import load_config
     from toolkit.pipeline import run
 
@@ -70,7 +96,13 @@ def build(config_file, **flags):
 @cli.command()
 @click.argument("source")
 def report(source):
-    """Print the memory report of a build folder or an int8 .tflite file."""
+    """Print the memory report of a build folder or an int8 .tflite file.
+
+    \b
+    Examples:
+      edgecnn report build/compact_cnn
+      edgecnn report model_int8.tflite
+    """
     import json
 
     from deploy.report import render_markdown
@@ -104,7 +136,14 @@ def report(source):
 @click.option("--samples", type=int, default=None, help="verify only the first N golden samples")
 @click.option("--timeout", type=float, default=None, help="seconds before the device counts as hung")
 def verify(out_dir, device, samples, timeout):
-    """Run the golden inputs of a build on a device and compare with the TFLM reference; writes verify.json."""
+    """Run the golden inputs of a build on a device and compare with the TFLM reference; writes verify.json.
+
+    \b
+    Examples:
+      edgecnn verify build/compact_cnn --device host
+      edgecnn verify build/compact_cnn --device qemu:cortex-m7 --samples 50
+      edgecnn verify build/compact_cnn --device serial:/dev/ttyACM0
+    """
     from deploy.verify_device import verify_device
     from toolkit.errors import ConfigError
 
@@ -127,7 +166,7 @@ def _print_verify(result: dict) -> None:
 
 @cli.command()
 def targets():
-    """List the deployment targets."""
+    """List the deployment targets (example: edgecnn targets)."""
     from toolkit.targets import ALIASES, TARGETS
 
     for name, t in TARGETS.items():
@@ -139,13 +178,19 @@ def targets():
 
 
 @cli.command()
-@click.option("--input-shape", default="8,8,1", help="H,W,C for the parameter counts (default digits' 8,8,1)")
-@click.option("--classes", type=int, default=10)
-def models(input_shape, classes):
-    """List the models with their parameter counts for an input."""
+@click.option("--params", is_flag=True, help="also build each model to count its parameters (loads TensorFlow: "
+              "about 15 s)")
+@click.option("--input-shape", default="8,8,1", help="H,W,C for --params (digits' shape)")
+@click.option("--classes", type=int, default=10, help="classes for --params")
+def models(params, input_shape, classes):
+    """List the models (example: edgecnn models --params --input-shape 28,28,1)."""
     from models import REGISTRY, build_model
     from toolkit.errors import ConfigError
 
+    if not params:  # names and descriptions only: no TensorFlow, instant
+        for name, spec in REGISTRY.items():
+            click.echo(f"{name:<18} {spec.description}")
+        return
     try:
         shape = tuple(int(s) for s in input_shape.split(","))
     except ValueError:
@@ -162,7 +207,7 @@ def models(input_shape, classes):
 
 @cli.command()
 def ops():
-    """List the ops the generated C engine runs, with the rules each must meet."""
+    """List the ops the generated C engine runs, with the rules each must meet (example: edgecnn ops)."""
     from deploy.engine_ops import supported_ops_doc
 
     click.echo(supported_ops_doc())
@@ -170,7 +215,7 @@ def ops():
 
 @cli.command()
 def datasets():
-    """List the built-in data sets and the accepted user formats."""
+    """List the built-in data sets and the accepted user formats (example: edgecnn datasets)."""
     from toolkit.datasets import BUILTIN
 
     for name, (_, desc) in BUILTIN.items():

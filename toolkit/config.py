@@ -8,6 +8,7 @@ from pathlib import Path
 
 from toolkit.errors import ConfigError
 
+REQUIRED = ("target",)  # options with no default: a flag or the config file must give them
 CONV_KINDS = ("standard", "depthwise", "grouped")
 VERIFY_MODES = ("none", "host", "qemu")
 
@@ -85,6 +86,11 @@ def load_config(config_file: str | Path | None = None, **flags) -> BuildConfig:
                 raise ConfigError(f"unknown key {key!r} in {path}", hint=f"known keys: {', '.join(sorted(known))}")
         values.update({k.replace("-", "_"): v for k, v in data.items()})
     values.update({k: v for k, v in flags.items() if v is not None})
+    for key in REQUIRED:
+        if key not in values:
+            where = f" or `{key} = ...` in {config_file}" if config_file is not None else " (or in an edgecnn.toml " \
+                    "given with --config)"
+            raise ConfigError(f"--{key} is missing: give --{key}{where}", hint="`edgecnn targets` lists the targets")
     try:
         return BuildConfig(**values)
     except TypeError as exc:

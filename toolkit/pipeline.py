@@ -83,13 +83,16 @@ def run(cfg: BuildConfig, log=print) -> BuildResult:
         for name, stage in RECIPE:
             t0 = time.perf_counter()
             try:
-                stage(ctx)
+                skipped = stage(ctx)
             except OSError as exc:  # a full disk, a vanished folder: say where, not a traceback
                 where = exc.filename or staging
                 raise OutputError(f"the {name} stage failed on {where}: {exc.strerror or exc}",
                                   hint="check that path (free disk space, permissions); any previous output "
                                        "is intact") from None
             stages.check_between_stages(ctx, name)
+            if skipped:
+                log(f"{name:<9} skipped: {skipped}")
+                continue
             timings[name] = round(time.perf_counter() - t0, 2)
             log(f"{name:<9} done in {timings[name]:.1f} s")
         try:

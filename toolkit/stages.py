@@ -1,4 +1,7 @@
-"""The build stages: each reads earlier artifacts from the context and writes its own into the output folder."""
+"""The build stages: each reads earlier artifacts from the context and writes its own into the output folder.
+
+A stage returns None when it ran, or a short reason when it had nothing to do (the pipeline prints it as
+skipped)."""
 from __future__ import annotations
 
 import json
@@ -108,8 +111,7 @@ def stage_model(ctx: Context) -> None:
 
 def stage_train(ctx: Context) -> None:
     if ctx.cfg.from_model:
-        ctx.notes.append(f"training skipped: --from-model {ctx.cfg.from_model}")
-        return
+        return f"--from-model {ctx.cfg.from_model} is already trained"
     from toolkit.training import train
 
     history = train(ctx.model, ctx.data, ctx.cfg)
@@ -118,7 +120,7 @@ def stage_train(ctx: Context) -> None:
 
 def stage_quantize(ctx: Context) -> None:
     if ctx.model is None:
-        return  # an int8 .tflite was given
+        return "the --from-model .tflite is already int8"
     from deploy.quantize import to_float_tflite, to_int8_tflite
     from deploy.tflite_reader import read_tflite
 
@@ -154,7 +156,7 @@ def stage_export(ctx: Context) -> None:
 def stage_android(ctx: Context) -> None:
     """The Android bundle (LiteRT and ONNX Runtime Mobile files, Kotlin class, parity) for --target android."""
     if ctx.target.kind != "android":
-        return
+        return f"--target {ctx.target.name} builds no Android bundle"
     if ctx.model is None:
         raise ConfigError("--target android needs a Keras model (trained here or --from-model FILE.keras): the "
                           "float and ONNX variants cannot be made from an int8 .tflite")
@@ -213,7 +215,7 @@ def _engine_flash(plan) -> tuple[int, str]:
 
 def stage_codegen(ctx: Context) -> None:
     if ctx.target.kind == "android":
-        return  # the app bundle was written by the android stage
+        return "the android stage wrote the app bundle; --target android has no C"
     from deploy.codegen import write_engine
     from deploy.tflm_codegen import write_tflm_arrays
 
@@ -230,7 +232,7 @@ def stage_codegen(ctx: Context) -> None:
 def stage_verify(ctx: Context) -> None:
     """--verify host|qemu: run every golden input through the generated engine; a mismatch fails the build."""
     if ctx.cfg.verify == "none":
-        return
+        return "--verify none (run `edgecnn verify OUT --device host|qemu` later, or build with --verify)"
     if ctx.target.kind == "android":
         raise ConfigError(f"--verify {ctx.cfg.verify} checks generated C; --target android has none",
                           hint="use --verify none with --target android (the bundle has its own parity check)")
@@ -244,12 +246,28 @@ def stage_verify(ctx: Context) -> None:
                      f"{ctx.verify['samples']} samples")
 
 
+CHANCE_MARGIN = 0.05  # int8 accuracy this close to chance gets a warning
+
+
+def chance_accuracy(labels) -> float:
+    """Accuracy of always answering the most common test label (1/classes for a balanced test set)."""
+    counts = np.bincount(np.asarray(labels).astype(np.int64))
+    return float(counts.max() / counts.sum()) if counts.size else 0.0
+
+
 def check_between_stages(ctx: Context, stage: str) -> None:
     """Cheap sanity checks so a broken artifact stops the build where it appeared."""
     if stage == "quantize" and ctx.graph is not None and not ctx.graph.operators:
         raise ModelError("the int8 model has no operators")
     if stage == "export":
         acc = ctx.accuracy
+        chance = chance_accuracy(ctx.data.y_test)
+        if acc["int8"] < chance + CHANCE_MARGIN:
+            ctx.notes.append(f"warning: int8 accuracy {acc['int8']:.3f} is within {CHANCE_MARGIN * 100:.0f} points "
+                             f"of chance ({chance:.3f}, always guessing the most common of "
+                             f"{ctx.data.num_classes} classes): the model has not learned the task; bit-exact "
+                             "verification only proves the device matches TFLM, not that the model is useful "
+                             "(train longer, check the labels, or use a larger model)")
         if acc.get("float") is not None and acc["int8"] < acc["float"] - 0.05:
             ctx.notes.append(f"warning: int8 accuracy {acc['int8']:.3f} is more than 5 points below float "
                              f"{acc['float']:.3f}")
