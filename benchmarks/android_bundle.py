@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import commit
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +119,8 @@ def main(argv=None) -> int:
                 if _has(d)}
     lines = [
         "# Android bundle: sizes, parity and desktop latency",
+        "",
+        f"Command: `python benchmarks/android_bundle.py` at commit `{commit()}`.",
         "",
         f"Model: {cfg.model}, conv={cfg.conv}, width={cfg.width}, on `{cfg.dataset}` "
         f"({len(data.x_train)} train / {len(data.x_test)} test images, input {data.input_shape}), "

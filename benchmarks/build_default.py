@@ -9,6 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import commit
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -32,7 +34,7 @@ def main() -> None:
                         f"{mem['tflm_arena_bytes']:,} | {mem['peak_ram_bytes']:,} | {mem['flash_bytes']:,} | {acc['float']:.4f} | {acc['int8']:.4f} | {seconds:.1f} |")
     text = "\n".join([
         "# The default build on digits, three convolution kinds", "",
-        "Command: `python benchmarks/build_default.py` (each row is a whole `edgecnn build --target cortex-m "
+        f"Command: `python benchmarks/build_default.py` at commit `{commit()}` (each row is a whole `edgecnn build --target cortex-m "
         "--conv KIND` in a fresh process: data, training with early stopping, int8, TFLite/ONNX export, report, "
         "C generation; goal for the default (standard) build: under 90 s).", "",
         f"Machine: {platform.machine()}, {subprocess.getoutput('nproc')} cores, Python {platform.python_version()}",

@@ -8,18 +8,19 @@ RESULTS = ROOT / "benchmarks" / "results"
 ORDER = (  # (results file, the issue goal it answers)
     ("build_default.md", "Default build: wall time and the three convolution kinds"),
     ("suite.md", "Benchmark suite against TFLM (model zoo, RAM, speed, flash, bit-exactness, weight sharing)"),
-    ("suite_convs.md", "The compact CNN rows re-measured after the grouped-convolution fast path (supersede the suite's)"),
     ("engine_vs_tflm.md", "Generated engine against TFLM's reference kernels (host)"),
     ("firmware_per_cpu.md", "Firmware per Cortex-M CPU on QEMU"),
     ("android_bundle.md", "Android bundle: file sizes, parity and desktop latency"),
     ("fuzz_reader.md", "Fuzzing the .tflite reader and code generator"),
     ("fuzz_engine.md", "Differential fuzzing of the engine"),
+    ("newest_deps.md", "Tests on the newest dependency versions (not the lock)"),
 )
 
 
 def main() -> None:
     parts = ["# edgecnn benchmarks", "",
-             "Every figure below was measured by the script named in its section, on the machine it names; "
+             "Every figure below was measured by the script named in its section, at the commit and on the "
+             "machine it names; `python benchmarks/run_all.py` re-measures every table in one run and "
              "`python benchmarks/collect.py` assembles this page from `benchmarks/results/`. A goal that is "
              "missed says so and by how much.", ""]
     for name, title in ORDER:

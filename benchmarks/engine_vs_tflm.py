@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from provenance import commit
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +138,7 @@ def main(argv=None) -> int:
         rows.append(measure(name, not a.no_callgrind))
         print(rows[-1], flush=True)
     md = (f"# Generated C engine vs TensorFlow Lite Micro (reference kernels)\n\n"
-          f"Measured by `benchmarks/engine_vs_tflm.py` (host: x86-64, gcc -O2 for the engine; instruction counts "
+          f"Measured by `python benchmarks/engine_vs_tflm.py` at commit `{commit()}` (host: x86-64, gcc -O2 for the engine; instruction counts "
           f"from valgrind callgrind; TFLM arena from its RecordingMicroAllocator on the host; flash from "
           f"arm-none-eabi-gcc -Os -mcpu=cortex-m4). Random weights, BatchNorm calibrated on random data.\n\n"
           f"{table(rows)}\n")

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import commit
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -64,6 +66,7 @@ def main() -> None:
     m = rep["model"]
     text = "\n".join([
         "# Firmware per Cortex-M CPU (QEMU 7.2)", "",
+        f"Command: `python benchmarks/firmware_per_cpu.py` at commit `{commit()}`.",
         f"Model: {m['name']} ({m['conv']}), {m['params']:,} params, {m['macs']:,} MACs, int8 test accuracy "
         f"{rep['accuracy']['int8']:.4f}; {r['samples']} golden samples per CPU.",
         f"Machine: {platform.machine()}, {subprocess.getoutput('nproc')} cores, Python {platform.python_version()}, "

@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import commit
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +56,8 @@ def main(argv=None) -> int:
             print(f"{tried} models, {len(failures)} failures, {time.perf_counter() - t0:.0f} s", flush=True)
     seconds = time.perf_counter() - t0
     lines = ["# Differential fuzzing of the engine against TFLM", "",
-             f"Command: `python benchmarks/fuzz_engine.py --start {a.start} --count {a.count} --seconds {a.seconds:g}`",
+             f"Command: `python benchmarks/fuzz_engine.py --start {a.start} --count {a.count} --seconds {a.seconds:g}` "
+             f"at commit `{commit()}`",
              "", f"- random models tried: {tried} (seeds {a.start}..{a.start + tried - 1}), {seconds:.0f} s",
              f"- inputs per model: 8 random plus all -128, all 127 and all zeros, ASan/UBSan build",
              f"- not bit-exact: {len(failures)}" + (": " + ", ".join(str(s) for s, _ in failures) if failures else ""),

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from provenance import commit
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -93,7 +95,7 @@ def main(argv=None) -> int:
         finding = f"{type(exc).__name__}: {str(exc)[:300]} (at {where})"
     seconds = time.perf_counter() - t0
     total = counts["parsed"] + counts["rejected"]
-    lines = ["# Fuzzing the .tflite reader", "", f"Command: `python benchmarks/fuzz_reader.py --examples {a.examples}`",
+    lines = ["# Fuzzing the .tflite reader", "", f"Command: `python benchmarks/fuzz_reader.py --examples {a.examples}` at commit `{commit()}`",
              "", f"- inputs tried: {total} mutations of {len(models)} real models in {seconds:.0f} s",
              f"- parsed: {counts['parsed']}, rejected with ModelFileError: {counts['rejected']}",
              f"- of the parsed ones, planned by the engine code generator: {counts['planned']}, refused with "

@@ -25,6 +25,8 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+from provenance import commit
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +35,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 GOAL_RAM_RATIO = 0.5
 GOAL_INSTR_RATIO = 1 / 3
+KIT = ROOT.parent / "shared" / "tflm-cortex-m"  # TFLM prebuilt for the emulated cores (see its README)
+
+
+def kit_measure(tflite: Path, golden: Path, cpu: str = "m4", kernels: str = "cmsis") -> dict | None:
+    """The peer on the same emulated core: TFLM + CMSIS-NN from the kit, first golden input. Its arena is the
+    least that works on the 32-bit target; instructions are counted inside Invoke by the kit's QEMU plugin."""
+    script = KIT / "run_tflm.py"
+    if not script.is_file():
+        print(f"warning: no TFLM kit at {KIT}: the TFLM + CMSIS-NN columns stay empty", file=sys.stderr)
+        return None
+    r = subprocess.run([sys.executable, str(script), str(tflite), "--cpu", cpu, "--kernels", kernels,
+                        "--input", str(golden)], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"warning: the TFLM kit failed on {tflite.name}: {r.stderr.strip()[-400:]}", file=sys.stderr)
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def host_instructions(tflite: bytes, x: np.ndarray, engine_dir: Path, work: Path) -> tuple[int, int]:
@@ -106,6 +124,9 @@ def measure_row(label: str, build: Path, rep: dict, callgrind_on: bool) -> dict:
                bit_exact=v["bit_exact"], samples=v["samples"], acc_float=rep["accuracy"].get("float"),
                acc_int8=rep["accuracy"].get("int8"), acc_device=v["accuracy"]["device"] if rep["accuracy"].get(
                    "int8") is not None else None, host_engine=None, host_tflm=None)
+    kit = kit_measure(build / "model_int8.tflite", build / "golden.npz")
+    row.update(kit_arena=kit and kit["arena_bytes"], kit_instr=kit and kit["instructions_per_inference"],
+               kit_flash=kit and kit["flash_bytes"], kit_exact=kit and kit["outputs_equal_python"])
     if callgrind_on:
         g = np.load(build / "golden.npz")
         with tempfile.TemporaryDirectory() as tmp:
@@ -118,6 +139,24 @@ def measure_row(label: str, build: Path, rep: dict, callgrind_on: bool) -> dict:
 
 def _n(v, fmt="{:,}"):
     return "-" if v is None else fmt.format(v)
+
+
+def memory_speed_tables(rows: list[dict]) -> str:
+    """RAM against TFLM's arena on the 32-bit target and against its activations; speed against TFLM +
+    CMSIS-NN on the same emulated Cortex-M4."""
+    mem = ["| model | edgecnn peak RAM B | TFLM arena on M4 B (32-bit, least working) | ratio | TFLM activations "
+           "B (arena head) | ratio |", "|---|" + "---:|" * 5]
+    speed = ["| model | edgecnn M4 instr/inf | TFLM + CMSIS-NN M4 instr/inf | ratio (lower is better) | "
+             "edgecnn M4 flash B | TFLM + CMSIS-NN M4 flash B |", "|---|" + "---:|" * 5]
+    for r in rows:
+        arena32 = r.get("kit_arena")
+        mem.append(f"| {r['model']} | {_n(r['ram'])} | {_n(arena32)} | "
+                   f"{_n(arena32 and r['ram'] / arena32, '{:.2f}')} | {_n(r['head'])} | "
+                   f"{_n(r['head'] and r['ram'] / r['head'], '{:.2f}')} |")
+        ki = r.get("kit_instr")
+        speed.append(f"| {r['model']} | {_n(r['m4_instr'], '{:,.0f}')} | {_n(ki)} | "
+                     f"{_n(ki and r['m4_instr'] / ki, '{:.2f}')} | {_n(r['flash_m4'])} | {_n(r.get('kit_flash'))} |")
+    return "\n".join(["### RAM", "", *mem, "", "### Speed on the emulated Cortex-M4 (QEMU mps2-an386)", "", *speed])
 
 
 def main_table(rows: list[dict]) -> str:
@@ -211,13 +250,16 @@ def main(argv=None) -> int:
     qemu = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     flag = " --quick" if a.quick else " --convs-only" if a.convs_only else ""
     md = [f"# edgecnn benchmark suite{flag.replace(' --', ' (') + ')' if flag else ''}", "",
-          f"Command: `python benchmarks/suite.py{flag}` ({seconds:.0f} s). "
+          f"Command: `python benchmarks/suite.py{flag}` at commit `{commit()}` ({seconds:.0f} s). "
           f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; {versions}; "
           f"{cc}; {qemu}.", "",
           "RAM ratio = edgecnn peak RAM / TFLM arena total (host-measured, 64-bit structs). Instruction ratio = "
           "engine / TFLM reference kernels, both on the host under callgrind (engine gcc -O2). M4 instructions: "
           "QEMU mps2-an386 plugin count inside ecnn_invoke (firmware -O2). Bit-exact: device int8 outputs equal "
-          "TFLM's on every golden sample.", "", main_table(rows), ""]
+          "TFLM's on every golden sample. TFLM + CMSIS-NN: the prebuilt TFLM of `../shared/tflm-cortex-m/` "
+          "(`run_tflm.py --cpu m4 --kernels cmsis`, first golden input), same model file, same emulated board; "
+          "edgecnn's M4 instructions are the mean over the golden samples.", "",
+          memory_speed_tables(rows), "", "### Everything measured", "", main_table(rows), ""]
     if sharing:
         md += ["## Weight sharing: the compact family at equal width", "", sharing_table(sharing), ""]
     stem = "suite_quick" if a.quick else "suite_convs" if a.convs_only else "suite"
