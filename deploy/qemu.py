@@ -55,7 +55,7 @@ def build_plugin(dest_dir: Path) -> Path:
     if r.returncode != 0:
         raise ToolchainError(f"gcc could not build the QEMU plugin {PLUGIN_SOURCE}: {r.stderr.strip()[:400]}")
     tmp.replace(so)
-    return so
+    return so.resolve()
 
 
 def qemu_base_command(board: Board, elf: Path) -> list[str]:

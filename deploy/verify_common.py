@@ -90,15 +90,35 @@ def _layer_text(layer: dict | None) -> str:
             f"{layer['mismatches']} of {layer['size']} values differ by up to {layer['max_abs_diff']} LSB")
 
 
+def ram_parts(sizes: dict, engine_activations: int) -> dict:
+    """What the firmware's RAM figure is made of: .data, .bss (the engine's activation arena, its I/O and the
+    firmware's buffers) and the reserved stack; the engine's activations are also named on their own."""
+    return dict(data=sizes["data"], bss=sizes["bss"], stack=sizes["stack"], engine_activations=engine_activations)
+
+
+def device_slug(device: str) -> str:
+    """'qemu:cortex-m0plus' -> 'qemu-cortex-m0plus'; 'serial:/dev/ttyACM0' -> 'serial-ttyACM0'; 'host'."""
+    kind, _, arg = device.partition(":")
+    arg = arg.rstrip("/").rsplit("/", 1)[-1]
+    slug = f"{kind}-{arg}" if arg else kind
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in slug)
+
+
 def write_verify_json(build_dir: Path, result: dict) -> Path:
-    """Write <build>/verify.json (keys sorted, so the file is stable)."""
-    path = Path(build_dir) / "verify.json"
-    try:
-        path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
-    return path
+    """Write verify-<device>.json (one per device, kept across runs on other devices) and verify.json (the
+    latest run, the name DESIGN.md fixes); keys sorted, each written whole or not at all. Returns the first."""
+    text = json.dumps(result, indent=2, sort_keys=True) + "\n"
+    per_device = Path(build_dir) / f"verify-{device_slug(result['device'])}.json"
+    for path in (per_device, Path(build_dir) / "verify.json"):
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            tmp.write_text(text)
+            tmp.replace(path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+    return per_device
 
 
 __all__ = ["DeviceTimeoutError", "VERIFY_KEYS", "load_golden", "compare_outputs", "check_verification",
-           "write_verify_json"]
+           "device_slug", "ram_parts", "write_verify_json"]

@@ -56,7 +56,7 @@ def _build_cpu(build_dir: Path) -> str:
 def verify_device(build_dir, device: str, samples: int | None = None, *, board: dict | str | None = None,
                   timeout: float | None = None, check: bool = False, write: bool = True) -> dict:
     """Verify a build on `device`; returns the verify.json dict (and writes it unless write=False)."""
-    build_dir = Path(build_dir)
+    build_dir = Path(build_dir).resolve()  # QEMU and compilers run in other folders: no relative paths
     kind, arg = parse_device(device, default_cpu=_build_cpu(build_dir))
     if kind == "host":
         from deploy.verify_host import verify_host

@@ -156,8 +156,12 @@ def verify_host(out_dir: Path, samples: int | None = None, sanitize: bool = Fals
     res["flash_bytes"] = (sizes["text"] + sizes["data"]) if sizes else None
     res["ram_bytes"] = _header_value(engine, "ECNN_PEAK_RAM_BYTES")
     res["instructions_per_inference"] = None
+    res["ram_parts"] = {"engine_activations": res["ram_bytes"]}
+    res["caveats"] = ["host: RAM is the engine's activation arena alone (no firmware, no stack); flash is the "
+                      "engine's objects compiled for Cortex-M4, not a linked firmware"]
     order = ["device", "samples", "bit_exact", "max_abs_diff_lsb", "top1_agreement_int8", "top1_agreement_float",
-             "accuracy", "flash_bytes", "ram_bytes", "instructions_per_inference", "first_mismatch"]
+             "accuracy", "flash_bytes", "ram_bytes", "ram_parts", "instructions_per_inference", "first_mismatch",
+             "caveats"]
     return {k: res[k] for k in order if k in res}
 
 

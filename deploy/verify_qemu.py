@@ -14,7 +14,7 @@ from pathlib import Path
 
 from deploy.firmware import build_firmware
 from deploy.qemu import build_plugin, run_verify_firmware
-from deploy.verify_common import compare_outputs, load_golden
+from deploy.verify_common import compare_outputs, load_golden, ram_parts
 from toolkit.errors import ModelError
 from toolkit.targets import get_board, get_target
 
@@ -39,7 +39,7 @@ def default_timeout(build_dir: Path, samples: int) -> float:
 def verify_qemu(build_dir, cpu: str = "cortex-m4", samples: int | None = None, timeout: float | None = None,
                 board: dict | str | None = None, count_instructions: bool = True) -> dict:
     """Run the golden inputs of `build_dir` through the engine on QEMU's model of `cpu`; compare with TFLM."""
-    build_dir = Path(build_dir)
+    build_dir = Path(build_dir).resolve()  # QEMU runs in a temporary folder: the plugin path must be absolute
     target = get_target(cpu)
     golden = load_golden(build_dir, samples)
     fw = build_firmware(build_dir, target.name, board, modes=("verify",))
@@ -60,9 +60,11 @@ def verify_qemu(build_dir, cpu: str = "cortex-m4", samples: int | None = None, t
         instructions_per_inference=int(round(sum(counts) / len(counts))) if counts else None,
         instructions_min=min(counts) if counts else None, instructions_max=max(counts) if counts else None,
         cpu=target.name, board=brd.name, qemu_machine=brd.qemu_machine, seconds=round(run.seconds, 3),
+        ram_parts=ram_parts(fw.sizes["verify"], fw.engine["ECNN_PEAK_RAM_BYTES"]),
     )
-    if target.qemu_note:
-        result["note"] = target.qemu_note
+    result["caveats"] = ([target.qemu_note] if target.qemu_note else []) + [
+        "QEMU counts instructions exactly but models no pipeline, caches or wait states: instructions per "
+        "inference are not cycles"]
     return result
 
 

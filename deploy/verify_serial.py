@@ -16,7 +16,7 @@ import numpy as np
 
 from deploy.firmware import elf_sizes, engine_dir, engine_numbers
 from deploy.serial_protocol import MAX_CHUNK, VERSION, Link, ProtocolError
-from deploy.verify_common import compare_outputs, load_golden
+from deploy.verify_common import compare_outputs, load_golden, ram_parts
 from toolkit.errors import ConfigError, ToolchainError
 from toolkit.targets import TARGETS
 
@@ -94,6 +94,7 @@ def verify_serial(build_dir, port: str, samples: int | None = None, timeout: flo
     sizes = _serial_elf_sizes(build_dir, info.cpu)
     result.update(
         flash_bytes=sizes["flash_bytes"] if sizes else None, ram_bytes=sizes["ram_bytes"] if sizes else None,
+        ram_parts=ram_parts(sizes, info.peak_ram_bytes) if sizes else None,
         instructions_per_inference=None,
         cycles_per_inference=int(round(sum(cycles) / len(cycles))) if cycles and all(cycles) else None,
         cpu=info.cpu, board=info.board, invocations=int(invocations),

@@ -44,3 +44,39 @@ def test_verify_bad_arguments(tmp_path):
     assert r.returncode != 0 and "--device 'fpga'" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("verify", tmp_path, "--device", "host")
     assert r.returncode != 0 and "golden.npz" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.toolchain
+def test_verify_relative_path_on_qemu_keeps_one_result_per_device(build_dir, tmp_path):
+    """A relative OUT used to fail on QEMU (the plugin path stayed relative while QEMU ran elsewhere), and
+    each device overwrote the one verify.json."""
+    out = tmp_path / "b"
+    shutil.copytree(build_dir, out)
+    r = run_cli("verify", "b", "--device", "qemu:cortex-m0plus", "--samples", "3", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "instructions per inference" in r.stdout
+    assert "caveat: " in r.stdout and "M3 board" in r.stdout  # the device's caveats reach the console
+    # RAM is named part by part: data + bss (engine activations inside) + stack
+    m = re.search(r"RAM ([\d,]+) B = \.data ([\d,]+) \+ \.bss ([\d,]+) \(holds the engine's activations ([\d,]+) B"
+                  r".*\+ stack ([\d,]+)", r.stdout)
+    assert m, r.stdout
+    total, data, bss, act, stack = (int(g.replace(",", "")) for g in m.groups())
+    assert total == data + bss + stack and 0 < act <= bss
+    rep = json.loads((out / "report.json").read_text())
+    assert act == rep["memory"]["peak_ram_bytes"]
+    r = run_cli("verify", "b", "--device", "host", "--samples", "3", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    m0 = json.loads((out / "verify-qemu-cortex-m0plus.json").read_text())
+    host = json.loads((out / "verify-host.json").read_text())
+    assert m0["device"] == "qemu:cortex-m0plus" and host["device"] == "host"
+    assert json.loads((out / "verify.json").read_text()) == host  # verify.json is the latest run
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_device_file_names():
+    from deploy.verify_common import device_slug
+
+    assert device_slug("qemu:cortex-m0plus") == "qemu-cortex-m0plus"
+    assert device_slug("serial:/dev/ttyACM0") == "serial-ttyACM0"
+    assert device_slug("serial:socket://127.0.0.1:4000") == "serial-127.0.0.1_4000"
+    assert device_slug("host") == "host"

@@ -87,7 +87,9 @@ def build(config_file, **flags):
     click.echo(f"  {rep['model']['params']:,} params, {rep['model']['macs']:,} MACs; accuracy float "
                f"{acc['float'] if acc['float'] is None else round(acc['float'], 4)}, int8 {acc['int8']:.4f}")
     click.echo(f"  flash {mem['flash_bytes']:,} B, TFLM arena {mem['tflm_arena_bytes']:,} B"
-               + (f", edgecnn peak RAM {mem['peak_ram_bytes']:,} B" if mem.get("peak_ram_bytes") else ""))
+               + (f", edgecnn peak RAM {mem['peak_ram_bytes']:,} B (the engine's activations; a firmware adds "
+                  "its I/O buffers and stack: `edgecnn verify` names each part)" if mem.get("peak_ram_bytes")
+                  else ""))
     for note in result.notes:
         click.echo(f"  note: {note}")
     click.echo(f"done in {result.seconds:.1f} s: {result.out_dir}")
@@ -149,8 +151,12 @@ def verify(out_dir, device, samples, timeout):
 
     if samples is not None and samples <= 0:
         raise ConfigError(f"--samples must be a positive integer, got {samples}")
+    from deploy.verify_common import device_slug
+
     result = verify_device(Path(out_dir), device, samples=samples, timeout=timeout, check=True)
     _print_verify(result)
+    written = Path(out_dir) / f"verify-{device_slug(result['device'])}.json"
+    click.echo(f"  wrote {written} (and verify.json)")
 
 
 def _print_verify(result: dict) -> None:
@@ -159,9 +165,20 @@ def _print_verify(result: dict) -> None:
     click.echo(f"{result['device']}: {result['samples']} samples, bit-exact {result['bit_exact']:.4f}, "
                f"max diff {result['max_abs_diff_lsb']} LSB, top-1 vs int8 {result['top1_agreement_int8']:.4f}")
     click.echo(f"  accuracy device {acc.get('device')}, int8 {acc.get('int8')}, float {acc.get('float')}"
-               + (f"; {ipi:,.0f} instructions per inference" if ipi else "")
-               + (f"; flash {result['flash_bytes']:,} B, RAM {result['ram_bytes']:,} B"
-                  if result.get("flash_bytes") else ""))
+               + (f"; {ipi:,.0f} instructions per inference" if ipi else ""))
+    if result.get("flash_bytes"):
+        click.echo(f"  flash {result['flash_bytes']:,} B; RAM {result['ram_bytes']:,} B{_ram_parts_text(result)}")
+    for caveat in result.get("caveats") or ():
+        click.echo(f"  caveat: {caveat}")
+
+
+def _ram_parts_text(result: dict) -> str:
+    parts = result.get("ram_parts") or {}
+    if "bss" not in parts:
+        return " (the engine's activations alone)" if parts else ""
+    return (f" = .data {parts['data']:,} + .bss {parts['bss']:,} (holds the engine's activations "
+            f"{parts['engine_activations']:,} B, its input/output and the firmware's buffers) + stack "
+            f"{parts['stack']:,}")
 
 
 @cli.command()

@@ -244,6 +244,7 @@ def stage_verify(ctx: Context) -> None:
     ctx.verify = verify_device(ctx.out, device, board=ctx.cfg.board or None, check=True)
     ctx.notes.append(f"verified on {ctx.verify['device']}: bit-exact {ctx.verify['bit_exact']:.4f} on "
                      f"{ctx.verify['samples']} samples")
+    ctx.notes.extend(f"caveat ({ctx.verify['device']}): {c}" for c in ctx.verify.get("caveats") or ())
 
 
 CHANCE_MARGIN = 0.05  # int8 accuracy this close to chance gets a warning
