@@ -111,3 +111,63 @@ def test_missing_toolchain_names_the_debian_package(fw_build, monkeypatch):
 def test_non_mcu_target_is_refused(fw_build):
     with pytest.raises(ConfigError, match="not a Cortex-M target"):
         build_firmware(fw_build, "android")
+
+
+CPP_MAIN = r"""
+#include <cstdio>
+#include "edgecnn_model.h"
+
+int main(int argc, char **argv)
+{
+    static int8_t input[ECNN_INPUT_SIZE];
+    static int8_t output[ECNN_OUTPUT_SIZE];
+    if (argc != 3) return 1;
+    std::FILE *in = std::fopen(argv[1], "rb");
+    std::FILE *out = std::fopen(argv[2], "wb");
+    if (!in || !out || ecnn_init() != 0) return 1;
+    while (std::fread(input, 1, sizeof input, in) == sizeof input) {
+        if (ecnn_invoke(input, output) != 0) return 2;
+        std::fwrite(output, 1, sizeof output, out);
+    }
+    std::printf("%s\n", ecnn_labels[0]);
+    std::fclose(in);
+    std::fclose(out);
+    return 0;
+}
+"""
+
+
+def test_engine_links_into_a_cpp_main(build_dir, tmp_path):
+    """Most firmware (TFLM projects, Arduino sketches) has a C++ main: without extern "C" in the engine's
+    headers, ecnn_invoke did not link. The C++ program must give TFLM's outputs bit for bit."""
+    import numpy as np
+
+    engine = build_dir / "firmware" / "engine"
+    objs = []
+    for c in sorted(engine.glob("*.c")):
+        o = tmp_path / (c.stem + ".o")
+        subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-c", str(c), "-I", str(engine),
+                        "-o", str(o)], check=True)
+        objs.append(str(o))
+    (tmp_path / "main.cpp").write_text(CPP_MAIN)
+    exe = tmp_path / "cpp_main"
+    r = subprocess.run(["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I", str(engine),
+                        str(tmp_path / "main.cpp"), *objs, "-o", str(exe)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    with np.load(build_dir / "golden.npz") as g:
+        x, ref = g["inputs_int8"][:20], g["outputs_int8"][:20]
+    x.astype(np.int8).tofile(tmp_path / "in.bin")
+    r = subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = np.fromfile(tmp_path / "out.bin", dtype=np.int8).reshape(ref.shape)
+    assert np.array_equal(out, ref)
+
+
+@pytest.mark.parametrize("header", ["engine/ecnn_kernels.h", "engine/debug_hook.h", "cortex_m/ecnn_link.h",
+                                    "cortex_m/semihost.h"])
+def test_every_engine_and_board_header_has_cpp_guards(header):
+    from deploy.templates import TEMPLATE_DIR
+
+    text = (TEMPLATE_DIR / header).read_text()
+    assert '#ifdef __cplusplus\nextern "C" {\n#endif' in text and "#ifdef __cplusplus\n}\n#endif" in text

@@ -15,6 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define ECNN_LINK_VERSION 1
 #define ECNN_LINK_SOF 0xA5
 #define ECNN_LINK_MAX_PAYLOAD 260
@@ -44,5 +48,9 @@ void ecnn_link_feed(uint8_t byte, ecnn_link_handler handler);
 void ecnn_link_send(const uint8_t *payload, uint16_t len);
 /* Frames dropped for a bad length or CRC since start-up. */
 uint32_t ecnn_link_bad_frames(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ECNN_LINK_H */

@@ -5,8 +5,16 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 void ecnn_debug_dump(int32_t step, const char *name, const int8_t *data, int32_t nbytes);
 
 #define ECNN_DEBUG_AFTER_OP(step, name, ptr, nbytes) ecnn_debug_dump((step), (name), (ptr), (nbytes))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ECNN_DEBUG_HOOK_H */

@@ -14,6 +14,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- fixed-point helpers (TFLite / gemmlowp semantics) ---- */
 int32_t ecnn_srdhm(int32_t a, int32_t b);               /* SaturatingRoundingDoublingHighMul */
 int32_t ecnn_rdpot(int32_t x, int exponent);             /* RoundingDivideByPOT, 0 <= exponent <= 31 */
@@ -159,5 +163,9 @@ void ecnn_requantize(const ecnn_requant_params *p, const int8_t *in, int8_t *out
 
 /* Byte copy that tolerates overlap (RESHAPE where no alias is possible, model input and output). */
 void ecnn_copy(int8_t *dst, const int8_t *src, int32_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ECNN_KERNELS_H */
