@@ -5,6 +5,7 @@ skipped)."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,7 +183,7 @@ def stage_report(ctx: Context) -> None:
 
         ctx.engine = plan_engine(ctx.graph, list(ctx.data.labels))  # refuses unsupported ops, naming the layer
         engine = ctx.engine.info
-        flash, flash_how = _engine_flash(ctx.engine)
+        flash, flash_how = _engine_flash(ctx.engine, ctx.target, ctx.cfg.board or None)
     ctx.report = build_report(
         ctx.graph, name=ctx.model_name, conv=None if ctx.cfg.from_model else ctx.cfg.conv,
         tflite_bytes=len(ctx.int8_tflite), arena=arena, accuracy=ctx.accuracy, desktop_check=ctx.desktop,
@@ -198,19 +199,32 @@ def stage_report(ctx: Context) -> None:
     write_report(ctx.report, ctx.out)
 
 
-def _engine_flash(plan) -> tuple[int, str]:
-    """Flash of the engine (code + constants): its objects compiled for Cortex-M, or its constants alone."""
+def _engine_flash(plan, target: Target, board: dict | None) -> tuple[int, str]:
+    """Flash of what a user flashes: for a Cortex-M target, the serial firmware (engine, start-up, UART link)
+    linked for that CPU and board with --gc-sections; elsewhere the engine's objects built for Cortex-M4."""
     import tempfile
 
     from deploy.codegen import write_engine
-    from deploy.verify_host import arm_size
 
     with tempfile.TemporaryDirectory(prefix="edgecnn_flash_") as tmp:
-        src = write_engine(plan, Path(tmp) / "engine")
+        src = write_engine(plan, Path(tmp) / "firmware" / "engine")
+        if target.kind == "mcu" and shutil.which("arm-none-eabi-gcc"):
+            from deploy.firmware import ModelTooLargeError, build_firmware
+
+            try:
+                fw = build_firmware(Path(tmp), target.name, board, modes=("serial",))
+            except ModelTooLargeError as exc:
+                return plan.info.const_bytes, f"engine constants only: {exc.message}"
+            return fw.sizes["serial"]["flash_bytes"], (
+                f"text + data of the serial firmware linked for {target.name} ({fw.board}; "
+                f"{' '.join(target.cflags)} -O2, --gc-sections): engine, start-up code and UART link")
+        from deploy.verify_host import arm_size
+
         sizes = arm_size(Path(src.files[0]).parent, Path(tmp))
     if sizes is None:
         return plan.info.const_bytes, "engine constants only (arm-none-eabi-gcc not installed: code not counted)"
-    return sizes["text"] + sizes["data"], "text + data of the engine objects, arm-none-eabi-gcc -Os, Cortex-M4"
+    return sizes["text"] + sizes["data"], (f"text + data of the engine objects, arm-none-eabi-gcc -Os, Cortex-M4 "
+                                           f"(--target {target.name} has no Cortex-M firmware to link)")
 
 
 def stage_codegen(ctx: Context) -> None:
