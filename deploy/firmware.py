@@ -17,6 +17,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from deploy.c_format import GENERATED_HEADER, c_string
 from deploy.templates import TEMPLATE_DIR, render
 from toolkit.errors import ModelError, OutputError, ToolchainError
@@ -26,7 +28,7 @@ MODES = ("verify", "serial")
 STATIC_FILES = ("startup.c", "board_uart.c", "semihost.c", "semihost.h", "ecnn_link.c", "ecnn_link.h",
                 "main_verify.c", "main_serial.c")
 TEMPLATED_FILES = {"board.h": "board.h.j2", "linker.ld": "linker.ld.j2", "Makefile": "Makefile.j2",
-                   "CMakeLists.txt": "CMakeLists.txt.j2"}
+                   "CMakeLists.txt": "CMakeLists.txt.j2", "README.md": "README.md.j2"}
 ENGINE_SOURCES = ("edgecnn_model.c", "ecnn_kernels.c")
 MODE_SOURCES = {
     "verify": ("startup.c", "board_uart.c", "semihost.c", "main_verify.c"),
@@ -148,8 +150,12 @@ def cflags(target: Target) -> list[str]:
     return [*target.cflags, *COMMON_CFLAGS]
 
 
-def generate_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | None = None) -> Path:
-    """Write the board files for `cpu` into <build>/firmware/<cpu>/ (byte-identical from run to run)."""
+def generate_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | None = None,
+                      golden: dict | None = None) -> Path:
+    """Write the board files for `cpu` into <build>/firmware/<cpu>/ (byte-identical from run to run).
+
+    With `golden` (inputs_int8, outputs_int8), also inputs.bin and expected.bin, which `make run-verify`
+    runs and compares; without, files already there are kept."""
     target = _mcu_target(cpu)
     brd = get_board(target, board)
     edir = ensure_engine(build_dir)
@@ -166,17 +172,24 @@ def generate_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str
         engine_rel=str(rel_engine), cflags=" ".join(cflags(target)),
         ldflags=" ".join(["-T", "linker.ld", *LDFLAGS]),
         ldflags_cmake=" ".join(["-T${CMAKE_CURRENT_SOURCE_DIR}/linker.ld", *LDFLAGS]),
-        qemu_machine=brd.qemu_machine or "none", qemu_args=" ".join(brd.qemu_args),
+        qemu_machine=brd.qemu_machine or "", qemu_args=" ".join(brd.qemu_args), board_name_plain=brd.name,
     )
-    texts = {name: render(f"cortex_m/{tpl}", **ctx) for name, tpl in TEMPLATED_FILES.items()}
+    engine = engine_numbers(edir)
+    ctx.update(input_size=engine["ECNN_INPUT_SIZE"], output_size=engine["ECNN_OUTPUT_SIZE"],
+               samples=len(golden["inputs_int8"]) if golden is not None else "the")
+    texts: dict[str, str | bytes] = {name: render(f"cortex_m/{tpl}", **ctx) for name, tpl in TEMPLATED_FILES.items()}
     for name in STATIC_FILES:
         texts[name] = f"{GENERATED_HEADER}\n" + (TEMPLATE_DIR / "cortex_m" / name).read_text()
+    if golden is not None:
+        texts["inputs.bin"] = np.ascontiguousarray(golden["inputs_int8"], dtype=np.int8).tobytes()
+        texts["expected.bin"] = np.ascontiguousarray(golden["outputs_int8"], dtype=np.int8).tobytes()
     try:
         fdir.mkdir(parents=True, exist_ok=True)
         for name, text in texts.items():
             path = fdir / name
-            if not path.is_file() or path.read_text() != text:  # keep mtimes stable for make
-                path.write_text(text)
+            data = text.encode() if isinstance(text, str) else text
+            if not path.is_file() or path.read_bytes() != data:  # keep mtimes stable for make
+                path.write_bytes(data)
     except OSError as exc:
         raise OutputError(f"cannot write the firmware into {fdir}: {exc.strerror}",
                           hint="check the output folder's permissions and free space") from None

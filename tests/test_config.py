@@ -55,3 +55,24 @@ def test_bad_values(kw, msg):
 def test_config_is_frozen():
     with pytest.raises(Exception):
         BuildConfig().epochs = 3
+
+
+def test_board_table_is_checked_before_the_first_stage(tmp_path):
+    """[build.board] used to be checked only after training."""
+    from conftest import run_cli
+
+    f = tmp_path / "edgecnn.toml"
+    f.write_text('[build]\ntarget = "cortex-m4"\n[build.board]\nname = "mine"\nflash_origin = "0x08000000"\n'
+                 'flash_bytes = 524288\nram_origin = "0x20000000"\n')
+    with pytest.raises(ConfigError, match=r"custom board \(\[build.board\]\) needs ram_bytes"):
+        load_config(f)
+    r = run_cli("build", "--config", f, "--out", tmp_path / "out")
+    assert r.returncode != 0 and "needs ram_bytes" in r.stderr and "dataset" not in r.stdout, r.stdout + r.stderr
+    f.write_text('[build]\ntarget = "host"\n[build.board]\nflash_origin = 0\nflash_bytes = 1\nram_origin = 0\n'
+                 'ram_bytes = 1\n')
+    with pytest.raises(ConfigError, match="not a Cortex-M target"):
+        load_config(f)
+    f.write_text('[build]\ntarget = "cortex-m7"\n[build.board]\nname = "nucleo-h743"\nflash_origin = "0x08000000"\n'
+                 'flash_bytes = "0x200000"\nram_origin = "0x24000000"\nram_bytes = 524288\nclock = 4\n')
+    with pytest.raises(ConfigError, match=r"unknown \[build.board\] option\(s\) clock"):
+        load_config(f)

@@ -192,3 +192,27 @@ def test_report_flash_is_the_linked_firmware_for_the_target(build_dir, tmp_path)
     assert "cortex-m0plus" in how and m0 != m7  # each CPU's own code, not one M4 figure
     fw0 = build_firmware(copy_build(build_dir, tmp_path / "m0"), "cortex-m0plus", modes=("serial",))
     assert m0 == fw0.sizes["serial"]["flash_bytes"]
+
+
+def test_make_run_verify_in_the_build_folder_is_bit_exact(build_dir, tmp_path):
+    """`make run-verify` in a build's firmware folder used to fail with `cannot open inputs.bin`."""
+    out = tmp_path / "b"
+    shutil.copytree(build_dir, out)
+    fdir = out / "firmware" / "cortex-m4"
+    assert (fdir / "inputs.bin").is_file() and (fdir / "expected.bin").is_file()
+    assert "make run-verify" in (fdir / "README.md").read_text()
+    r = subprocess.run(["make", "run-verify"], cwd=fdir, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "bit-exact" in r.stdout
+    assert (fdir / "outputs.bin").read_bytes() == (fdir / "expected.bin").read_bytes()
+
+
+def test_custom_board_refuses_run_verify_and_keeps_its_name(fw_build):
+    board = dict(STM32_LIKE, name="my-stm32")
+    d = generate_firmware(fw_build, "cortex-m4", board)
+    assert "my-stm32" in (d / "board.h").read_text() and "my-stm32" in (d / "Makefile").read_text()
+    assert "No QEMU machine emulates this custom board" in (d / "README.md").read_text()
+    r = subprocess.run(["make", "run-verify"], cwd=d, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "qemu-system-arm -M none" not in r.stdout + r.stderr
+    assert "no QEMU machine emulates the custom board my-stm32" in r.stderr
+    assert "--device serial:PORT" in r.stderr

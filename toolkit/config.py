@@ -55,6 +55,20 @@ class BuildConfig:
             raise ConfigError(f"--width must be positive, got {self.width}")
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        self._check_target_and_board()
+
+    def _check_target_and_board(self) -> None:
+        """The target and a [build.board] memory map are checked here, before the first stage runs."""
+        from toolkit.targets import get_board, get_target
+
+        target = get_target(self.target)
+        if self.board:
+            if not isinstance(self.board, dict):
+                raise ConfigError("[build.board] must be a table (flash_origin, flash_bytes, ram_origin, ram_bytes)")
+            if target.kind != "mcu":
+                raise ConfigError(f"[build.board] is a Cortex-M memory map, but --target {self.target} is not a "
+                                  "Cortex-M target", hint="use a cortex-m* target, or remove [build.board]")
+            get_board(target, self.board)
 
     @property
     def out_dir(self) -> Path:

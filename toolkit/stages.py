@@ -151,6 +151,10 @@ def stage_export(ctx: Context) -> None:
     n = min(ctx.cfg.golden_samples, len(data.y_test))
     ctx.golden = {k: v[:n] for k, v in arrays.items()}
     np.savez_compressed(out / "golden.npz", **ctx.golden, class_labels=np.array(data.labels))
+    if any(ch in label for label in data.labels for ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+        ctx.notes.append("labels.txt not written: a class name holds a line break (golden.npz keeps the names)")
+    else:  # one class name per line, for edgecnn-run and anyone else
+        (out / "labels.txt").write_text("".join(f"{s}\n" for s in data.labels), encoding="utf-8")
     ctx.desktop = desktop_agreement(ctx.int8_tflite, ctx.golden["inputs_int8"], ctx.golden["outputs_int8"])
 
 
@@ -240,7 +244,7 @@ def stage_codegen(ctx: Context) -> None:
     if ctx.target.kind == "mcu":
         from deploy.firmware import generate_firmware
 
-        generate_firmware(ctx.out, ctx.target.name, ctx.cfg.board or None)
+        generate_firmware(ctx.out, ctx.target.name, ctx.cfg.board or None, golden=ctx.golden)
 
 
 def stage_verify(ctx: Context) -> None:

@@ -88,7 +88,8 @@ def _int(value, key: str) -> int:
     try:
         return int(value, 0) if isinstance(value, str) else int(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"board option {key} must be an integer (decimal or 0x hex), got {value!r}") from None
+        raise ConfigError(f"[build.board] option {key} must be an integer (decimal or 0x hex), got {value!r}") \
+            from None
 
 
 def get_board(target: Target, board: dict | str | None = None) -> Board:
@@ -106,17 +107,19 @@ def get_board(target: Target, board: dict | str | None = None) -> Board:
         return BOARDS[board]
     unknown = sorted(set(board) - set(BOARD_KEYS))
     if unknown:
-        raise ConfigError(f"unknown board option(s) {', '.join(unknown)}", hint=f"known: {', '.join(BOARD_KEYS)}")
+        raise ConfigError(f"unknown [build.board] option(s) {', '.join(unknown)}",
+                          hint=f"known: {', '.join(BOARD_KEYS)}")
     missing = [k for k in ("flash_origin", "flash_bytes", "ram_origin", "ram_bytes") if k not in board]
     if missing:
-        raise ConfigError(f"the generic board needs {', '.join(missing)}",
+        raise ConfigError(f"the custom board ([build.board]) needs {', '.join(missing)}",
                           hint="give flash_origin, flash_bytes, ram_origin and ram_bytes (e.g. 0x08000000)")
     vals = {k: _int(board[k], k) for k in ("flash_origin", "flash_bytes", "ram_origin", "ram_bytes")}
     for k in ("flash_bytes", "ram_bytes"):
         if vals[k] <= 0:
-            raise ConfigError(f"board option {k} must be positive, got {vals[k]}")
+            raise ConfigError(f"[build.board] option {k} must be positive, got {vals[k]}")
     uart = board.get("uart_base")
-    return Board(name=str(board.get("name", "generic")), description="generic board (user-given memory map)",
+    name = str(board.get("name", "generic"))
+    return Board(name=name, description=f"{name} (custom board: the [build.board] memory map, no QEMU model)",
                  uart_base=None if uart is None else _int(uart, "uart_base"), **vals)
 
 
