@@ -131,6 +131,112 @@ def test_labels_from_file_and_defaults_without_metadata(env, tmp_path, capsys):
     assert rc == 0 and err == "" and out.split("\t")[1].startswith(env["expected"][0] + " ")
 
 
+def test_images_of_another_size_are_resized_by_area_average_and_noted_once(env, tmp_path, capsys):
+    model = env["bundle"] / "model_int8.tflite"
+    small = [env["inputs"] / f"d{k}.png" for k in range(3)]
+    big = []
+    for k, path in enumerate(small):  # every pixel becomes an 8x8 block: area averaging gives the 8x8 image back
+        pixels = np.asarray(Image.open(path))
+        big.append(tmp_path / f"big{k}.png")
+        Image.fromarray(np.kron(pixels, np.ones((8, 8), np.uint8)), mode="L").save(big[-1])
+    rc, out, err = _run_cli([model, *small, *big, "--json"], capsys)
+    assert rc == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["input"] for r in rows] == [str(f) for f in small + big]
+    for a, b in zip(rows[:3], rows[3:]):
+        assert a["top"] == b["top"]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edgecnn-run: note: "), err
+    assert "big0.png" in lines[0] and "64x64 -> 8x8" in lines[0] and "area average" in lines[0]
+    # shrinking one side and enlarging the other works too, and is noted once per run
+    Image.fromarray(np.full((5, 12), 9, np.uint8), mode="L").save(tmp_path / "odd.png")
+    rc, out, err = _run_cli([model, tmp_path / "odd.png", tmp_path / "odd.png"], capsys)
+    assert rc == 0 and len(out.splitlines()) == 2, err
+    assert len(err.strip().splitlines()) == 1 and "12x5 -> 8x8" in err and "bilinear" in err, err
+
+
+def test_resize_pixels_averages_in_float_and_names_its_method():
+    from toolkit.images import resize_pixels
+
+    checker = (np.indices((16, 16)).sum(axis=0) % 2).astype(np.uint8)  # 0/1: the 2x2 means are 0.5 exactly
+    x, method = resize_pixels(Image.fromarray(checker, mode="L"), (8, 8))
+    assert x.dtype == np.float32 and x.shape == (8, 8, 1) and method == "area average"
+    np.testing.assert_array_equal(x, np.full((8, 8, 1), 0.5, np.float32))  # not rounded to 8 bits
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 10, 20, np.arange(6)[None, :] * 10
+    x, method = resize_pixels(Image.fromarray(rgb, mode="RGB"), (3, 2))
+    assert x.shape == (2, 3, 3) and method == "area average"
+    np.testing.assert_allclose(x[..., 0], 10)
+    np.testing.assert_allclose(x[..., 1], 20)
+    np.testing.assert_allclose(x[0, :, 2], [5, 25, 45], rtol=1e-6)
+    x, method = resize_pixels(Image.fromarray(np.array([[0, 100], [100, 200]], np.uint8), mode="L"), (4, 4))
+    assert method == "bilinear" and x.shape == (4, 4, 1)
+    assert x[0, 0, 0] == 0 and x[-1, -1, 0] == 200 and 0 < x[1, 1, 0] < 100  # interpolated between corners
+
+
+# ---------------------------------------------------------------- a Cortex-M build folder (the session build)
+
+def _golden_pngs(build_dir, folder, n=3):
+    """8-bit PNGs of the build's first golden inputs (a Cortex-M build has no model_meta.json: pixel / 255)."""
+    with np.load(build_dir / "golden.npz") as g:
+        xs = g["inputs_float"][:n]
+    paths = []
+    for i, x in enumerate(xs):
+        paths.append(folder / f"g{i}.png")
+        Image.fromarray(np.round(x[..., 0] * 255).astype(np.uint8), mode="L").save(paths[-1])
+    return paths
+
+
+def test_build_writes_labels_txt_and_the_runtime_uses_it(build_dir):
+    with np.load(build_dir / "golden.npz") as g:
+        names = [str(s) for s in g["class_labels"]]
+    assert (build_dir / "labels.txt").read_text(encoding="utf-8") == "".join(f"{s}\n" for s in names)
+    clf = Classifier(build_dir / "model_int8.tflite")
+    assert clf.labels == names and clf.labels_source == str(build_dir / "labels.txt")
+
+
+def test_labels_from_the_parent_build_folder_or_golden_npz(build_dir, tmp_path, capsys):
+    names = [f"digit {i}" for i in range(10)]
+    with np.load(build_dir / "golden.npz") as g:
+        np.save(tmp_path / "x.npy", g["inputs_float"][0])
+    # a model in a sub-folder of a build folder gets the build's labels.txt; --labels still overrides it
+    build = tmp_path / "build"
+    (build / "copies").mkdir(parents=True)
+    shutil.copy(build_dir / "report.json", build / "report.json")
+    (build / "labels.txt").write_text("".join(f"{s}\n" for s in names), encoding="utf-8")
+    shutil.copy(build_dir / "model_int8.tflite", build / "copies" / "model_int8.tflite")
+    rc, out, err = _run_cli([build / "copies" / "model_int8.tflite", tmp_path / "x.npy"], capsys)
+    assert rc == 0 and out.split("\t")[1].startswith("digit "), (out, err)
+    (tmp_path / "other.txt").write_text("".join(f"class {i}\n" for i in range(10)))
+    rc, out, err = _run_cli([build / "copies" / "model_int8.tflite", tmp_path / "x.npy", "--labels",
+                             tmp_path / "other.txt"], capsys)
+    assert rc == 0 and out.split("\t")[1].startswith("class "), (out, err)
+    # the parent is used only when it is a build folder
+    plain = tmp_path / "plain"
+    (plain / "m").mkdir(parents=True)
+    (plain / "labels.txt").write_text("".join(f"{s}\n" for s in names), encoding="utf-8")
+    shutil.copy(build_dir / "model_int8.tflite", plain / "m" / "model_int8.tflite")
+    assert Classifier(plain / "m" / "model_int8.tflite").labels == [str(i) for i in range(10)]
+    # a build folder written before labels.txt existed: golden.npz holds the class names
+    old = tmp_path / "old"
+    old.mkdir()
+    shutil.copy(build_dir / "model_int8.tflite", old / "model_int8.tflite")
+    np.savez(old / "golden.npz", class_labels=np.array(names))
+    clf = Classifier(old / "model_int8.tflite")
+    assert clf.labels == names and clf.labels_source == f"{old / 'golden.npz'} (class_labels)"
+
+
+def test_assumed_pixel_scale_is_noted_once_per_run(build_dir, tmp_path, capsys):
+    pngs = _golden_pngs(build_dir, tmp_path)
+    np.save(tmp_path / "raw.npy", np.zeros((8, 8), np.uint8))
+    rc, out, err = _run_cli([build_dir / "model_int8.tflite", *pngs, tmp_path / "raw.npy"], capsys)
+    assert rc == 0 and len(out.splitlines()) == 4, err
+    assert err.count("assuming 8-bit pixels") == 1 and len(err.strip().splitlines()) == 1, err
+    # a bad image leaves its error line alone, without the note
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8), mode="RGB").save(tmp_path / "rgb.png")
+    _bad([build_dir / "model_int8.tflite", tmp_path / "rgb.png"], capsys, "rgb.png", "3 channel")
+
+
 # ---------------------------------------------------------------- bad inputs: one line on stderr, exit code 2
 
 def test_missing_model(env, tmp_path, capsys):
@@ -153,11 +259,6 @@ def test_truncated_model(env, tmp_path, capsys):
 def test_unknown_model_type(env, tmp_path, capsys):
     (tmp_path / "model.bin").write_bytes(b"x")
     _bad([tmp_path / "model.bin", env["inputs"] / "d0.npy"], capsys, "unknown type", ".tflite")
-
-
-def test_wrong_image_size(env, tmp_path, capsys):
-    Image.fromarray(np.zeros((10, 12), np.uint8), mode="L").save(tmp_path / "big.png")
-    _bad([env["bundle"] / "model_int8.tflite", tmp_path / "big.png"], capsys, "big.png", "12x10", "8x8")
 
 
 def test_wrong_image_channels(env, tmp_path, capsys):
@@ -205,10 +306,10 @@ def _subprocess(code_or_args, *, module=False):
 
 
 def test_cli_process_reports_bad_input_with_exit_code_2(env, tmp_path):
-    Image.fromarray(np.zeros((9, 9), np.uint8), mode="L").save(tmp_path / "odd.png")
+    Image.fromarray(np.zeros((9, 9, 3), np.uint8), mode="RGB").save(tmp_path / "odd.png")
     proc = _subprocess([env["bundle"] / "model_int8.tflite", tmp_path / "odd.png"], module=True)
     assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and "9x9" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and "3 channel" in proc.stderr
 
 
 def test_runtime_never_imports_tensorflow(env):

@@ -5,9 +5,11 @@ Imports only numpy, Pillow (for images, optional), ai_edge_litert (for .tflite) 
 `pip install edgecnn[runtime]` and starts in well under a second.
 
 Input normalisation is read from `model_meta.json` (written next to the models by the Android bundle, or given
-with --meta): model input = raw pixel / pixel_scale, NHWC. Labels come from --labels, else model_meta.json, else a
-`labels.txt` next to the model. int8-I/O models get their inputs quantized with the model's own input scale and
-zero point, and their outputs dequantized, so every variant returns float scores.
+with --meta): model input = raw pixel / pixel_scale, NHWC. Images of another size are resized to the model's (see
+toolkit.images.resize_pixels). Labels come from --labels, else model_meta.json, else a `labels.txt` next to the
+model or in the build folder it sits in, else the class names in a build's golden.npz. int8-I/O models get their
+inputs quantized with the model's own input scale and zero point, and their outputs dequantized, so every variant
+returns float scores.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -25,12 +28,14 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from toolkit.errors import ConfigError, EdgecnnError, InputError, ModelFileError
-from toolkit.images import read_image
+from toolkit.images import read_image, resize_pixels
 
 MODEL_SUFFIXES = (".tflite", ".onnx", ".ort")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
 META_NAME = "model_meta.json"
 LABELS_NAME = "labels.txt"
+GOLDEN_NAME = "golden.npz"  # a build's test inputs; its `class_labels` hold the class names
+BUILD_MARKERS = ("report.json", GOLDEN_NAME)  # files every `edgecnn build` output folder holds
 META_FORMAT = "edgecnn-model-meta"
 
 
@@ -251,12 +256,14 @@ def _first_line(exc: BaseException) -> str:
 
 # ---------------------------------------------------------------- inputs
 
-def load_input(path: str | Path, input_shape: Sequence[int], pixel_scale: float) -> list[tuple[str, np.ndarray]]:
+def load_input(path: str | Path, input_shape: Sequence[int], pixel_scale: float,
+               on_resize=None) -> list[tuple[str, np.ndarray]]:
     """Float model inputs from one file: an image (raw pixel / pixel_scale) or a .npy.
 
     A float .npy holds model inputs as they are (H, W, C), (H, W) for one channel, or a batch (N, H, W, C);
-    an integer .npy holds raw pixels, divided by pixel_scale. Wrong sizes or channel counts are InputErrors;
-    nothing is resized.
+    an integer .npy holds raw pixels, divided by pixel_scale. An image of another size is resized to the model's
+    with toolkit.images.resize_pixels, and `on_resize(path, (w, h) before, (w, h) after, method)` is called.
+    Wrong channel counts, and .npy arrays of another shape, are InputErrors.
     """
     path = Path(path)
     if not path.is_file():
@@ -297,14 +304,16 @@ def load_input(path: str | Path, input_shape: Sequence[int], pixel_scale: float)
     elif img.mode == "1":
         img = img.convert("L")
     bands = len(img.getbands())
-    if img.size != (w, h):
-        raise InputError(f"image {path} is {img.size[0]}x{img.size[1]} but the model takes {w}x{h} images",
-                         hint=f"resize it to {w}x{h} first")
     if bands != c:
         want = {1: "grayscale (L)", 3: "RGB"}.get(c, f"{c}-channel")
         raise InputError(f"image {path} has {bands} channel(s) ({img.mode}) but the model takes {want} images",
                          hint=f"convert it to {want} first")
-    x = np.asarray(img, dtype=np.float32)
+    if img.size != (w, h):
+        x, method = resize_pixels(img, (w, h))
+        if on_resize is not None:
+            on_resize(path, img.size, (w, h), method)
+    else:
+        x = np.asarray(img, dtype=np.float32)
     if x.ndim == 2:
         x = x[..., None]
     return [(str(path), x / np.float32(pixel_scale))]
@@ -330,7 +339,9 @@ class Classifier:
                                   f"{self.model.path} takes {list(self.model.input_shape)}",
                                   hint="use the model_meta.json written with this model")
         self.pixel_scale = float(self.meta["pixel_scale"]) if self.meta else None
+        self.labels_source: str | None = None  # where the labels came from (None: class indices)
         self.labels = self._labels(labels, model_dir)
+        self._noted: set[str] = set()  # notes already printed: each is printed once per Classifier (per run)
 
     def _labels(self, labels, model_dir: Path) -> list[str]:
         n = self.model.num_outputs
@@ -341,14 +352,27 @@ class Classifier:
             source, labels = "the given labels", [str(s) for s in labels]
         elif self.meta is not None and self.meta.get("labels") is not None:
             source, labels = str(self.meta_path or "the model metadata"), list(self.meta["labels"])
-        elif (model_dir / LABELS_NAME).is_file():
-            source, labels = str(model_dir / LABELS_NAME), read_labels(model_dir / LABELS_NAME)
         else:
-            return [str(i) for i in range(n)]
+            found = _find_labels(model_dir)
+            if found is None:
+                return [str(i) for i in range(n)]
+            source, labels = found
         if len(labels) != n:
             raise ConfigError(f"label file {source} has {len(labels)} labels but the model {self.model.path} "
                               f"has {n} outputs", hint="give the labels.txt written with this model, one per line")
+        self.labels_source = source
         return list(labels)
+
+    def _note_once(self, key: str, text: str) -> None:
+        if key not in self._noted:
+            self._noted.add(key)
+            print(f"edgecnn-run: note: {text}", file=sys.stderr)
+
+    def _note_resize(self, path: Path, size, model_size, method: str) -> None:
+        (w0, h0), (w, h) = size, model_size
+        self._note_once("resize", f"resized {path} {w0}x{h0} -> {w}x{h} ({method}); every image that is not "
+                                  f"{w}x{h} is resized (area average when shrinking, else bilinear; the aspect "
+                                  "ratio is not kept)")
 
     def inputs(self, item) -> list[tuple[str, np.ndarray]]:
         """(source, float model input) pairs for a path or an array (arrays are model inputs already)."""
@@ -360,13 +384,13 @@ class Classifier:
                 return [(f"array[{i}]", xi) for i, xi in enumerate(x)]
             raise InputError(f"array input has shape {x.shape} but the model takes {self.model.input_shape}")
         path = Path(item)
-        scale = self.pixel_scale
-        if scale is None:
-            scale = 255.0
-            if path.suffix.lower() != ".npy" or _npy_is_integer(path):
-                print(f"edgecnn-run: note: no {META_NAME} next to {self.model.path}; assuming 8-bit pixels "
-                      "(model input = pixel / 255); pass --meta to be sure", file=sys.stderr)
-        return load_input(path, self.model.input_shape, scale)
+        loaded = load_input(path, self.model.input_shape, 255.0 if self.pixel_scale is None else self.pixel_scale,
+                            on_resize=self._note_resize)
+        if self.pixel_scale is None and (path.suffix.lower() != ".npy" or _npy_is_integer(path)):
+            # after loading, so that a bad input leaves only its error line
+            self._note_once("pixel_scale", f"no {META_NAME} next to {self.model.path}; assuming 8-bit pixels "
+                                           "(model input = pixel / 255); pass --meta to be sure")
+        return loaded
 
     def classify_one(self, source: str, x: np.ndarray, top: int = 3) -> Result:
         t0 = time.perf_counter()
@@ -379,6 +403,39 @@ class Classifier:
 
     def classify(self, item, top: int = 3) -> list[Result]:
         return [self.classify_one(src, x, top) for src, x in self.inputs(item)]
+
+
+def _find_labels(model_dir: Path) -> tuple[str, list[str]] | None:
+    """(source, labels) found beside a model: labels.txt in its folder, or in the build folder holding that folder,
+    else the class names in golden.npz there (builds written before labels.txt was); None if there are none."""
+    folders = [model_dir]
+    parent = model_dir.parent
+    if parent != model_dir and any((parent / name).is_file() for name in BUILD_MARKERS):
+        folders.append(parent)
+    for folder in folders:
+        if (folder / LABELS_NAME).is_file():
+            return str(folder / LABELS_NAME), read_labels(folder / LABELS_NAME)
+    for folder in folders:
+        labels = _golden_labels(folder / GOLDEN_NAME)
+        if labels is not None:
+            return f"{folder / GOLDEN_NAME} (class_labels)", labels
+    return None
+
+
+def _golden_labels(path: Path) -> list[str] | None:
+    """The `class_labels` of a build's golden.npz, or None when it is absent, unreadable or holds none."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "class_labels" not in f.files:
+                return None
+            names = f["class_labels"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # a damaged golden.npz: no labels from it
+        return None
+    if names.ndim != 1 or names.dtype.kind != "U" or len(names) == 0:
+        return None
+    return [str(s) for s in names.tolist()]
 
 
 def _npy_is_integer(path: Path) -> bool:
@@ -405,12 +462,13 @@ def classify(model_path: str | Path, inputs: Iterable, labels: str | Path | Sequ
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="edgecnn-run",
-        description="Classify images (PNG/JPEG, exactly the model's size and channels) or .npy arrays with an "
-                    "edgecnn .tflite, .onnx or .ort model. Needs no TensorFlow.")
+        description="Classify images (PNG/JPEG with the model's channels; other sizes are resized) or .npy arrays "
+                    "with an edgecnn .tflite, .onnx or .ort model. Needs no TensorFlow.")
     p.add_argument("model", help="model file: .tflite (ai-edge-litert) or .onnx/.ort (onnxruntime)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image or .npy files")
-    p.add_argument("--labels", help="labels.txt, one class per line (default: model_meta.json's labels, "
-                                    "or labels.txt next to the model)")
+    p.add_argument("--labels", help="labels.txt, one class per line (default: model_meta.json's labels, else "
+                                    "labels.txt next to the model or in its build folder, else the build's "
+                                    "golden.npz class names)")
     p.add_argument("--meta", help=f"{META_NAME} with input shape and pixel_scale (default: next to the model)")
     p.add_argument("--top", type=int, default=3, help="how many classes to print per input (default 3)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the runtime")
