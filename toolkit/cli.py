@@ -86,10 +86,13 @@ def build(config_file, **flags):
     mem, acc = rep["memory"], rep["accuracy"]
     click.echo(f"  {rep['model']['params']:,} params, {rep['model']['macs']:,} MACs; accuracy float "
                f"{acc['float'] if acc['float'] is None else round(acc['float'], 4)}, int8 {acc['int8']:.4f}")
-    click.echo(f"  flash {mem['flash_bytes']:,} B, TFLM arena {mem['tflm_arena_bytes']:,} B"
-               + (f", edgecnn peak RAM {mem['peak_ram_bytes']:,} B (the engine's activations; a firmware adds "
-                  "its I/O buffers and stack: `edgecnn verify` names each part)" if mem.get("peak_ram_bytes")
-                  else ""))
+    click.echo(f"  flash {mem['flash_bytes']:,} B, TFLM arena {mem['tflm_arena_bytes']:,} B")
+    if mem.get("peak_ram_bytes"):
+        from deploy.verify_common import ram_text
+
+        parts = mem.get("firmware_ram_parts") or {"engine_activations": mem["peak_ram_bytes"]}
+        click.echo(f"  RAM: {ram_text(parts, mem.get('firmware_ram_bytes'), 'serial firmware')}"
+                   + ("" if "firmware_ram_parts" in mem else "; a firmware adds its own buffers and stack"))
     for note in result.notes:
         click.echo(f"  note: {note}")
     click.echo(f"done in {result.seconds:.1f} s: {result.out_dir}")
@@ -127,7 +130,7 @@ def report(source):
             raise EdgecnnError(f"{path} is neither a build folder nor a .tflite file")
         data = path.read_bytes() if path.is_file() else b""
         graph = read_tflite(path)
-        rep = build_report(graph, name=path.stem, conv=None, tflite_bytes=len(data), arena=measure_arena(data),
+        rep = build_report(graph, name=path.stem, conv=None, tflite_bytes=len(data), arena=measure_arena(data, what=str(path)),
                            accuracy={"float": None, "int8": None})
     click.echo(render_markdown(rep))
 
@@ -135,15 +138,21 @@ def report(source):
 @cli.command()
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--device", required=True, help="host, qemu[:CPU] (e.g. qemu:cortex-m7) or serial:PORT")
-@click.option("--samples", type=int, default=None, help="verify only the first N golden samples")
+@click.option("--samples", type=int, default=None, help="verify only the first N samples (of golden.npz or --inputs)")
 @click.option("--timeout", type=float, default=None, help="seconds before the device counts as hung")
-def verify(out_dir, device, samples, timeout):
-    """Run the golden inputs of a build on a device and compare with the TFLM reference; writes verify.json.
+@click.option("--inputs", "inputs", default=None, metavar="FILE.npy|FILE.npz",
+              help="your own inputs instead of the build's golden.npz: a .npy array, or a .npz with x (and y "
+                   "labels for accuracy); N samples of the model's input shape, float in the model's input scale "
+                   "(quantized as the build does) or int8 (sent as given); compared with TFLM on the same inputs")
+def verify(out_dir, device, samples, timeout, inputs):
+    """Run the golden inputs of a build (or --inputs FILE) on a device and compare with the TFLM reference;
+    writes verify-<device>.json and verify.json.
 
     \b
     Examples:
       edgecnn verify build/compact_cnn --device host
       edgecnn verify build/compact_cnn --device qemu:cortex-m7 --samples 50
+      edgecnn verify build/compact_cnn --device qemu:cortex-m4 --inputs my_inputs.npz
       edgecnn verify build/compact_cnn --device serial:/dev/ttyACM0
     """
     from deploy.verify_device import verify_device
@@ -153,7 +162,7 @@ def verify(out_dir, device, samples, timeout):
         raise ConfigError(f"--samples must be a positive integer, got {samples}")
     from deploy.verify_common import device_slug
 
-    result = verify_device(Path(out_dir), device, samples=samples, timeout=timeout, check=True)
+    result = verify_device(Path(out_dir), device, samples=samples, timeout=timeout, check=True, inputs=inputs)
     _print_verify(result)
     written = Path(out_dir) / f"verify-{device_slug(result['device'])}.json"
     click.echo(f"  wrote {written} (and verify.json)")
@@ -162,23 +171,24 @@ def verify(out_dir, device, samples, timeout):
 def _print_verify(result: dict) -> None:
     acc = result.get("accuracy", {})
     ipi = result.get("instructions_per_inference")
+    given = result.get("inputs") or {}
     click.echo(f"{result['device']}: {result['samples']} samples, bit-exact {result['bit_exact']:.4f}, "
                f"max diff {result['max_abs_diff_lsb']} LSB, top-1 vs int8 {result['top1_agreement_int8']:.4f}")
-    click.echo(f"  accuracy device {acc.get('device')}, int8 {acc.get('int8')}, float {acc.get('float')}"
-               + (f"; {ipi:,.0f} instructions per inference" if ipi else ""))
+    if given.get("given_by") == "--inputs":
+        click.echo(f"  inputs {given['source']}: {given['samples']} of {given['given']}, {given['format']}")
+    accuracy = (f"accuracy device {acc.get('device')}, int8 {acc.get('int8')}, float {acc.get('float')}"
+                if acc.get("device") is not None else "no accuracy: the inputs have no labels (y)")
+    click.echo(f"  {accuracy}" + (f"; {ipi:,.0f} instructions per inference" if ipi else ""))
     if result.get("flash_bytes"):
-        click.echo(f"  flash {result['flash_bytes']:,} B; RAM {result['ram_bytes']:,} B{_ram_parts_text(result)}")
+        from deploy.verify_common import ram_text
+
+        kind = result["device"].partition(":")[0]
+        where = {"qemu": "verify firmware", "serial": "serial firmware"}.get(kind, "firmware")
+        ram = ram_text(result.get("ram_parts"), result.get("ram_bytes"), where) or f"{result['ram_bytes']:,} B"
+        click.echo(f"  flash {result['flash_bytes']:,} B; RAM: {ram}" + ("; no firmware on the host (RAM is the "
+                   "engine's alone)" if kind == "host" else ""))
     for caveat in result.get("caveats") or ():
         click.echo(f"  caveat: {caveat}")
-
-
-def _ram_parts_text(result: dict) -> str:
-    parts = result.get("ram_parts") or {}
-    if "bss" not in parts:
-        return " (the engine's activations alone)" if parts else ""
-    return (f" = .data {parts['data']:,} + .bss {parts['bss']:,} (holds the engine's activations "
-            f"{parts['engine_activations']:,} B, its input/output and the firmware's buffers) + stack "
-            f"{parts['stack']:,}")
 
 
 @cli.command()

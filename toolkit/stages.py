@@ -180,14 +180,14 @@ def stage_report(ctx: Context) -> None:
     from deploy.report import build_report, write_report
     from deploy.tflm import measure_arena
 
-    arena = measure_arena(ctx.int8_tflite)
+    arena = measure_arena(ctx.int8_tflite, what=f"model {ctx.model_name}")
     engine = None
     if ctx.target.kind != "android":
         from deploy.codegen import plan_engine
 
         ctx.engine = plan_engine(ctx.graph, list(ctx.data.labels))  # refuses unsupported ops, naming the layer
         engine = ctx.engine.info
-        flash, flash_how = _engine_flash(ctx.engine, ctx.target, ctx.cfg.board or None)
+        flash, flash_how, fw_sizes = _engine_memory(ctx.engine, ctx.target, ctx.cfg.board or None)
     ctx.report = build_report(
         ctx.graph, name=ctx.model_name, conv=None if ctx.cfg.from_model else ctx.cfg.conv,
         tflite_bytes=len(ctx.int8_tflite), arena=arena, accuracy=ctx.accuracy, desktop_check=ctx.desktop,
@@ -198,14 +198,27 @@ def stage_report(ctx: Context) -> None:
     if engine is not None:
         ctx.report["memory"]["flash_bytes_measured_with"] = flash_how
         ctx.report["memory"]["engine_constant_bytes"] = engine.const_bytes
+        if fw_sizes is not None:  # the linked serial firmware's RAM, part by part (the activations are in .bss)
+            from deploy.verify_common import ram_parts
+
+            ctx.report["memory"]["firmware_ram_bytes"] = fw_sizes["ram_bytes"]
+            ctx.report["memory"]["firmware_ram_parts"] = ram_parts(fw_sizes, engine.peak_ram_bytes)
     if ctx.android is not None:
         ctx.report["android"] = ctx.android
     write_report(ctx.report, ctx.out)
 
 
 def _engine_flash(plan, target: Target, board: dict | None) -> tuple[int, str]:
+    """Flash of what a user flashes, and how it was measured (see _engine_memory)."""
+    flash, how, _ = _engine_memory(plan, target, board)
+    return flash, how
+
+
+def _engine_memory(plan, target: Target, board: dict | None) -> tuple[int, str, dict | None]:
     """Flash of what a user flashes: for a Cortex-M target, the serial firmware (engine, start-up, UART link)
-    linked for that CPU and board with --gc-sections; elsewhere the engine's objects built for Cortex-M4."""
+    linked for that CPU and board with --gc-sections; elsewhere the engine's objects built for Cortex-M4.
+    Also that firmware's ELF sizes (deploy.firmware.elf_sizes: RAM = .data + .bss + stack), None when no
+    firmware was linked."""
     import tempfile
 
     from deploy.codegen import write_engine
@@ -218,17 +231,18 @@ def _engine_flash(plan, target: Target, board: dict | None) -> tuple[int, str]:
             try:
                 fw = build_firmware(Path(tmp), target.name, board, modes=("serial",))
             except ModelTooLargeError as exc:
-                return plan.info.const_bytes, f"engine constants only: {exc.message}"
-            return fw.sizes["serial"]["flash_bytes"], (
-                f"text + data of the serial firmware linked for {target.name} ({fw.board}; "
-                f"{' '.join(target.cflags)} -O2, --gc-sections): engine, start-up code and UART link")
+                return plan.info.const_bytes, f"engine constants only: {exc.message}", None
+            how = (f"text + data of the serial firmware linked for {target.name} ({fw.board}; "
+                   f"{' '.join(target.cflags)} -O2, --gc-sections): engine, start-up code and UART link")
+            return fw.sizes["serial"]["flash_bytes"], how, fw.sizes["serial"]
         from deploy.verify_host import arm_size
 
         sizes = arm_size(Path(src.files[0]).parent, Path(tmp))
     if sizes is None:
-        return plan.info.const_bytes, "engine constants only (arm-none-eabi-gcc not installed: code not counted)"
+        how = "engine constants only (arm-none-eabi-gcc not installed: code not counted)"
+        return plan.info.const_bytes, how, None
     return sizes["text"] + sizes["data"], (f"text + data of the engine objects, arm-none-eabi-gcc -Os, Cortex-M4 "
-                                           f"(--target {target.name} has no Cortex-M firmware to link)")
+                                           f"(--target {target.name} has no Cortex-M firmware to link)"), None
 
 
 def stage_codegen(ctx: Context) -> None:
