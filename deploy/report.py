@@ -65,12 +65,17 @@ def render_markdown(report: dict) -> str:
                      f"{_fmt(layer['fc_equivalent_params'])} | {_fmt(layer['unshared_equivalent_params'])} | {saves} |")
     lines += ["", "## Memory", "", "| what | bytes |", "|---|---:|"]
     for key in ("weights_bytes", "tflite_bytes", "engine_constant_bytes", "flash_bytes", "peak_ram_bytes",
-                "peak_live_activation_bytes", "tflm_arena_bytes", "tflm_arena_head_bytes", "tflm_arena_tail_bytes"):
+                "firmware_ram_bytes", "peak_live_activation_bytes", "tflm_arena_bytes", "tflm_arena_head_bytes",
+                "tflm_arena_tail_bytes"):
         if key in mem:
             lines.append(f"| {key} | {_fmt(mem.get(key))} |")
     lines += ["", f"TFLM arena: {mem['tflm_arena_measured_with']}."]
     if "flash_bytes_measured_with" in mem:
         lines += [f"Flash: {mem['flash_bytes_measured_with']}. Peak RAM: the engine's static arena plus scratch."]
+    if "firmware_ram_parts" in mem:
+        from deploy.verify_common import ram_text
+
+        lines += [f"RAM: {ram_text(mem['firmware_ram_parts'], mem['firmware_ram_bytes'], 'serial firmware')}."]
     lines += ["",
               "## Accuracy (test split)", "", "| float | int8 |", "|---:|---:|",
               f"| {_fmt(acc.get('float'))} | {_fmt(acc.get('int8'))} |"]

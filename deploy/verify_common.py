@@ -45,7 +45,8 @@ def compare_outputs(golden: dict, outputs: np.ndarray, device: str) -> dict:
     as deploy.verify_host): sample (index), output (device), expected (TFLM), label, positions that differ."""
     ref = np.asarray(golden["outputs_int8"]).reshape(len(golden["outputs_int8"]), -1)
     dev = np.asarray(outputs, dtype=np.int8).reshape(ref.shape)
-    labels = np.asarray(golden["labels"]).reshape(-1)
+    labels = golden.get("labels")  # None for a user's inputs without labels: no accuracy then
+    labels = np.asarray(labels).reshape(-1) if labels is not None else None
     equal = np.all(dev == ref, axis=1)
     diff = np.abs(dev.astype(np.int32) - ref.astype(np.int32))
     dev_top1, ref_top1 = dev.argmax(axis=1), ref.argmax(axis=1)
@@ -54,15 +55,17 @@ def compare_outputs(golden: dict, outputs: np.ndarray, device: str) -> dict:
     first = None
     if not equal.all():
         i = int(np.argmin(equal))
-        first = dict(sample=i, output=dev[i].tolist(), expected=ref[i].tolist(), label=int(labels[i]),
+        first = dict(sample=i, output=dev[i].tolist(), expected=ref[i].tolist(),
+                     label=int(labels[i]) if labels is not None else None,
                      positions=np.nonzero(dev[i] != ref[i])[0].tolist())
     return dict(
         device=device, samples=int(len(ref)), bit_exact=round(float(equal.mean()), 6) if len(ref) else 0.0,
         max_abs_diff_lsb=int(diff.max()) if diff.size else 0,
         top1_agreement_int8=_acc(dev_top1, ref_top1),
         top1_agreement_float=_acc(dev_top1, flt_top1) if flt_top1 is not None else None,
-        accuracy=dict(float=_acc(flt_top1, labels) if flt_top1 is not None else None,
-                      int8=_acc(ref_top1, labels), device=_acc(dev_top1, labels)),
+        accuracy=dict(float=_acc(flt_top1, labels) if flt_top1 is not None and labels is not None else None,
+                      int8=_acc(ref_top1, labels) if labels is not None else None,
+                      device=_acc(dev_top1, labels) if labels is not None else None),
         mismatched_samples=int((~equal).sum()), first_mismatch=first,
     )
 
@@ -74,9 +77,11 @@ def check_verification(result: dict) -> None:
         return
     first = first or {}
     count = result.get("mismatched_samples")
+    given = result.get("inputs") or {}
+    on = f" on --inputs {given.get('source')}" if given.get("given_by") == "--inputs" else ""
     how_many = f"{count} of {result['samples']}" if count is not None else f"{1 - result['bit_exact']:.1%} of the"
     raise VerificationError(
-        f"{result['device']}: {how_many} samples differ from the TFLM reference (max {result['max_abs_diff_lsb']} "
+        f"{result['device']}{on}: {how_many} samples differ from the TFLM reference (max {result['max_abs_diff_lsb']} "
         f"LSB); first is sample {first.get('sample', '?')}: device {first.get('output')} vs reference "
         f"{first.get('expected')}" + _layer_text(result.get("first_differing_layer")),
         hint="the generated engine does not match TFLM's reference kernels for this model; please report it "
@@ -94,6 +99,26 @@ def ram_parts(sizes: dict, engine_activations: int) -> dict:
     """What the firmware's RAM figure is made of: .data, .bss (the engine's activation arena, its I/O and the
     firmware's buffers) and the reserved stack; the engine's activations are also named on their own."""
     return dict(data=sizes["data"], bss=sizes["bss"], stack=sizes["stack"], engine_activations=engine_activations)
+
+
+def ram_text(parts: dict | None, total: int | None, firmware: str = "firmware") -> str:
+    """One line naming every part of RAM: the engine's activations (report.json's peak_ram_bytes) and, when a
+    firmware was linked, its RAM = .data + .bss (the activations' static arena plus the firmware's own buffers,
+    such as its input/output copies) + the reserved stack, e.g.
+
+        engine activations 1,536 B (peak_ram_bytes); verify firmware RAM 5,708 B = .data 0 + .bss 1,612
+        (activations 1,536 + firmware buffers 76) + stack 4,096
+    """
+    parts = parts or {}
+    act = parts.get("engine_activations")
+    text = f"engine activations {act:,} B (peak_ram_bytes)" if act is not None else ""
+    if "bss" not in parts or total is None:
+        return text
+    inside = (f"activations {act:,} + firmware buffers {parts['bss'] - act:,}" if act is not None
+              and parts["bss"] >= act else "activations and firmware buffers")
+    return (f"{text}; " if text else "") + (
+        f"{firmware} RAM {total:,} B = .data {parts['data']:,} + .bss {parts['bss']:,} ({inside}) "
+        f"+ stack {parts['stack']:,}")
 
 
 def device_slug(device: str) -> str:
@@ -121,4 +146,4 @@ def write_verify_json(build_dir: Path, result: dict) -> Path:
 
 
 __all__ = ["DeviceTimeoutError", "VERIFY_KEYS", "load_golden", "compare_outputs", "check_verification",
-           "device_slug", "ram_parts", "write_verify_json"]
+           "device_slug", "ram_parts", "ram_text", "write_verify_json"]

@@ -1,10 +1,13 @@
 """One entry point for `edgecnn verify OUT --device host|qemu[:CPU]|serial:PORT` and `edgecnn build --verify`.
 
     result = verify_device("build/compact_cnn", "qemu:cortex-m7", samples=100)   # writes verify.json
+    result = verify_device("build/compact_cnn", "host", inputs="mine.npz")       # the user's own inputs
 
 Parses the device string, runs the matching verifier (deploy.verify_host, deploy.verify_qemu,
-deploy.verify_serial), writes <build>/verify.json, and with check=True raises VerificationError naming
-the first differing sample (after writing verify.json, so the record of the failure stays).
+deploy.verify_serial) on the build's golden.npz or on the user's inputs (deploy.verify_inputs, compared with
+TFLM on the same inputs), writes <build>/verify-<device>.json and verify.json with where the inputs came from,
+and with check=True raises VerificationError naming the first differing sample (after writing, so the record
+of the failure stays).
 """
 from __future__ import annotations
 
@@ -54,24 +57,37 @@ def _build_cpu(build_dir: Path) -> str:
 
 
 def verify_device(build_dir, device: str, samples: int | None = None, *, board: dict | str | None = None,
-                  timeout: float | None = None, check: bool = False, write: bool = True) -> dict:
-    """Verify a build on `device`; returns the verify.json dict (and writes it unless write=False)."""
+                  timeout: float | None = None, check: bool = False, write: bool = True,
+                  inputs: str | Path | None = None) -> dict:
+    """Verify a build on `device`; returns the verify.json dict (and writes it unless write=False).
+
+    `inputs`: a .npy/.npz of the user's own inputs (deploy.verify_inputs) instead of the build's golden.npz."""
+    from deploy.verify_inputs import golden_inputs_info, load_user_inputs
+
     build_dir = Path(build_dir).resolve()  # QEMU and compilers run in other folders: no relative paths
     kind, arg = parse_device(device, default_cpu=_build_cpu(build_dir))
+    golden = load_user_inputs(inputs, build_dir, samples) if inputs is not None else None
     if kind == "host":
         from deploy.verify_host import verify_host
 
-        result = verify_host(build_dir, samples=samples)
+        result = verify_host(build_dir, samples=samples, golden=golden)
     elif kind == "qemu":
         from deploy.verify_qemu import verify_qemu
 
-        result = verify_qemu(build_dir, arg, samples=samples, timeout=timeout, board=board)
+        result = verify_qemu(build_dir, arg, samples=samples, timeout=timeout, board=board, golden=golden)
     else:
         from deploy.verify_serial import verify_serial
 
-        result = verify_serial(build_dir, arg, samples=samples, timeout=timeout if timeout is not None else 2.0)
+        result = verify_serial(build_dir, arg, samples=samples, timeout=timeout if timeout is not None else 2.0,
+                               golden=golden)
+    if golden is not None:
+        result["inputs"] = golden["inputs"]
+        result["caveats"] = list(result.get("caveats") or []) + golden["caveats"]
+    else:
+        result["inputs"] = golden_inputs_info(build_dir, result["samples"])
     if result.get("first_mismatch") is not None:
-        result["first_differing_layer"] = _locate_layer(build_dir, result["first_mismatch"])
+        result["first_differing_layer"] = _locate_layer(build_dir, result["first_mismatch"],
+                                                        golden["inputs_int8"] if golden is not None else None)
     if write:
         write_verify_json(build_dir, result)
     if check:
@@ -79,7 +95,7 @@ def verify_device(build_dir, device: str, samples: int | None = None, *, board: 
     return result
 
 
-def _locate_layer(build_dir: Path, first: dict) -> dict | None:
+def _locate_layer(build_dir: Path, first: dict, inputs=None) -> dict | None:
     """Which layer first differs, from a host debug build of the same engine on the first bad sample.
 
     On a device the cause can also be the compiler or the board; a host run that agrees with TFLM on every
@@ -88,7 +104,7 @@ def _locate_layer(build_dir: Path, first: dict) -> dict | None:
     from toolkit.errors import EdgecnnError
 
     try:
-        return first_differing_layer(build_dir, int(first.get("sample", 0)))
+        return first_differing_layer(build_dir, int(first.get("sample", 0)), inputs)
     except EdgecnnError:
         return None
 

@@ -127,20 +127,26 @@ def compare(device: np.ndarray, reference: np.ndarray, ref_float: np.ndarray | N
     return res
 
 
-def verify_host(out_dir: Path, samples: int | None = None, sanitize: bool = False) -> dict:
-    """Compile <out>/firmware/engine with gcc, run <out>/golden.npz's inputs, return the verify.json dict."""
+def verify_host(out_dir: Path, samples: int | None = None, sanitize: bool = False,
+                golden: dict | None = None) -> dict:
+    """Compile <out>/firmware/engine with gcc, run <out>/golden.npz's inputs (or `golden`, a record like it from
+    deploy.verify_inputs), return the verify.json dict."""
     out_dir = Path(out_dir)
     engine = out_dir / "firmware" / "engine"
-    golden = out_dir / "golden.npz"
-    if not golden.is_file():
-        raise VerificationError(f"{golden} does not exist", hint="run `edgecnn build` (export writes golden.npz)")
+    if golden is None:
+        golden_file = out_dir / "golden.npz"
+        if not golden_file.is_file():
+            raise VerificationError(f"{golden_file} does not exist",
+                                    hint="run `edgecnn build` (export writes golden.npz)")
+        with np.load(golden_file) as z:
+            data = {k: z[k] for k in z.files}
+        for key in ("inputs_int8", "outputs_int8"):
+            if key not in data:
+                raise VerificationError(f"{golden_file} has no '{key}'", hint="re-run `edgecnn build` to re-export it")
+    else:
+        data = {k: v for k, v in golden.items() if v is not None}
     if not engine.is_dir():
         raise VerificationError(f"{engine} does not exist", hint="run `edgecnn build` with code generation")
-    with np.load(golden) as z:
-        data = {k: z[k] for k in z.files}
-    for key in ("inputs_int8", "outputs_int8"):
-        if key not in data:
-            raise VerificationError(f"{golden} has no '{key}'", hint="re-run `edgecnn build` to re-export it")
     n = len(data["inputs_int8"]) if samples is None else max(0, min(int(samples), len(data["inputs_int8"])))
     x = data["inputs_int8"][:n]
     ref = data["outputs_int8"][:n]
@@ -176,8 +182,9 @@ def _read_dump(path: Path) -> dict[int, np.ndarray]:
     return out
 
 
-def first_differing_layer(build_dir: Path, sample_index: int = 0) -> dict | None:
-    """The first op whose output in the generated engine differs from TFLM's on one golden input.
+def first_differing_layer(build_dir: Path, sample_index: int = 0, inputs: np.ndarray | None = None) -> dict | None:
+    """The first op whose output in the generated engine differs from TFLM's on one golden input (or one of
+    `inputs`, int8, when given).
 
     Builds the engine of <build_dir>/firmware/engine with ECNN_DEBUG_AFTER_OP dumping every op's output,
     runs TFLM (reference kernels) on <build_dir>/model_int8.tflite with all tensors preserved, and compares
@@ -190,13 +197,14 @@ def first_differing_layer(build_dir: Path, sample_index: int = 0) -> dict | None
     engine = build_dir / "firmware" / "engine"
     model = build_dir / "model_int8.tflite"
     golden = build_dir / "golden.npz"
-    for f in (model, golden, engine / "edgecnn_model.c"):
+    for f in (model, engine / "edgecnn_model.c", *((golden,) if inputs is None else ())):
         if not f.is_file():
             raise VerificationError(f"{f} does not exist", hint="run `edgecnn build` first")
-    with np.load(golden) as z:
-        inputs = z["inputs_int8"]
+    if inputs is None:
+        with np.load(golden) as z:
+            inputs = z["inputs_int8"]
     if not 0 <= sample_index < len(inputs):
-        raise VerificationError(f"sample {sample_index} is out of range: {golden} holds {len(inputs)} inputs")
+        raise VerificationError(f"sample {sample_index} is out of range: the inputs hold {len(inputs)}")
     x = inputs[sample_index:sample_index + 1]
     out_size = _header_value(engine, "ECNN_OUTPUT_SIZE") or 1
     with tempfile.TemporaryDirectory(prefix="edgecnn_debug_") as tmp:

@@ -37,16 +37,17 @@ def default_timeout(build_dir: Path, samples: int) -> float:
 
 
 def verify_qemu(build_dir, cpu: str = "cortex-m4", samples: int | None = None, timeout: float | None = None,
-                board: dict | str | None = None, count_instructions: bool = True) -> dict:
-    """Run the golden inputs of `build_dir` through the engine on QEMU's model of `cpu`; compare with TFLM."""
+                board: dict | str | None = None, count_instructions: bool = True, golden: dict | None = None) -> dict:
+    """Run the golden inputs of `build_dir` (or `golden`, a record like golden.npz's from
+    deploy.verify_inputs) through the engine on QEMU's model of `cpu`; compare with TFLM."""
     build_dir = Path(build_dir).resolve()  # QEMU runs in a temporary folder: the plugin path must be absolute
     target = get_target(cpu)
-    golden = load_golden(build_dir, samples)
+    golden = golden if golden is not None else load_golden(build_dir, samples)
     fw = build_firmware(build_dir, target.name, board, modes=("verify",))
     brd = get_board(target, board)
     n_in = int(golden["inputs_int8"][0].size) if len(golden["inputs_int8"]) else 0
     if n_in != fw.engine["ECNN_INPUT_SIZE"]:
-        raise ModelError(f"golden inputs in {build_dir / 'golden.npz'} have {n_in} values but the engine takes "
+        raise ModelError(f"the inputs have {n_in} values but the engine of {build_dir} takes "
                          f"{fw.engine['ECNN_INPUT_SIZE']}", hint="rebuild: the engine and golden.npz are out of step")
     plugin = build_plugin(build_dir / "firmware" / "qemu_plugin") if count_instructions else None
     n = len(golden["inputs_int8"])

@@ -46,13 +46,14 @@ def _serial_elf_sizes(build_dir: Path, cpu: str) -> dict | None:
 
 
 def verify_serial(build_dir, port: str, samples: int | None = None, timeout: float = 2.0, baudrate: int = 115200,
-                  retries: int = 3, transport=None) -> dict:
+                  retries: int = 3, transport=None, golden: dict | None = None) -> dict:
     """Run the golden inputs of `build_dir` on the board at `port`; compare with the TFLM reference.
 
     `timeout` is per request; each request is retried `retries` times after a resync. `transport` may be
-    an already-open pyserial-like object (then `port` is only its name in the result)."""
+    an already-open pyserial-like object (then `port` is only its name in the result). `golden` replaces the
+    build's golden.npz with other inputs and their TFLM outputs (deploy.verify_inputs)."""
     build_dir = Path(build_dir)
-    golden = load_golden(build_dir, samples)
+    golden = golden if golden is not None else load_golden(build_dir, samples)
     inputs = np.asarray(golden["inputs_int8"], dtype=np.int8).reshape(len(golden["inputs_int8"]), -1)
     ser = transport if transport is not None else open_port(port, baudrate)
     link = Link(ser, name=f"the board on {port}", timeout=timeout, retries=retries)

@@ -23,4 +23,5 @@ def build_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("builds") / "standard"
     r = run_cli("build", "--target", "cortex-m", "--epochs", "3", "--out", out)
     assert r.returncode == 0, r.stderr
+    (out.parent / f"{out.name}.stdout.txt").write_text(r.stdout)  # the build's summary, beside (not in) the build
     return out

@@ -57,11 +57,8 @@ def test_verify_relative_path_on_qemu_keeps_one_result_per_device(build_dir, tmp
     assert "instructions per inference" in r.stdout
     assert "caveat: " in r.stdout and "M3 board" in r.stdout  # the device's caveats reach the console
     # RAM is named part by part: data + bss (engine activations inside) + stack
-    m = re.search(r"RAM ([\d,]+) B = \.data ([\d,]+) \+ \.bss ([\d,]+) \(holds the engine's activations ([\d,]+) B"
-                  r".*\+ stack ([\d,]+)", r.stdout)
-    assert m, r.stdout
-    total, data, bss, act, stack = (int(g.replace(",", "")) for g in m.groups())
-    assert total == data + bss + stack and 0 < act <= bss
+    total, act = _ram_parts(r.stdout, "verify firmware")
+    assert total == json.loads((out / "verify-qemu-cortex-m0plus.json").read_text())["ram_bytes"]
     rep = json.loads((out / "report.json").read_text())
     assert act == rep["memory"]["peak_ram_bytes"]
     r = run_cli("verify", "b", "--device", "host", "--samples", "3", cwd=tmp_path)
@@ -71,6 +68,32 @@ def test_verify_relative_path_on_qemu_keeps_one_result_per_device(build_dir, tmp
     assert m0["device"] == "qemu:cortex-m0plus" and host["device"] == "host"
     assert json.loads((out / "verify.json").read_text()) == host  # verify.json is the latest run
     assert not list(out.glob(".*.tmp"))
+
+
+RAM_LINE = (r"RAM: engine activations ([\d,]+) B \(peak_ram_bytes\); {} RAM ([\d,]+) B = \.data ([\d,]+) \+ "
+            r"\.bss ([\d,]+) \(activations ([\d,]+) \+ firmware buffers ([\d,]+)\) \+ stack ([\d,]+)")
+
+
+def _ram_parts(text: str, firmware: str) -> tuple[int, int]:
+    """The RAM line's total and engine activations, after checking that its parts add up."""
+    m = re.search(RAM_LINE.format(firmware), text)
+    assert m, text
+    act, total, data, bss, act_in_bss, buffers, stack = (int(g.replace(",", "")) for g in m.groups())
+    assert total == data + bss + stack and bss == act_in_bss + buffers and act == act_in_bss > 0
+    return total, act
+
+
+@pytest.mark.toolchain
+def test_build_summary_names_the_ram_parts_as_verify_does(build_dir):
+    """The build said "peak RAM" (the engine's activations) and verify said "RAM" (a whole firmware) for two
+    different figures without a word; both now name each part."""
+    summary = (build_dir.parent / f"{build_dir.name}.stdout.txt").read_text()
+    total, act = _ram_parts(summary, "serial firmware")
+    mem = json.loads((build_dir / "report.json").read_text())["memory"]
+    assert act == mem["peak_ram_bytes"] and total == mem["firmware_ram_bytes"]
+    assert mem["firmware_ram_parts"]["engine_activations"] == act
+    r = run_cli("report", build_dir)  # report.md names them too
+    assert r.returncode == 0 and re.search(RAM_LINE.format("serial firmware"), r.stdout), r.stdout
 
 
 def test_device_file_names():
