@@ -3,8 +3,10 @@
 Layout, next to the engine that deploy.codegen writes into <build>/firmware/engine/:
 
     <build>/firmware/<cpu>/            board files: startup.c, board.h, linker.ld, Makefile, CMakeLists.txt,
-                                       main_verify.c, semihost.[ch], main_serial.c, ecnn_link.[ch], board_uart.c
+                                       main_verify.c, semihost.[ch], main_serial.c, ecnn_link.[ch], board_uart.c,
+                                       README.md, inputs.bin and expected.bin (golden inputs, TFLM's outputs)
     <build>/firmware/<cpu>/build/      edgecnn_verify.elf, edgecnn_serial.elf (+ .map), written by build_firmware
+    <build>/firmware/<board name>/     the same for a custom board ([build.board]) or another CPU's board
 
 Before linking, the model's constant bytes and RAM plan (from edgecnn_model.h) plus the compiled code are
 checked against the target chip; a model that does not fit is a ModelTooLargeError that gives the numbers.
@@ -78,8 +80,13 @@ def require_tool(name: str) -> str:
     return path
 
 
-def firmware_dir(build_dir: Path, cpu: str) -> Path:
-    return Path(build_dir) / "firmware" / get_target(cpu).name
+def firmware_dir(build_dir: Path, cpu: str, board: Board | str | None = None) -> Path:
+    """<build>/firmware/<cpu>/ for the CPU's own (QEMU) board, <build>/firmware/<board name>/ for any other, so
+    that verifying on QEMU never overwrites a custom board's files. `board` may be the name a firmware
+    reports (ECNN_BOARD_NAME)."""
+    target = get_target(cpu)
+    name = board.name if isinstance(board, Board) else board
+    return Path(build_dir) / "firmware" / (target.name if not name or name == target.qemu_machine else name)
 
 
 def engine_dir(build_dir: Path) -> Path:
@@ -152,14 +159,18 @@ def cflags(target: Target) -> list[str]:
 
 def generate_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | None = None,
                       golden: dict | None = None) -> Path:
-    """Write the board files for `cpu` into <build>/firmware/<cpu>/ (byte-identical from run to run).
+    """Write the board files for `cpu` into firmware_dir(build_dir, cpu, board) (byte-identical from run to run).
 
-    With `golden` (inputs_int8, outputs_int8), also inputs.bin and expected.bin, which `make run-verify`
-    runs and compares; without, files already there are kept."""
+    With `golden` (inputs_int8, outputs_int8; by default the build's golden.npz), also inputs.bin and
+    expected.bin, which `make run-verify` runs and compares."""
     target = _mcu_target(cpu)
     brd = get_board(target, board)
     edir = ensure_engine(build_dir)
-    fdir = firmware_dir(build_dir, target.name)
+    fdir = firmware_dir(build_dir, target.name, brd)
+    if golden is None and (Path(build_dir) / "golden.npz").is_file():
+        with np.load(Path(build_dir) / "golden.npz") as g:
+            if "inputs_int8" in g and "outputs_int8" in g:
+                golden = {k: g[k] for k in ("inputs_int8", "outputs_int8")}
     limits = link_limits(target, brd)
     rel_engine = Path("..") / edir.name if edir.parent == fdir.parent else edir.resolve()
     ctx = dict(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.firmware import elf_sizes, engine_dir, engine_numbers
+from deploy.firmware import elf_sizes, engine_dir, engine_numbers, firmware_dir
 from deploy.serial_protocol import MAX_CHUNK, VERSION, Link, ProtocolError
 from deploy.verify_common import compare_outputs, load_golden, ram_parts
 from toolkit.errors import ConfigError, ToolchainError
@@ -37,10 +37,13 @@ def open_port(port: str, baudrate: int = 115200):
                                   "(the dialout group on Linux)") from None
 
 
-def _serial_elf_sizes(build_dir: Path, cpu: str) -> dict | None:
+def _serial_elf_sizes(build_dir: Path, cpu: str, board: str | None) -> dict | None:
+    """Sizes of the serial ELF the board reports it runs (its CPU's folder, or its custom board's)."""
     target = TARGETS.get(cpu)
-    elf = Path(build_dir) / "firmware" / cpu / "build" / "edgecnn_serial.elf"
-    if target is None or not elf.is_file():
+    if target is None or target.kind != "mcu":
+        return None
+    elf = firmware_dir(build_dir, cpu, board) / "build" / "edgecnn_serial.elf"
+    if not elf.is_file():
         return None
     return elf_sizes(elf, target.stack_bytes)
 
@@ -75,11 +78,11 @@ def verify_serial(build_dir, port: str, samples: int | None = None, timeout: flo
                 raise ProtocolError(f"the board on {port} runs a different model ({info.weight_bytes} weight bytes, "
                                     f"{info.peak_ram_bytes} B RAM) than {build_dir} ({eng['ECNN_WEIGHT_BYTES']}, "
                                     f"{eng['ECNN_PEAK_RAM_BYTES']})",
-                                    hint=f"flash {build_dir}/firmware/<cpu>/build/edgecnn_serial.elf")
+                                    hint=f"flash {build_dir}/firmware/<cpu or board>/build/edgecnn_serial.elf")
         if (info.input_size, info.output_size) != (want_in, want_out):
             raise ProtocolError(f"the board on {port} runs a model with {info.input_size} inputs and "
                                 f"{info.output_size} outputs; {build_dir} has {want_in} and {want_out}",
-                                hint=f"flash {build_dir}/firmware/<cpu>/build/edgecnn_serial.elf")
+                                hint=f"flash {build_dir}/firmware/<cpu or board>/build/edgecnn_serial.elf")
         outputs = np.zeros((len(inputs), want_out), dtype=np.int8)
         cycles = []
         link.chunk = max(1, min(info.max_chunk, MAX_CHUNK))
@@ -92,7 +95,7 @@ def verify_serial(build_dir, port: str, samples: int | None = None, timeout: flo
         if transport is None:
             ser.close()
     result = compare_outputs(golden, outputs, f"serial:{port}")
-    sizes = _serial_elf_sizes(build_dir, info.cpu)
+    sizes = _serial_elf_sizes(build_dir, info.cpu, info.board)
     result.update(
         flash_bytes=sizes["flash_bytes"] if sizes else None, ram_bytes=sizes["ram_bytes"] if sizes else None,
         ram_parts=ram_parts(sizes, info.peak_ram_bytes) if sizes else None,

@@ -1,6 +1,7 @@
 """Deployment targets as data: CPU and FPU flags, memory sizes and the QEMU machine that emulates each."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from toolkit.errors import ConfigError
@@ -84,9 +85,17 @@ BOARDS: dict[str, Board] = {
 BOARD_KEYS = ("name", "flash_origin", "flash_bytes", "ram_origin", "ram_bytes", "uart_base")
 
 
+BOARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+# Names a custom board cannot take: it names the folder firmware/<name>/, beside the CPUs' and these.
+RESERVED_BOARD_NAMES = ("engine", "tflm", "qemu_plugin")
+VECTOR_TABLE_ALIGN = 128  # VTOR ignores the low 7 address bits, and the vector table is linked at flash_origin
+
+
 def _int(value, key: str) -> int:
     try:
-        return int(value, 0) if isinstance(value, str) else int(value)
+        if isinstance(value, bool) or not isinstance(value, (int, str)):  # TOML true or 1.5 is no address
+            raise TypeError
+        return int(value, 0) if isinstance(value, str) else value
     except (TypeError, ValueError):
         raise ConfigError(f"[build.board] option {key} must be an integer (decimal or 0x hex), got {value!r}") \
             from None
@@ -118,9 +127,65 @@ def get_board(target: Target, board: dict | str | None = None) -> Board:
         if vals[k] <= 0:
             raise ConfigError(f"[build.board] option {k} must be positive, got {vals[k]}")
     uart = board.get("uart_base")
-    name = str(board.get("name", "generic"))
+    uart = None if uart is None else _int(uart, "uart_base")
+    name = _board_name(board.get("name", "generic"))
+    _check_memory_map(name, vals, uart)
     return Board(name=name, description=f"{name} (custom board: the [build.board] memory map, no QEMU model)",
-                 uart_base=None if uart is None else _int(uart, "uart_base"), **vals)
+                 uart_base=uart, **vals)
+
+
+def _board_name(value) -> str:
+    """A custom board's name: it names its firmware folder and is compiled into the firmware and its Makefile."""
+    if not isinstance(value, str) or not BOARD_NAME.fullmatch(value):
+        raise ConfigError(f"[build.board] name {value!r} cannot name a board",
+                          hint="use 1 to 64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit "
+                               "(e.g. nucleo-f446re): it names the folder firmware/<name>/")
+    taken = {n.lower() for n in (*BOARDS, *TARGETS, *ALIASES, *RESERVED_BOARD_NAMES)}
+    if value.lower() in taken:
+        raise ConfigError(f"[build.board] name {value!r} is taken by a built-in board, target or firmware folder",
+                          hint="give the board its own name (e.g. the product's, nucleo-f446re)")
+    return value
+
+
+def _check_memory_map(name: str, v: dict, uart: int | None) -> None:
+    """A ConfigError unless both regions lie in the 32-bit address space, apart, and aligned as the firmware
+    needs (vector table at flash_origin, 8-byte aligned stack in RAM)."""
+    for region in ("flash", "ram"):
+        origin, size = v[f"{region}_origin"], v[f"{region}_bytes"]
+        if origin < 0 or origin + size > 1 << 32:
+            raise ConfigError(f"[build.board] {region}_origin 0x{origin:X} plus {region}_bytes {size:,} of board "
+                              f"{name} leaves the 32-bit address space", hint="check the chip's memory map")
+    if v["flash_origin"] % VECTOR_TABLE_ALIGN:
+        raise ConfigError(f"[build.board] flash_origin 0x{v['flash_origin']:X} of board {name} is not a multiple of "
+                          f"{VECTOR_TABLE_ALIGN}: the vector table is linked there",
+                          hint="give the address where the chip's flash starts (e.g. 0x08000000)")
+    if v["ram_origin"] % 8:
+        raise ConfigError(f"[build.board] ram_origin 0x{v['ram_origin']:X} of board {name} is not a multiple of 8",
+                          hint="give the address where the chip's RAM starts (e.g. 0x20000000)")
+    f0, f1 = v["flash_origin"], v["flash_origin"] + v["flash_bytes"]
+    r0, r1 = v["ram_origin"], v["ram_origin"] + v["ram_bytes"]
+    if f0 < r1 and r0 < f1:
+        raise ConfigError(f"[build.board] flash 0x{f0:X}-0x{f1 - 1:X} and RAM 0x{r0:X}-0x{r1 - 1:X} of board {name} "
+                          "overlap", hint="check flash_origin, flash_bytes, ram_origin and ram_bytes against the "
+                                          "chip's memory map")
+    if uart is not None and not (0 <= uart < 1 << 32 and uart % 4 == 0):
+        raise ConfigError(f"[build.board] uart_base {uart:#x} of board {name} is not a 4-byte aligned 32-bit address",
+                          hint="give the base address of the board's CMSDK UART, or leave uart_base out and "
+                               "provide board_uart_init/putc/getc")
+
+
+def check_build_board(target: Target, board: dict | str | None, verify: str = "none") -> Board | None:
+    """Everything about a build's board that can be checked before the first stage: its fields (get_board),
+    and that `--verify qemu` has a QEMU machine to run it on. None when the build names no board."""
+    if not board:
+        return None
+    brd = get_board(target, board)
+    if verify == "qemu" and brd.qemu_machine is None:
+        raise ConfigError(f"--verify qemu cannot run the firmware of board {brd.name}: no QEMU machine emulates a "
+                          "custom [build.board]",
+                          hint=f"use --verify host, or flash firmware/{brd.name}/build/edgecnn_serial.elf to the "
+                               "board and run `edgecnn verify OUT --device serial:PORT`")
+    return brd
 
 
 def get_target(name: str) -> Target:
