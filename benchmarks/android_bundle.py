@@ -124,7 +124,7 @@ def main(argv=None) -> int:
         "",
         f"Model: {cfg.model}, conv={cfg.conv}, width={cfg.width}, on `{cfg.dataset}` "
         f"({len(data.x_train)} train / {len(data.x_test)} test images, input {data.input_shape}), "
-        f"{model.count_params():,} parameters; trained {len(history.get('loss', []))} of {cfg.epochs} epochs "
+        f"{model.count_params():,} parameters; trained {history.epochs} of {cfg.epochs} epochs "
         f"(early stopping) in {train_s:.0f} s; Keras test accuracy {parity['keras_accuracy']:.4f}. "
         f"Bundle written in {bundle_s:.1f} s.",
         "",

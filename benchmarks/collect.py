@@ -7,6 +7,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 ORDER = (  # (results file, the issue goal it answers)
     ("build_default.md", "Default build: wall time and the three convolution kinds"),
+    ("build_mnist.md", "Default build on MNIST: the time budget, wall time and int8 accuracy"),
     ("suite.md", "Benchmark suite against TFLM (model zoo, RAM, speed, flash, bit-exactness, weight sharing)"),
     ("engine_vs_tflm.md", "Generated engine against TFLM's reference kernels (host)"),
     ("firmware_per_cpu.md", "Firmware per Cortex-M CPU on QEMU"),

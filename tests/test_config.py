@@ -76,3 +76,71 @@ def test_board_table_is_checked_before_the_first_stage(tmp_path):
                  'flash_bytes = "0x200000"\nram_origin = "0x24000000"\nram_bytes = 524288\nclock = 4\n')
     with pytest.raises(ConfigError, match=r"unknown \[build.board\] option\(s\) clock"):
         load_config(f)
+
+
+BOARD = {"name": "nucleo-f446re", "flash_origin": "0x08000000", "flash_bytes": 512 * 1024,
+         "ram_origin": "0x20000000", "ram_bytes": 128 * 1024}
+
+
+@pytest.mark.parametrize("change, msg", [
+    ({"name": "x\nall: evil"}, r"name 'x\\nall: evil' cannot name a board"),  # it goes into the Makefile
+    ({"name": "mps2-an386"}, "'mps2-an386' is taken by a built-in board"),
+    ({"name": "cortex-m4"}, "'cortex-m4' is taken"),  # the folder firmware/cortex-m4/ is the QEMU board's
+    ({"ram_bytes": True}, "ram_bytes must be an integer"),
+    ({"flash_bytes": 1.5}, "flash_bytes must be an integer"),
+    ({"ram_origin": "0x08010000"}, "overlap"),
+    ({"flash_origin": "0x08000004"}, "flash_origin 0x8000004 of board nucleo-f446re is not a multiple of 128"),
+    ({"ram_origin": "0x20000002"}, "ram_origin 0x20000002 of board nucleo-f446re is not a multiple of 8"),
+    ({"flash_origin": "0xFFFF0000"}, "leaves the 32-bit address space"),
+    ({"uart_base": "0x40004001"}, "uart_base 0x40004001 of board nucleo-f446re is not a 4-byte aligned"),
+])
+def test_board_fields_are_checked_when_the_config_loads(change, msg):
+    """Names that break the generated Makefile or shadow a built-in board, and memory maps that cannot link
+    or boot, used to pass the config and fail (or silently misbehave) after training."""
+    assert BuildConfig(target="cortex-m4", board=BOARD).board == BOARD
+    with pytest.raises(ConfigError, match=msg):
+        BuildConfig(target="cortex-m4", board={**BOARD, **change})
+
+
+def test_verify_qemu_with_a_custom_board_is_refused_when_the_config_loads(tmp_path):
+    """--verify qemu on a [build.board] used to train first and then fail: no QEMU machine runs that board."""
+    f = tmp_path / "edgecnn.toml"
+    f.write_text('[build]\ntarget = "cortex-m4"\nverify = "qemu"\n[build.board]\nname = "nucleo-f446re"\n'
+                 'flash_origin = "0x08000000"\nflash_bytes = 524288\nram_origin = "0x20000000"\nram_bytes = 131072\n')
+    with pytest.raises(ConfigError, match=r"--verify qemu cannot run the firmware of board nucleo-f446re.*"
+                                          r"--device serial:PORT"):
+        load_config(f)
+    assert load_config(f, verify="host").board["name"] == "nucleo-f446re"
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("3m", 180), ("1h30m", 5400), ("2.5m", 150), ("1m 30s", 90),
+                                           ("45", 45), (45, 45), (0.5, 0.5), ("none", None), ("OFF", None)])
+def test_time_budget_takes_durations(text, seconds):
+    assert BuildConfig(time_budget=text).time_budget_seconds == seconds
+
+
+@pytest.mark.parametrize("text", ["3x", "soon", "", "m", "0", "-5", "0s", "30s2m", "1m1m", "inf", True, [90]])
+def test_bad_time_budget_names_the_option(text):
+    with pytest.raises(ConfigError, match=r"--time-budget .* (is not a duration|must be a positive duration).*90s, 3m"):
+        BuildConfig(time_budget=text)
+
+
+def test_time_budget_and_max_steps_from_the_file(tmp_path):
+    f = tmp_path / "edgecnn.toml"
+    f.write_text('[build]\ntarget = "cortex-m"\ntime_budget = "90s"\nmax-steps = 500\n')
+    cfg = load_config(f)
+    assert cfg.time_budget_seconds == 90 and cfg.max_steps == 500
+    assert load_config(f, time_budget="none").time_budget_seconds is None  # the flag wins
+    with pytest.raises(ConfigError, match="--max-steps must be a positive integer"):
+        load_config(f, max_steps=0)
+
+
+def test_cli_refuses_a_bad_time_budget_in_one_line(tmp_path):
+    from conftest import run_cli
+
+    r = run_cli("build", "--target", "cortex-m", "--time-budget", "soon", "--out", tmp_path / "out")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "edgecnn: error: --time-budget 'soon' is not a duration (give a duration such as 90s, 3m or 1h30m, a number "
+        "of seconds, or none for no limit)"]
+    assert not (tmp_path / "out").exists()

@@ -56,6 +56,11 @@ def cli():
               f" [default: {BuildConfig.width}]")
 @click.option("--epochs", type=int, default=None, help="maximum training epochs (early stopping may end sooner)"
               f" [default: {BuildConfig.epochs}]")
+@click.option("--time-budget", default=None, help="wall-clock limit on training, e.g. 90s, 3m, 1h30m, or none: "
+              "larger data sets get a schedule planned to fit it (early stopping still applies)"
+              f" [default: {BuildConfig.time_budget}]")
+@click.option("--max-steps", type=int, default=None, help="a budget in optimizer steps instead: the same "
+              "planned schedule, reproducible bit for bit from --seed")
 @click.option("--seed", type=int, default=None, help="seed for data splits, weights and training"
               f" [default: {BuildConfig.seed}]")
 @click.option("--out", default=None, help="output folder [default: build/<model>]")
@@ -80,6 +85,8 @@ def build(config_file, **flags):
     from toolkit.pipeline import run
 
     cfg = load_config(config_file, **flags)
+    if not str(cfg.from_model or "").endswith(".tflite"):  # every other build trains or converts with TensorFlow
+        _import_tensorflow_quietly()
     click.echo(f"edgecnn build: {cfg.model} ({cfg.conv}) on {cfg.dataset} for {cfg.target} -> {cfg.out_dir}")
     result = run(cfg, log=lambda line: click.echo("  " + line))
     rep = result.report
@@ -185,8 +192,9 @@ def _print_verify(result: dict) -> None:
         kind = result["device"].partition(":")[0]
         where = {"qemu": "verify firmware", "serial": "serial firmware"}.get(kind, "firmware")
         ram = ram_text(result.get("ram_parts"), result.get("ram_bytes"), where) or f"{result['ram_bytes']:,} B"
-        click.echo(f"  flash {result['flash_bytes']:,} B; RAM: {ram}" + ("; no firmware on the host (RAM is the "
-                   "engine's alone)" if kind == "host" else ""))
+        what = where if kind != "host" else "the engine's objects for Cortex-M4"
+        click.echo(f"  flash {result['flash_bytes']:,} B ({what}); RAM: {ram}"
+                   + ("; no firmware on the host (RAM is the engine's alone)" if kind == "host" else ""))
     for caveat in result.get("caveats") or ():
         click.echo(f"  caveat: {caveat}")
 
@@ -218,6 +226,7 @@ def models(params, input_shape, classes):
         for name, spec in REGISTRY.items():
             click.echo(f"{name:<18} {spec.description}")
         return
+    _import_tensorflow_quietly()
     try:
         shape = tuple(int(s) for s in input_shape.split(","))
     except ValueError:
@@ -258,8 +267,37 @@ def _quiet_libraries() -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # its start-up notice is printed before logging is set up
     warnings.filterwarnings("ignore")
+
+
+TF_NOTICES = ("oneDNN custom operations are on", "All log messages before absl::InitializeLog() is called")
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its native start-up notices kept off the terminal (other lines pass through).
+
+    TensorFlow's oneDNN kernels train the default model on 28x28 images in about 35% less time on this
+    2-core machine, but announce themselves from C++ before any logging setting applies; they used to be
+    turned off (TF_ENABLE_ONEDNN_OPTS=0) only to hide that notice."""
+    import os
+    import tempfile
+
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            for line in caught.read().decode(errors="replace").splitlines(keepends=True):
+                if not any(notice in line for notice in TF_NOTICES):
+                    sys.stderr.write(line)
 
 
 def main() -> None:

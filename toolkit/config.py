@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +27,11 @@ class BuildConfig:
     shuffle: bool = False  # ShuffleNet channel shuffle after grouped convolutions (instead of a 1x1 mix)
     width: float = 1.0
     epochs: int = 60
-    batch_size: int = 32
+    batch_size: int | None = None  # None: by data set size (toolkit.training.auto_batch_size)
     learning_rate: float = 3e-3
     patience: int = 12
+    time_budget: str | float | None = "2m"  # wall-clock limit on training ("90s", "3m", "1h30m"; "none": no limit)
+    max_steps: int | None = None  # optimizer-step budget: like a time budget, but reproducible bit for bit
     seed: int = 0
     out: str | None = None
     from_model: str | None = None
@@ -42,8 +46,10 @@ class BuildConfig:
             raise ConfigError(f"--conv {self.conv!r} is not one of {', '.join(CONV_KINDS)}")
         if self.verify not in VERIFY_MODES:
             raise ConfigError(f"--verify {self.verify!r} is not one of {', '.join(VERIFY_MODES)}")
-        for name in ("epochs", "batch_size", "groups", "calibration_samples", "golden_samples"):
+        for name in ("epochs", "batch_size", "groups", "calibration_samples", "golden_samples", "max_steps"):
             value = getattr(self, name)
+            if value is None and name in ("batch_size", "max_steps"):
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
         if self.shuffle and self.conv != "grouped":
@@ -55,11 +61,17 @@ class BuildConfig:
             raise ConfigError(f"--width must be positive, got {self.width}")
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        parse_duration(self.time_budget)  # raises a ConfigError naming --time-budget
         self._check_target_and_board()
+
+    @property
+    def time_budget_seconds(self) -> float | None:
+        """The training time budget in seconds, or None for no limit."""
+        return parse_duration(self.time_budget)
 
     def _check_target_and_board(self) -> None:
         """The target and a [build.board] memory map are checked here, before the first stage runs."""
-        from toolkit.targets import get_board, get_target
+        from toolkit.targets import check_build_board, get_target
 
         target = get_target(self.target)
         if self.board:
@@ -68,7 +80,7 @@ class BuildConfig:
             if target.kind != "mcu":
                 raise ConfigError(f"[build.board] is a Cortex-M memory map, but --target {self.target} is not a "
                                   "Cortex-M target", hint="use a cortex-m* target, or remove [build.board]")
-            get_board(target, self.board)
+            check_build_board(target, self.board, self.verify)
 
     @property
     def out_dir(self) -> Path:
@@ -80,6 +92,43 @@ class BuildConfig:
     @classmethod
     def keys(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(h|m|s)")
+_NO_LIMIT = ("none", "off", "unlimited")
+
+
+def parse_duration(value, option: str = "--time-budget") -> float | None:
+    """Seconds from "90s", "3m", "1h30m", "2.5m" or a bare number of seconds; None for "none" (no limit).
+
+    A ConfigError names `option` and shows the accepted forms."""
+    how = "give a duration such as 90s, 3m or 1h30m, a number of seconds, or none for no limit"
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ConfigError(f"{option} {value!r} is not a duration", hint=how)
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        if text in _NO_LIMIT:
+            return None
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION_PART.findall(text)
+            if not parts or _DURATION_PART.sub("", text).strip():
+                raise ConfigError(f"{option} {value!r} is not a duration", hint=how) from None
+            units = [u for _, u in parts]
+            if len(set(units)) != len(units) or units != sorted(units, key="hms".index):
+                raise ConfigError(f"{option} {value!r} is not a duration (each of h, m, s at most once, in "
+                                  "that order)", hint=how)
+            seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    else:
+        raise ConfigError(f"{option} {value!r} is not a duration", hint=how)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{option} {value!r} must be a positive duration", hint=how)
+    return seconds
 
 
 def load_config(config_file: str | Path | None = None, **flags) -> BuildConfig:

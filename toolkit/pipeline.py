@@ -76,7 +76,7 @@ def run(cfg: BuildConfig, log=print) -> BuildResult:
     """Run every stage of `edgecnn build`; on any error (or Ctrl-C) nothing is left half-written."""
     target = get_target(cfg.target)
     final, staging = _prepare_output(cfg)
-    ctx = stages.Context(cfg=cfg, target=target, out=staging)
+    ctx = stages.Context(cfg=cfg, target=target, out=staging, log=log)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     try:

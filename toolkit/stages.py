@@ -37,6 +37,7 @@ class Context:
     verify: dict | None = None
     engine: Any = None  # deploy.codegen.EnginePlan, planned by the report stage
     notes: list[str] = field(default_factory=list)
+    log: Any = None  # the pipeline's line printer, for stages that report progress while they run
 
     @property
     def model_name(self) -> str:
@@ -115,8 +116,8 @@ def stage_train(ctx: Context) -> None:
         return f"--from-model {ctx.cfg.from_model} is already trained"
     from toolkit.training import train
 
-    history = train(ctx.model, ctx.data, ctx.cfg)
-    ctx.notes.append(f"trained {len(history['loss'])} epochs")
+    summary = train(ctx.model, ctx.data, ctx.cfg, log=ctx.log)
+    ctx.notes.append(summary.note(ctx.cfg))
 
 
 def stage_quantize(ctx: Context) -> None:
