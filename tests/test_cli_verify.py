@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from conftest import run_cli
+from firmware_support import corrupt_second_conv
 
 
 @pytest.mark.toolchain
@@ -24,13 +25,7 @@ def test_verify_host_writes_verify_json(build_dir, tmp_path):
 def test_corrupted_weight_fails_naming_sample_and_layer(build_dir, tmp_path, device):
     out = tmp_path / "b"
     shutil.copytree(build_dir, out)
-    src = out / "firmware" / "engine" / "edgecnn_model.c"
-    text = src.read_text()
-    m = re.search(r"static const int8_t (conv_2d_1_filter)\[\d+\] = \{\n    (-?\d+),", text)
-    assert m, "the second convolution's filter array was not found"
-    value = int(m.group(2))
-    text = text[:m.start(2)] + str(127 if value < 0 else -128) + text[m.end(2):]
-    src.write_text(text)
+    corrupt_second_conv(out)
     r = run_cli("verify", out, "--device", device, "--samples", "20")
     assert r.returncode == 3, r.stderr
     assert "Traceback" not in r.stderr

@@ -108,15 +108,11 @@ def test_bad_inputs_through_the_cli_write_nothing(build_dir, golden, tmp_path):
 
 @pytest.mark.toolchain
 def test_a_mismatch_on_the_users_inputs_names_the_file_sample_and_layer(build_dir, golden, tmp_path):
-    import re
+    from firmware_support import corrupt_second_conv
 
     out = tmp_path / "b"
     shutil.copytree(build_dir, out)
-    src = out / "firmware" / "engine" / "edgecnn_model.c"
-    text = src.read_text()
-    m = re.search(r"static const int8_t (conv_2d_1_filter)\[\d+\] = \{\n    (-?\d+),", text)
-    assert m, "the second convolution's filter array was not found"
-    src.write_text(text[:m.start(2)] + str(127 if int(m.group(2)) < 0 else -128) + text[m.end(2):])
+    corrupt_second_conv(out)
     np.savez(tmp_path / "mine.npz", x=golden["inputs_float"][30:40])
     r = run_cli("verify", out, "--device", "host", "--inputs", tmp_path / "mine.npz")
     assert r.returncode == 3 and "Traceback" not in r.stderr, r.stderr
