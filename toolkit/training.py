@@ -234,9 +234,13 @@ def _budget_callback(summary: TrainSummary, cfg: BuildConfig, steps_per_epoch: i
                 left, at_most = self._eta(now)
                 eta = ("" if last else ", time left unknown" if left is None else
                        f", {'at most ' if at_most else ''}~{format_seconds(left)} left")
-                log(f"{'train':<9} epoch {epochs}, step {self.step:,}/{about}{total:,}, loss "
-                    f"{logs.get('loss', 0):.3f}, val_acc {logs.get('val_accuracy', 0):.3f}, "
-                    f"{format_seconds(now - self.t0)} elapsed{eta}")
+                line = (f"{'train':<9} epoch {epochs}, step {self.step:,}/{about}{total:,}, loss "
+                        f"{logs.get('loss', 0):.3f}, val_acc {logs.get('val_accuracy', 0):.3f}, "
+                        f"{format_seconds(now - self.t0)} elapsed{eta}")
+                if self.bar is not None:
+                    self.bar.print_above(log, line)
+                else:
+                    log(line)
 
         def on_train_end(self, logs=None):
             summary.seconds = time.perf_counter() - self.t0
@@ -263,6 +267,12 @@ def _progress_bar(total_steps: int):
             left, at_most = eta
             text = "" if left is None else f"{'at most ' if at_most else ''}~{format_seconds(left)} left"
             self.progress.update(self.task, completed=step, eta=text)
+
+        def print_above(self, log, line: str) -> None:
+            """The line through `log`, with the bar taken off the terminal meanwhile and drawn again below."""
+            self.progress.stop()
+            log(line)
+            self.progress.start()
 
         def retotal(self, total: int) -> None:
             self.progress.update(self.task, total=total)
