@@ -182,15 +182,15 @@ def test_report_flash_is_the_linked_firmware_for_the_target(build_dir, tmp_path)
 
     from deploy.codegen import plan_engine
     from deploy.tflite_reader import read_tflite
-    from toolkit.stages import _engine_flash
+    from toolkit.stages import _engine_memory
 
     rep = json.loads((build_dir / "report.json").read_text())
     fw = build_firmware(copy_build(build_dir, tmp_path / "m4"), "cortex-m4", modes=("serial",))
     assert rep["memory"]["flash_bytes"] == fw.sizes["serial"]["flash_bytes"]
     assert "serial firmware linked for cortex-m4" in rep["memory"]["flash_bytes_measured_with"]
     plan = plan_engine(read_tflite(build_dir / "model_int8.tflite"))
-    m0, how = _engine_flash(plan, TARGETS["cortex-m0plus"], None)
-    m7, _ = _engine_flash(plan, TARGETS["cortex-m7"], None)
+    m0, how, _ = _engine_memory(plan, TARGETS["cortex-m0plus"], None)
+    m7, _, _ = _engine_memory(plan, TARGETS["cortex-m7"], None)
     assert "cortex-m0plus" in how and m0 != m7  # each CPU's own code, not one M4 figure
     fw0 = build_firmware(copy_build(build_dir, tmp_path / "m0"), "cortex-m0plus", modes=("serial",))
     assert m0 == fw0.sizes["serial"]["flash_bytes"]

@@ -209,12 +209,6 @@ def stage_report(ctx: Context) -> None:
     write_report(ctx.report, ctx.out)
 
 
-def _engine_flash(plan, target: Target, board: dict | None) -> tuple[int, str]:
-    """Flash of what a user flashes, and how it was measured (see _engine_memory)."""
-    flash, how, _ = _engine_memory(plan, target, board)
-    return flash, how
-
-
 def _engine_memory(plan, target: Target, board: dict | None) -> tuple[int, str, dict | None]:
     """Flash of what a user flashes: for a Cortex-M target, the serial firmware (engine, start-up, UART link)
     linked for that CPU and board with --gc-sections; elsewhere the engine's objects built for Cortex-M4.
