@@ -20,7 +20,7 @@ from deploy.templates import TEMPLATE_DIR, render
 from deploy.tflite_reader import Graph, read_tflite
 from toolkit.errors import ModelError, OutputError, UnsupportedOpError
 
-KERNEL_FILES = ("ecnn_kernels.h", "ecnn_kernels.c")
+KERNEL_FILES = ("ecnn_kernels.h", "ecnn_dot.h", "ecnn_kernels.c")
 ENGINE_FILES = ("edgecnn_model.h", "edgecnn_model.c") + KERNEL_FILES
 
 

@@ -352,6 +352,12 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
         kernel = "ecnn_conv2d_fast" if folded is not None else "ecnn_conv2d"
     paired = kernel == "ecnn_conv2d_fast"
     d = window_overlap((ih, iw, ic), (oh, ow, oc), (kh, kw), (sh, sw), (dh, dw), (ph, pw), paired=paired)
+    if paired:
+        # zero-point padded windows, two at a time: for border windows, and for all windows of short rows
+        border = ph > 0 or pw > 0 or (oh - 1) * sh - ph + kh > ih or (ow - 1) * sw - pw + kw > iw
+        window = 2 * kh * kw * kc if border or kw * ic < 16 else 0
+        call = f"{kernel}(&{struct.name}, @in0@, @out@, {'@scratch@' if window else '0'});"
+        return Lowered(kernel, call, arrays, [struct], {0: d}, scratch=window)
     return Lowered(kernel, f"{kernel}(&{struct.name}, @in0@, @out@);", arrays, [struct], {0: d})
 
 

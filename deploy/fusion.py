@@ -113,7 +113,7 @@ def emit_residual_block(graph: Graph, blk: ResidualBlock, idents: dict[int, str]
                       ("add", f"&{ladd.structs[0].name}"), ("x_first", c_int(int(blk.x_first)))])
     return Lowered("ecnn_resblock", f"ecnn_resblock(&{struct.name}, @in0@, @scratch@);",
                    la.arrays + lb.arrays + ladd.arrays, la.structs + lb.structs + ladd.structs + [struct],
-                   inplace=0, scratch=3 * w * ct + w * c)
+                   inplace=0, scratch=3 * w * ct + w * c + 2 * 9 * max(c, ct))
 
 
 def fused_op(blk: ResidualBlock) -> FusedOp:

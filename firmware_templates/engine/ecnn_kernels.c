@@ -1,5 +1,6 @@
 /* edgecnn int8 kernels: portable C99, no malloc, no floating point. See ecnn_kernels.h. */
 #include "ecnn_kernels.h"
+#include "ecnn_dot.h"
 
 #include <string.h>
 
@@ -204,22 +205,6 @@ void ecnn_depthwise_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *
  * The 16-wide inner blocks have a constant trip count, which lets compilers vectorize them; the sums
  * are the same integers in any order (no overflow: |x * w| <= 2^15 and runs are far below 2^16). */
 
-ECNN_INLINE int32_t dot(const int8_t *x, const int8_t *w, int32_t n)
-{
-    int32_t acc = 0;
-    int32_t i = 0;
-    int32_t j;
-    for (; i + 16 <= n; i += 16) {
-        for (j = 0; j < 16; ++j) {
-            acc += (int32_t)x[i + j] * (int32_t)w[i + j];
-        }
-    }
-    for (; i < n; ++i) {
-        acc += (int32_t)x[i] * (int32_t)w[i];
-    }
-    return acc;
-}
-
 /* sum (x[i] + off) * w[i]: TFLM's own formula, for windows that cross the image border */
 ECNN_INLINE int32_t dot_off(const int8_t *x, const int8_t *w, int32_t n, int32_t off)
 {
@@ -236,67 +221,6 @@ ECNN_INLINE int32_t dot_off(const int8_t *x, const int8_t *w, int32_t n, int32_t
         acc += ((int32_t)x[i] + off) * (int32_t)w[i];
     }
     return acc;
-}
-
-/* acc[0..1] += x . w0, x . w1 */
-ECNN_INLINE void dot1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc)
-{
-    int32_t a = 0;
-    int32_t b = 0;
-    int32_t i = 0;
-    int32_t j;
-    for (; i + 16 <= n; i += 16) {
-        for (j = 0; j < 16; ++j) {
-            const int32_t u = x[i + j];
-            a += u * (int32_t)w0[i + j];
-            b += u * (int32_t)w1[i + j];
-        }
-    }
-    for (; i < n; ++i) {
-        const int32_t u = x[i];
-        a += u * (int32_t)w0[i];
-        b += u * (int32_t)w1[i];
-    }
-    acc[0] = wrap_add(acc[0], a);
-    acc[1] = wrap_add(acc[1], b);
-}
-
-/* acc[0..3] += x0 . w0, x0 . w1, x1 . w0, x1 . w1 (two pixels by two output channels) */
-ECNN_INLINE void dot2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,
-                        int32_t *acc)
-{
-    int32_t a = 0;
-    int32_t b = 0;
-    int32_t c = 0;
-    int32_t d = 0;
-    int32_t i = 0;
-    int32_t j;
-    for (; i + 16 <= n; i += 16) {
-        for (j = 0; j < 16; ++j) {
-            const int32_t u = x0[i + j];
-            const int32_t v = x1[i + j];
-            const int32_t p = w0[i + j];
-            const int32_t q = w1[i + j];
-            a += u * p;
-            b += u * q;
-            c += v * p;
-            d += v * q;
-        }
-    }
-    for (; i < n; ++i) {
-        const int32_t u = x0[i];
-        const int32_t v = x1[i];
-        const int32_t p = w0[i];
-        const int32_t q = w1[i];
-        a += u * p;
-        b += u * q;
-        c += v * p;
-        d += v * q;
-    }
-    acc[0] = wrap_add(acc[0], a);
-    acc[1] = wrap_add(acc[1], b);
-    acc[2] = wrap_add(acc[2], c);
-    acc[3] = wrap_add(acc[3], d);
 }
 
 void ecnn_gemm(const ecnn_gemm_params *p, const int8_t *in, int8_t *out)
@@ -318,7 +242,7 @@ void ecnn_gemm(const ecnn_gemm_params *p, const int8_t *in, int8_t *out)
             acc[1] = p->bias_folded[o + 1];
             acc[2] = acc[0];
             acc[3] = acc[1];
-            dot2x2(x0, x1, w0, w0 + n, n, acc);
+            ecnn_dot2x2(x0, x1, w0, w0 + n, n, acc);
             y0[o] = requant(acc[0], p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
             y0[o + 1] = requant(acc[1], p->mult[(o + 1) * ms], p->shift[(o + 1) * ms], p->out_offset, p->act_min,
                                 p->act_max);
@@ -328,8 +252,8 @@ void ecnn_gemm(const ecnn_gemm_params *p, const int8_t *in, int8_t *out)
         }
         for (; o < cols; ++o) {
             const int8_t *w0 = p->filter + o * n;
-            const int32_t a = wrap_add(p->bias_folded[o], dot(x0, w0, n));
-            const int32_t b = wrap_add(p->bias_folded[o], dot(x1, w0, n));
+            const int32_t a = wrap_add(p->bias_folded[o], ecnn_dot(x0, w0, n));
+            const int32_t b = wrap_add(p->bias_folded[o], ecnn_dot(x1, w0, n));
             y0[o] = requant(a, p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
             y1[o] = requant(b, p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
         }
@@ -342,13 +266,13 @@ void ecnn_gemm(const ecnn_gemm_params *p, const int8_t *in, int8_t *out)
             int32_t acc[2];
             acc[0] = p->bias_folded[o];
             acc[1] = p->bias_folded[o + 1];
-            dot1x2(x0, w0, w0 + n, n, acc);
+            ecnn_dot1x2(x0, w0, w0 + n, n, acc);
             y0[o] = requant(acc[0], p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
             y0[o + 1] = requant(acc[1], p->mult[(o + 1) * ms], p->shift[(o + 1) * ms], p->out_offset, p->act_min,
                                 p->act_max);
         }
         for (; o < cols; ++o) {
-            const int32_t a = wrap_add(p->bias_folded[o], dot(x0, p->filter + o * n, n));
+            const int32_t a = wrap_add(p->bias_folded[o], ecnn_dot(x0, p->filter + o * n, n));
             y0[o] = requant(a, p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
         }
     }
@@ -379,10 +303,93 @@ static void conv_border_pixel(const ecnn_conv_params *p, const int8_t *in, int8_
     }
 }
 
+/* One kernel row of the window at x0 (k_w taps of input channels [c0, c0 + kc)) into dst; taps outside the
+ * image, and every tap when row is 0 (a padding row), get the input zero point, which adds nothing to a
+ * bias_folded sum: (zero_point + in_offset) * w = 0. */
+static void window_row(const ecnn_conv_params *p, const int8_t *row, int32_t x0, int32_t c0, int32_t kc, int8_t *dst)
+{
+    const int8_t zp = (int8_t)(-p->in_offset);
+    const int32_t kx0 = x0 < 0 ? -x0 : 0;
+    const int32_t kx1 = x0 + p->k_w > p->in_w ? p->in_w - x0 : p->k_w;
+    int32_t kx;
+    if (row == 0 || kx1 <= kx0) {
+        memset(dst, zp, (size_t)(p->k_w * kc));
+        return;
+    }
+    if (kx0 > 0) {
+        memset(dst, zp, (size_t)(kx0 * kc));
+    }
+    if (kc == p->in_c) {                       /* the taps that exist are one contiguous run */
+        memcpy(dst + kx0 * kc, row + (x0 + kx0) * p->in_c, (size_t)((kx1 - kx0) * kc));
+    } else {
+        for (kx = kx0; kx < kx1; ++kx) {
+            memcpy(dst + kx * kc, row + (x0 + kx) * p->in_c + c0, (size_t)kc);
+        }
+    }
+    if (kx1 < p->k_w) {
+        memset(dst + kx1 * kc, zp, (size_t)((p->k_w - kx1) * kc));
+    }
+}
+
+/* The whole window of output pixel (y0, x0) as [k_h][k_w][kc], laid out like one output channel's filter. */
+static void window_fill(const ecnn_conv_params *p, const int8_t *in, int32_t y0, int32_t x0, int32_t c0, int8_t *dst)
+{
+    const int32_t kc = p->k_c;
+    const int32_t frow = p->k_w * kc;
+    int32_t ky;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t y = y0 + ky;
+        window_row(p, y >= 0 && y < p->in_h ? in + y * p->in_w * p->in_c : 0, x0, c0, kc, dst + ky * frow);
+    }
+}
+
+/* Requantize and store the 2 x 2 block acc (pixels o, o + oc_n; channels oc, oc + 1). */
+ECNN_INLINE void store2x2(const ecnn_conv_params *p, int8_t *o, int32_t oc_n, int32_t oc, const int32_t *acc)
+{
+    o[oc] = requant(acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+    o[oc + 1] = requant(acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min, p->act_max);
+    o[oc_n + oc] = requant(acc[2], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+    o[oc_n + oc + 1] = requant(acc[3], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min, p->act_max);
+}
+
+/* Output channels of pixels o (window xa) and, when xb != 0, o + oc_n (window xb), each window one contiguous
+ * run of n values laid out like a filter row: channels two by two. */
+static void conv_windows(const ecnn_conv_params *p, const int8_t *xa, const int8_t *xb, int32_t n, int8_t *o,
+                         int32_t oc_begin, int32_t oc_end)
+{
+    const int32_t oc_n = p->out_c;
+    int32_t oc = oc_begin;
+    for (; oc + 2 <= oc_end; oc += 2) {
+        const int8_t *f0 = p->filter + oc * n;
+        int32_t acc[4];
+        acc[0] = p->bias_folded[oc];
+        acc[1] = p->bias_folded[oc + 1];
+        if (xb) {
+            acc[2] = acc[0];
+            acc[3] = acc[1];
+            ecnn_dot2x2(xa, xb, f0, f0 + n, n, acc);
+            store2x2(p, o, oc_n, oc, acc);
+        } else {
+            ecnn_dot1x2(xa, f0, f0 + n, n, acc);
+            o[oc] = requant(acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            o[oc + 1] = requant(acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min, p->act_max);
+        }
+    }
+    if (oc < oc_end) {
+        const int8_t *f0 = p->filter + oc * n;
+        o[oc] = requant(wrap_add(p->bias_folded[oc], ecnn_dot(xa, f0, n)), p->mult[oc], p->shift[oc], p->out_offset,
+                        p->act_min, p->act_max);
+        if (xb) {
+            o[oc_n + oc] = requant(wrap_add(p->bias_folded[oc], ecnn_dot(xb, f0, n)), p->mult[oc], p->shift[oc],
+                                   p->out_offset, p->act_min, p->act_max);
+        }
+    }
+}
+
 /* Grouped conv2d_fast (in_c = groups * k_c, k_c < in_c): the contiguous runs are one tap's k_c channels of
  * the channel's group (input channel offset group * k_c); output channels of a group are contiguous and
  * blocked two by two within the group. Same pixel order, pairing and border handling as ecnn_conv2d_fast. */
-static void conv2d_fast_grouped(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
+static void conv2d_fast_grouped(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *window)
 {
     const int32_t n_pix = p->out_h * p->out_w;
     const int32_t kc = p->k_c;
@@ -403,6 +410,18 @@ static void conv2d_fast_grouped(const ecnn_conv_params *p, const int8_t *in, int
         const int inside = y0 >= 0 && y0 + p->k_h <= p->in_h && x0 >= 0 && x0 + p->k_w <= p->in_w;
         const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
         int32_t g, oc, ky, kx;
+        if (!inside && window != 0) {      /* each group's window, zero-point padded: see window_row */
+            const int two = ox + 1 < p->out_w;
+            for (g = 0; g < groups; ++g) {
+                window_fill(p, in, y0, x0, g * kc, window);
+                if (two) {
+                    window_fill(p, in, y0, x0 + p->stride_w, g * kc, window + ksize);
+                }
+                conv_windows(p, window, two ? window + ksize : 0, ksize, o, g * per_group, (g + 1) * per_group);
+            }
+            q += two ? 2 : 1;
+            continue;
+        }
         if (!inside) {
             const int32_t ky0 = y0 < 0 ? -y0 : 0;
             const int32_t ky1 = y0 + p->k_h > p->in_h ? p->in_h - y0 : p->k_h;
@@ -442,7 +461,7 @@ static void conv2d_fast_grouped(const ecnn_conv_params *p, const int8_t *in, int
                         for (kx = 0; kx < p->k_w; ++kx) {
                             const int8_t *xa = base + ky * in_row + kx * p->in_c;
                             const int32_t fo = ky * frow + kx * kc;
-                            dot2x2(xa, xa + x_step, f0 + fo, f1 + fo, kc, acc);
+                            ecnn_dot2x2(xa, xa + x_step, f0 + fo, f1 + fo, kc, acc);
                         }
                     }
                     o[oc_n + oc] = requant(acc[2], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
@@ -452,7 +471,7 @@ static void conv2d_fast_grouped(const ecnn_conv_params *p, const int8_t *in, int
                     for (ky = 0; ky < p->k_h; ++ky) {
                         for (kx = 0; kx < p->k_w; ++kx) {
                             const int32_t fo = ky * frow + kx * kc;
-                            dot1x2(base + ky * in_row + kx * p->in_c, f0 + fo, f1 + fo, kc, acc);
+                            ecnn_dot1x2(base + ky * in_row + kx * p->in_c, f0 + fo, f1 + fo, kc, acc);
                         }
                     }
                 }
@@ -467,9 +486,9 @@ static void conv2d_fast_grouped(const ecnn_conv_params *p, const int8_t *in, int
                     for (kx = 0; kx < p->k_w; ++kx) {
                         const int8_t *xa = base + ky * in_row + kx * p->in_c;
                         const int32_t fo = ky * frow + kx * kc;
-                        a = wrap_add(a, dot(xa, f0 + fo, kc));
+                        a = wrap_add(a, ecnn_dot(xa, f0 + fo, kc));
                         if (pair) {
-                            b = wrap_add(b, dot(xa + x_step, f0 + fo, kc));
+                            b = wrap_add(b, ecnn_dot(xa + x_step, f0 + fo, kc));
                         }
                     }
                 }
@@ -483,7 +502,7 @@ static void conv2d_fast_grouped(const ecnn_conv_params *p, const int8_t *in, int
     }
 }
 
-void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
+void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *window)
 {
     const int32_t n_pix = p->out_h * p->out_w;
     const int32_t run = p->k_w * p->in_c;      /* one kernel row: contiguous in input and filter */
@@ -491,9 +510,11 @@ void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
     const int32_t in_row = p->in_w * p->in_c;
     const int32_t x_step = p->stride_w * p->in_c;
     const int32_t oc_n = p->out_c;
+    /* short rows (few input channels) are faster as one long run from the window buffer */
+    const int copy_all = window != 0 && run < 16;
     int32_t q = 0;
     if (p->k_c != p->in_c) {
-        conv2d_fast_grouped(p, in, out);
+        conv2d_fast_grouped(p, in, out, window);
         return;
     }
     while (q < n_pix) {
@@ -506,9 +527,21 @@ void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
         const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
         const int8_t *base = in + y0 * in_row + x0 * p->in_c;
         int32_t oc, ky;
-        if (!inside) {
-            conv_border_pixel(p, in, o, y0, x0);
-            q += 1;
+        if (!inside || copy_all) {
+            if (window == 0) {
+                conv_border_pixel(p, in, o, y0, x0);
+                q += 1;
+                continue;
+            }
+            window_fill(p, in, y0, x0, 0, window);
+            if (ox + 1 < p->out_w) {
+                window_fill(p, in, y0, x0 + p->stride_w, 0, window + ksize);
+                conv_windows(p, window, window + ksize, ksize, o, 0, oc_n);
+                q += 2;
+            } else {
+                conv_windows(p, window, 0, ksize, o, 0, oc_n);
+                q += 1;
+            }
             continue;
         }
         for (oc = 0; oc + 2 <= oc_n; oc += 2) {
@@ -522,27 +555,25 @@ void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
             if (pair) {
                 for (ky = 0; ky < p->k_h; ++ky) {
                     const int8_t *xa = base + ky * in_row;
-                    dot2x2(xa, xa + x_step, f0 + ky * run, f1 + ky * run, run, acc);
+                    ecnn_dot2x2(xa, xa + x_step, f0 + ky * run, f1 + ky * run, run, acc);
                 }
-                o[oc_n + oc] = requant(acc[2], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
-                o[oc_n + oc + 1] = requant(acc[3], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
-                                           p->act_max);
+                store2x2(p, o, oc_n, oc, acc);
             } else {
                 for (ky = 0; ky < p->k_h; ++ky) {
-                    dot1x2(base + ky * in_row, f0 + ky * run, f1 + ky * run, run, acc);
+                    ecnn_dot1x2(base + ky * in_row, f0 + ky * run, f1 + ky * run, run, acc);
                 }
+                o[oc] = requant(acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+                o[oc + 1] = requant(acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min, p->act_max);
             }
-            o[oc] = requant(acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
-            o[oc + 1] = requant(acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min, p->act_max);
         }
         for (; oc < oc_n; ++oc) {
             const int8_t *f0 = p->filter + oc * ksize;
             int32_t a = p->bias_folded[oc];
             int32_t b = a;
             for (ky = 0; ky < p->k_h; ++ky) {
-                a = wrap_add(a, dot(base + ky * in_row, f0 + ky * run, run));
+                a = wrap_add(a, ecnn_dot(base + ky * in_row, f0 + ky * run, run));
                 if (pair) {
-                    b = wrap_add(b, dot(base + ky * in_row + x_step, f0 + ky * run, run));
+                    b = wrap_add(b, ecnn_dot(base + ky * in_row + x_step, f0 + ky * run, run));
                 }
             }
             o[oc] = requant(a, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
@@ -583,7 +614,7 @@ static void conv_border_pixel_rows(const ecnn_conv_params *p, const int8_t *cons
 
 /* One output row of ecnn_conv2d_fast (same sums, same blocking) for a 3-row window: rows[0..2] are the input
  * rows the row's windows cover, 0 where a row is padding. */
-static void conv_row3_fast(const ecnn_conv_params *p, const int8_t *const *rows, int8_t *out)
+static void conv_row3_fast(const ecnn_conv_params *p, const int8_t *const *rows, int8_t *out, int8_t *window)
 {
     const int32_t run = p->k_w * p->in_c;
     const int32_t ksize = 3 * run;
@@ -598,6 +629,18 @@ static void conv_row3_fast(const ecnn_conv_params *p, const int8_t *const *rows,
         const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
         int32_t oc, ky;
         const int8_t *xs[3];
+        if (!inside && window != 0) {      /* zero-point padded windows, as in ecnn_conv2d_fast */
+            const int two = ox + 1 < p->out_w;
+            for (ky = 0; ky < 3; ++ky) {
+                window_row(p, rows[ky], x0, 0, p->in_c, window + ky * run);
+                if (two) {
+                    window_row(p, rows[ky], x0 + p->stride_w, 0, p->in_c, window + ksize + ky * run);
+                }
+            }
+            conv_windows(p, window, two ? window + ksize : 0, ksize, o, 0, oc_n);
+            ox += two ? 2 : 1;
+            continue;
+        }
         if (!inside) {
             conv_border_pixel_rows(p, rows, o, x0);
             ox += 1;
@@ -616,14 +659,14 @@ static void conv_row3_fast(const ecnn_conv_params *p, const int8_t *const *rows,
             acc[3] = acc[1];
             if (pair) {
                 for (ky = 0; ky < 3; ++ky) {
-                    dot2x2(xs[ky], xs[ky] + x_step, f0 + ky * run, f1 + ky * run, run, acc);
+                    ecnn_dot2x2(xs[ky], xs[ky] + x_step, f0 + ky * run, f1 + ky * run, run, acc);
                 }
                 o[oc_n + oc] = requant(acc[2], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
                 o[oc_n + oc + 1] = requant(acc[3], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
                                            p->act_max);
             } else {
                 for (ky = 0; ky < 3; ++ky) {
-                    dot1x2(xs[ky], f0 + ky * run, f1 + ky * run, run, acc);
+                    ecnn_dot1x2(xs[ky], f0 + ky * run, f1 + ky * run, run, acc);
                 }
             }
             o[oc] = requant(acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
@@ -634,9 +677,9 @@ static void conv_row3_fast(const ecnn_conv_params *p, const int8_t *const *rows,
             int32_t a = p->bias_folded[oc];
             int32_t b = a;
             for (ky = 0; ky < 3; ++ky) {
-                a = wrap_add(a, dot(xs[ky], f0 + ky * run, run));
+                a = wrap_add(a, ecnn_dot(xs[ky], f0 + ky * run, run));
                 if (pair) {
-                    b = wrap_add(b, dot(xs[ky] + x_step, f0 + ky * run, run));
+                    b = wrap_add(b, ecnn_dot(xs[ky] + x_step, f0 + ky * run, run));
                 }
             }
             o[oc] = requant(a, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
@@ -657,6 +700,7 @@ void ecnn_resblock(const ecnn_resblock_params *p, int8_t *x, int8_t *scratch)
     const int32_t t_row = a->out_w * a->out_c;
     int8_t *ring = scratch;                   /* T row t lives in slot t % 3 */
     int8_t *u = scratch + 3 * t_row;
+    int8_t *window = u + x_row;               /* 2 * 9 * max(in_c of a, in_c of b) bytes: border windows */
     const int8_t *rows[3];
     int32_t t, i;
     for (t = 0; t <= h; ++t) {
@@ -664,7 +708,7 @@ void ecnn_resblock(const ecnn_resblock_params *p, int8_t *x, int8_t *scratch)
             rows[0] = t > 0 ? x + (t - 1) * x_row : 0;
             rows[1] = x + t * x_row;
             rows[2] = t + 1 < h ? x + (t + 1) * x_row : 0;
-            conv_row3_fast(a, rows, ring + (t % 3) * t_row);
+            conv_row3_fast(a, rows, ring + (t % 3) * t_row, window);
         }
         if (t > 0) {                          /* U row r from T rows r-1 .. r+1, then Y row r over X row r */
             const int32_t r = t - 1;
@@ -672,7 +716,7 @@ void ecnn_resblock(const ecnn_resblock_params *p, int8_t *x, int8_t *scratch)
             rows[0] = r > 0 ? ring + ((r + 2) % 3) * t_row : 0;
             rows[1] = ring + (r % 3) * t_row;
             rows[2] = r + 1 < h ? ring + ((r + 1) % 3) * t_row : 0;
-            conv_row3_fast(b, rows, u);
+            conv_row3_fast(b, rows, u, window);
             if (p->x_first) {
                 for (i = 0; i < x_row; ++i) {
                     y[i] = add_one(p->add, y[i], u[i]);

@@ -43,14 +43,16 @@ void ecnn_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
 void ecnn_depthwise_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
 
 /* Fast paths, chosen by the generator where their preconditions hold; same results, bit for bit.
- * The input offset is folded into bias_folded for windows that lie inside the image; border windows
- * take the exact path (bias + sum of (x + in_offset) * w over the taps that exist).
+ * The input offset is folded into bias_folded; a window that crosses the image border is either copied into
+ * `window` with the input zero point in the missing taps (which then add exactly 0), or, when window is 0,
+ * takes the exact path (bias + sum of (x + in_offset) * w over the taps that exist).
  *
  * ecnn_conv2d_fast: no dilation, any groups (in_c = groups * k_c; a group's output channels are contiguous).
- * Output pixels in row-major order, two neighbours of a row
- * at a time where both windows are inside the image (aliasing: any two consecutive pixels may be
- * computed together). ecnn_depthwise_fast: depth multiplier 1, no dilation, pixel by pixel. */
-void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
+ * window: 0 or 2 * k_h * k_w * k_c bytes of scratch (border windows two at a time; all windows when a kernel
+ * row has fewer than 16 values). Output pixels in row-major order, two neighbours of a row at a time
+ * (aliasing: any two consecutive pixels may be computed together; both windows are read before either
+ * pixel is written). ecnn_depthwise_fast: depth multiplier 1, no dilation, pixel by pixel. */
+void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *window);
 void ecnn_depthwise_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
 
 /* GEMM with requantization: out[r][o] = act(mbqm(bias_folded[o] + sum_k in[r][k] * filter[o][k]) + out_offset)
@@ -115,7 +117,8 @@ void ecnn_add(const ecnn_add_params *p, const int8_t *in1, const int8_t *in2, in
  * 3x3 stride-1 SAME convolutions with fast-path parameters (groups 1, bias_folded set) and X, U, Y have one
  * shape. T rows go into a ring of 3 rows, U one row at a time; Y row r is written over X row r as soon as T
  * row r+1 exists (no later T row reads X row r), so Y takes X's storage. Same results as the three ops run
- * one after another. x_first: 1 when X is the ADD's first input. scratch: 3 * T row + 1 * X row bytes. */
+ * one after another. x_first: 1 when X is the ADD's first input. scratch: 3 * T row + 1 * X row bytes, then
+ * 2 * 9 * max(X channels, T channels) bytes for border windows (see ecnn_conv2d_fast). */
 typedef struct {
     const ecnn_conv_params *a;
     const ecnn_conv_params *b;

@@ -1,0 +1,288 @@
+/* edgecnn int8 dot products: the inner loops of every convolution and GEMM, one implementation per core.
+ *
+ *   ecnn_dot(x, w, n)                      sum x[i] * w[i]
+ *   ecnn_dot1x2(x, w0, w1, n, acc)         acc[0] += x.w0, acc[1] += x.w1
+ *   ecnn_dot2x2(x0, x1, w0, w1, n, acc)    acc[0..3] += x0.w0, x0.w1, x1.w0, x1.w1
+ *
+ * Chosen at compile time from what the compiler says the core has:
+ *   __ARM_FEATURE_MVE   (Cortex-M55, M85: Helium)  16 int8 products per VMLADAVA into a 32-bit scalar;
+ *   __ARM_FEATURE_DSP   (Cortex-M4, M7, M33)      SXTB16 splits 4 int8 into two int16 pairs, SMLAD does two
+ *                                                 products and the accumulation in one instruction;
+ *   otherwise (M0+, M3, the host)                 portable C; 16-wide blocks that host compilers vectorize.
+ * All three compute the same integers: each product fits 16 bits, the sums are exact in 32 bits for any
+ * depth the engine accepts (< 2^16), and the accumulation into acc wraps like TFLM's int32 adds. Unaligned
+ * 32-bit loads are used on the DSP cores (ARMv7E-M and ARMv8-M mainline allow them for LDR).
+ */
+#ifndef ECNN_DOT_H
+#define ECNN_DOT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define ECNN_DOT_INLINE static inline __attribute__((always_inline))
+#else
+#define ECNN_DOT_INLINE static inline
+#endif
+
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(ECNN_PORTABLE)
+#include <arm_mve.h>
+#define ECNN_DOT_PATH "mve"
+
+ECNN_DOT_INLINE int32_t ecnn_dot(const int8_t *x, const int8_t *w, int32_t n)
+{
+    int32_t acc = 0;
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc = vmladavaq_s8(acc, vldrbq_s8(x + i), vldrbq_s8(w + i));
+    }
+    if (i < n) {
+        const mve_pred16_t p = vctp8q((uint32_t)(n - i));
+        acc = vmladavaq_s8(acc, vldrbq_z_s8(x + i, p), vldrbq_z_s8(w + i, p));
+    }
+    return acc;
+}
+
+ECNN_DOT_INLINE void ecnn_dot1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc)
+{
+    int32_t a = acc[0];
+    int32_t b = acc[1];
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const int8x16_t u = vldrbq_s8(x + i);
+        a = vmladavaq_s8(a, u, vldrbq_s8(w0 + i));
+        b = vmladavaq_s8(b, u, vldrbq_s8(w1 + i));
+    }
+    if (i < n) {
+        const mve_pred16_t p = vctp8q((uint32_t)(n - i));
+        const int8x16_t u = vldrbq_z_s8(x + i, p);
+        a = vmladavaq_s8(a, u, vldrbq_z_s8(w0 + i, p));
+        b = vmladavaq_s8(b, u, vldrbq_z_s8(w1 + i, p));
+    }
+    acc[0] = a;
+    acc[1] = b;
+}
+
+ECNN_DOT_INLINE void ecnn_dot2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,
+                                 int32_t *acc)
+{
+    int32_t a = acc[0];
+    int32_t b = acc[1];
+    int32_t c = acc[2];
+    int32_t d = acc[3];
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const int8x16_t u = vldrbq_s8(x0 + i);
+        const int8x16_t v = vldrbq_s8(x1 + i);
+        const int8x16_t p = vldrbq_s8(w0 + i);
+        const int8x16_t q = vldrbq_s8(w1 + i);
+        a = vmladavaq_s8(a, u, p);
+        b = vmladavaq_s8(b, u, q);
+        c = vmladavaq_s8(c, v, p);
+        d = vmladavaq_s8(d, v, q);
+    }
+    if (i < n) {
+        const mve_pred16_t m = vctp8q((uint32_t)(n - i));
+        const int8x16_t u = vldrbq_z_s8(x0 + i, m);
+        const int8x16_t v = vldrbq_z_s8(x1 + i, m);
+        const int8x16_t p = vldrbq_z_s8(w0 + i, m);
+        const int8x16_t q = vldrbq_z_s8(w1 + i, m);
+        a = vmladavaq_s8(a, u, p);
+        b = vmladavaq_s8(b, u, q);
+        c = vmladavaq_s8(c, v, p);
+        d = vmladavaq_s8(d, v, q);
+    }
+    acc[0] = a;
+    acc[1] = b;
+    acc[2] = c;
+    acc[3] = d;
+}
+
+#elif defined(__ARM_FEATURE_DSP) && !defined(ECNN_PORTABLE)
+#include <arm_acle.h>
+#define ECNN_DOT_PATH "dsp"
+
+ECNN_DOT_INLINE uint32_t ecnn_ld32(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4); /* one LDR (unaligned access is allowed on these cores) */
+    return v;
+}
+
+/* bytes 1 and 3 sign-extended to two int16 lanes (gcc has no ACLE form of SXTB16's rotation) */
+ECNN_DOT_INLINE uint32_t ecnn_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+
+ECNN_DOT_INLINE int32_t ecnn_dot(const int8_t *x, const int8_t *w, int32_t n)
+{
+    int32_t acc = 0;
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t u = ecnn_ld32(x + i);
+        const uint32_t p = ecnn_ld32(w + i);
+        acc = __smlad(__sxtb16(u), __sxtb16(p), acc);
+        acc = __smlad(ecnn_sxtb16_ror8(u), ecnn_sxtb16_ror8(p), acc);
+    }
+    for (; i < n; ++i) {
+        acc = (int32_t)((uint32_t)acc + (uint32_t)((int32_t)x[i] * (int32_t)w[i]));
+    }
+    return acc;
+}
+
+ECNN_DOT_INLINE void ecnn_dot1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc)
+{
+    int32_t a = acc[0];
+    int32_t b = acc[1];
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t u = ecnn_ld32(x + i);
+        const uint32_t p = ecnn_ld32(w0 + i);
+        const uint32_t q = ecnn_ld32(w1 + i);
+        const uint32_t ue = __sxtb16(u);
+        const uint32_t uo = ecnn_sxtb16_ror8(u);
+        a = __smlad(ue, __sxtb16(p), a);
+        a = __smlad(uo, ecnn_sxtb16_ror8(p), a);
+        b = __smlad(ue, __sxtb16(q), b);
+        b = __smlad(uo, ecnn_sxtb16_ror8(q), b);
+    }
+    for (; i < n; ++i) {
+        const int32_t u = x[i];
+        a = (int32_t)((uint32_t)a + (uint32_t)(u * (int32_t)w0[i]));
+        b = (int32_t)((uint32_t)b + (uint32_t)(u * (int32_t)w1[i]));
+    }
+    acc[0] = a;
+    acc[1] = b;
+}
+
+ECNN_DOT_INLINE void ecnn_dot2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,
+                                 int32_t *acc)
+{
+    int32_t a = acc[0];
+    int32_t b = acc[1];
+    int32_t c = acc[2];
+    int32_t d = acc[3];
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t u = ecnn_ld32(x0 + i);
+        const uint32_t v = ecnn_ld32(x1 + i);
+        const uint32_t p = ecnn_ld32(w0 + i);
+        const uint32_t q = ecnn_ld32(w1 + i);
+        const uint32_t pe = __sxtb16(p);
+        const uint32_t qe = __sxtb16(q);
+        const uint32_t po = ecnn_sxtb16_ror8(p);
+        const uint32_t qo = ecnn_sxtb16_ror8(q);
+        uint32_t e = __sxtb16(u);
+        a = __smlad(e, pe, a);
+        b = __smlad(e, qe, b);
+        e = ecnn_sxtb16_ror8(u);
+        a = __smlad(e, po, a);
+        b = __smlad(e, qo, b);
+        e = __sxtb16(v);
+        c = __smlad(e, pe, c);
+        d = __smlad(e, qe, d);
+        e = ecnn_sxtb16_ror8(v);
+        c = __smlad(e, po, c);
+        d = __smlad(e, qo, d);
+    }
+    for (; i < n; ++i) {
+        const int32_t u = x0[i];
+        const int32_t v = x1[i];
+        const int32_t p = w0[i];
+        const int32_t q = w1[i];
+        a = (int32_t)((uint32_t)a + (uint32_t)(u * p));
+        b = (int32_t)((uint32_t)b + (uint32_t)(u * q));
+        c = (int32_t)((uint32_t)c + (uint32_t)(v * p));
+        d = (int32_t)((uint32_t)d + (uint32_t)(v * q));
+    }
+    acc[0] = a;
+    acc[1] = b;
+    acc[2] = c;
+    acc[3] = d;
+}
+
+#else
+#define ECNN_DOT_PATH "portable"
+
+/* The 16-wide inner blocks have a constant trip count, which lets compilers vectorize them. */
+ECNN_DOT_INLINE int32_t ecnn_dot(const int8_t *x, const int8_t *w, int32_t n)
+{
+    int32_t acc = 0;
+    int32_t i = 0;
+    int32_t j;
+    for (; i + 16 <= n; i += 16) {
+        for (j = 0; j < 16; ++j) {
+            acc += (int32_t)x[i + j] * (int32_t)w[i + j];
+        }
+    }
+    for (; i < n; ++i) {
+        acc += (int32_t)x[i] * (int32_t)w[i];
+    }
+    return acc;
+}
+
+ECNN_DOT_INLINE void ecnn_dot1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc)
+{
+    int32_t a = 0;
+    int32_t b = 0;
+    int32_t i = 0;
+    int32_t j;
+    for (; i + 16 <= n; i += 16) {
+        for (j = 0; j < 16; ++j) {
+            const int32_t u = x[i + j];
+            a += u * (int32_t)w0[i + j];
+            b += u * (int32_t)w1[i + j];
+        }
+    }
+    for (; i < n; ++i) {
+        const int32_t u = x[i];
+        a += u * (int32_t)w0[i];
+        b += u * (int32_t)w1[i];
+    }
+    acc[0] = (int32_t)((uint32_t)acc[0] + (uint32_t)a);
+    acc[1] = (int32_t)((uint32_t)acc[1] + (uint32_t)b);
+}
+
+ECNN_DOT_INLINE void ecnn_dot2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,
+                                 int32_t *acc)
+{
+    int32_t a = 0;
+    int32_t b = 0;
+    int32_t c = 0;
+    int32_t d = 0;
+    int32_t i = 0;
+    int32_t j;
+    for (; i + 16 <= n; i += 16) {
+        for (j = 0; j < 16; ++j) {
+            const int32_t u = x0[i + j];
+            const int32_t v = x1[i + j];
+            const int32_t p = w0[i + j];
+            const int32_t q = w1[i + j];
+            a += u * p;
+            b += u * q;
+            c += v * p;
+            d += v * q;
+        }
+    }
+    for (; i < n; ++i) {
+        const int32_t u = x0[i];
+        const int32_t v = x1[i];
+        const int32_t p = w0[i];
+        const int32_t q = w1[i];
+        a += u * p;
+        b += u * q;
+        c += v * p;
+        d += v * q;
+    }
+    acc[0] = (int32_t)((uint32_t)acc[0] + (uint32_t)a);
+    acc[1] = (int32_t)((uint32_t)acc[1] + (uint32_t)b);
+    acc[2] = (int32_t)((uint32_t)acc[2] + (uint32_t)c);
+    acc[3] = (int32_t)((uint32_t)acc[3] + (uint32_t)d);
+}
+
+#endif
+
+#endif /* ECNN_DOT_H */
