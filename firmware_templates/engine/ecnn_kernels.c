@@ -64,11 +64,24 @@ ECNN_INLINE int32_t rdpot(int32_t x, int exponent)
     return asr(x, exponent) + (remainder > threshold ? 1 : 0);
 }
 
+/* srdhm for b >= 0, which every requantization multiplier is (TFLite's QuantizeMultiplier gives [2^30, 2^31)
+ * or 0), so the saturating case a == b == INT32_MIN cannot occur. gemmlowp's sign-dependent nudge followed by
+ * division truncating toward zero equals one constant nudge 2^30 followed by a floor shift: for ab = -k < 0,
+ * trunc((1 - 2^30 - k) / 2^31) = -floor((k + 2^30 - 1) / 2^31) = -ceil((k - 2^30) / 2^31) = floor((2^30 - k) / 2^31).
+ * That is one 64-bit multiply-accumulate (SMLAL) and a shift, with no branches. */
+ECNN_INLINE int32_t srdhm_pos(int32_t a, int32_t b)
+{
+    const int64_t ab = (int64_t)a * (int64_t)b + ((int64_t)1 << 30);
+    return (int32_t)(ab >= 0 ? ab >> 31 : ~(~ab >> 31));
+}
+
+/* MultiplyByQuantizedMultiplier for a multiplier >= 0 (see srdhm_pos). */
 ECNN_INLINE int32_t mbqm(int32_t x, int32_t multiplier, int shift)
 {
-    const int left = shift > 0 ? shift : 0;
-    const int right = shift > 0 ? 0 : -shift;
-    return rdpot(srdhm(shl_wrap(x, left), multiplier), right);
+    if (shift > 0) {
+        return srdhm_pos(shl_wrap(x, shift), multiplier);
+    }
+    return rdpot(srdhm_pos(x, multiplier), -shift);
 }
 
 int32_t ecnn_srdhm(int32_t a, int32_t b)
@@ -83,6 +96,9 @@ int32_t ecnn_rdpot(int32_t x, int exponent)
 
 int32_t ecnn_mbqm(int32_t x, int32_t multiplier, int shift)
 {
+    if (multiplier < 0) { /* not a QuantizeMultiplier output; the general form */
+        return rdpot(srdhm(shl_wrap(x, shift > 0 ? shift : 0), multiplier), shift > 0 ? 0 : -shift);
+    }
     return mbqm(x, multiplier, shift);
 }
 
@@ -223,8 +239,10 @@ ECNN_INLINE int32_t dot_off(const int8_t *x, const int8_t *w, int32_t n, int32_t
     return acc;
 }
 
-void ecnn_gemm(const ecnn_gemm_params *p, const int8_t *in, int8_t *out)
+void ecnn_gemm(const ecnn_gemm_params *params, const int8_t *in, int8_t *out)
 {
+    const ecnn_gemm_params local = *params; /* a local copy: the int8 output stores cannot alias it */
+    const ecnn_gemm_params *p = &local;
     const int32_t n = p->depth;
     const int32_t cols = p->cols;
     const int32_t ms = p->mult_stride;
@@ -354,9 +372,11 @@ ECNN_INLINE void store2x2(const ecnn_conv_params *p, int8_t *o, int32_t oc_n, in
 
 /* Output channels of pixels o (window xa) and, when xb != 0, o + oc_n (window xb), each window one contiguous
  * run of n values laid out like a filter row: channels two by two. */
-static void conv_windows(const ecnn_conv_params *p, const int8_t *xa, const int8_t *xb, int32_t n, int8_t *o,
+static void conv_windows(const ecnn_conv_params *params, const int8_t *xa, const int8_t *xb, int32_t n, int8_t *o,
                          int32_t oc_begin, int32_t oc_end)
 {
+    const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
+    const ecnn_conv_params *p = &local;
     const int32_t oc_n = p->out_c;
     int32_t oc = oc_begin;
     for (; oc + 2 <= oc_end; oc += 2) {
@@ -389,8 +409,10 @@ static void conv_windows(const ecnn_conv_params *p, const int8_t *xa, const int8
 /* Grouped conv2d_fast (in_c = groups * k_c, k_c < in_c): the contiguous runs are one tap's k_c channels of
  * the channel's group (input channel offset group * k_c); output channels of a group are contiguous and
  * blocked two by two within the group. Same pixel order, pairing and border handling as ecnn_conv2d_fast. */
-static void conv2d_fast_grouped(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *window)
+static void conv2d_fast_grouped(const ecnn_conv_params *params, const int8_t *in, int8_t *out, int8_t *window)
 {
+    const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
+    const ecnn_conv_params *p = &local;
     const int32_t n_pix = p->out_h * p->out_w;
     const int32_t kc = p->k_c;
     const int32_t groups = p->in_c / kc;
@@ -502,8 +524,10 @@ static void conv2d_fast_grouped(const ecnn_conv_params *p, const int8_t *in, int
     }
 }
 
-void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *window)
+void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *out, int8_t *window)
 {
+    const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
+    const ecnn_conv_params *p = &local;
     const int32_t n_pix = p->out_h * p->out_w;
     const int32_t run = p->k_w * p->in_c;      /* one kernel row: contiguous in input and filter */
     const int32_t ksize = p->k_h * run;
@@ -614,8 +638,10 @@ static void conv_border_pixel_rows(const ecnn_conv_params *p, const int8_t *cons
 
 /* One output row of ecnn_conv2d_fast (same sums, same blocking) for a 3-row window: rows[0..2] are the input
  * rows the row's windows cover, 0 where a row is padding. */
-static void conv_row3_fast(const ecnn_conv_params *p, const int8_t *const *rows, int8_t *out, int8_t *window)
+static void conv_row3_fast(const ecnn_conv_params *params, const int8_t *const *rows, int8_t *out, int8_t *window)
 {
+    const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
+    const ecnn_conv_params *p = &local;
     const int32_t run = p->k_w * p->in_c;
     const int32_t ksize = 3 * run;
     const int32_t x_step = p->stride_w * p->in_c;
@@ -730,8 +756,10 @@ void ecnn_resblock(const ecnn_resblock_params *p, int8_t *x, int8_t *scratch)
     }
 }
 
-void ecnn_depthwise_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
+void ecnn_depthwise_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *out)
 {
+    const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
+    const ecnn_conv_params *p = &local;
     const int32_t C = p->out_c;
     const int32_t in_row = p->in_w * C;
     int32_t oy, ox, c, j, ky, kx;
