@@ -19,6 +19,7 @@ from deploy.memory_plan import INF, overlap_bound
 from deploy.tflite_reader import Graph, Operator, Tensor
 
 FUSED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+DW_MAX_TAPS = 64  # ECNN_DW_MAX_TAPS in ecnn_kernels.h: the fast depthwise kernel keeps one pointer per tap
 
 
 @dataclass
@@ -347,14 +348,17 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
             ("bias_folded", f"{ctx.ident}_bias_folded" if folded is not None else "0")]
     struct = CStruct("ecnn_conv_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)
     if depthwise:
-        kernel = "ecnn_depthwise_fast" if folded is not None else "ecnn_depthwise_conv2d"
+        kernel = "ecnn_depthwise_fast" if folded is not None and kh * kw <= DW_MAX_TAPS else "ecnn_depthwise_conv2d"
     else:
         kernel = "ecnn_conv2d_fast" if folded is not None else "ecnn_conv2d"
     paired = kernel == "ecnn_conv2d_fast"
     d = window_overlap((ih, iw, ic), (oh, ow, oc), (kh, kw), (sh, sw), (dh, dw), (ph, pw), paired=paired)
+    border = ph > 0 or pw > 0 or (oh - 1) * sh - ph + kh > ih or (ow - 1) * sw - pw + kw > iw
+    if kernel == "ecnn_depthwise_fast":  # a row of the input zero point stands in for taps outside the image
+        call = f"{kernel}(&{struct.name}, @in0@, @out@, {'@scratch@' if border else '0'});"
+        return Lowered(kernel, call, arrays, [struct], {0: d}, scratch=ic if border else 0)
     if paired:
         # zero-point padded windows, two at a time: for border windows, and for all windows of short rows
-        border = ph > 0 or pw > 0 or (oh - 1) * sh - ph + kh > ih or (ow - 1) * sw - pw + kw > iw
         window = 2 * kh * kw * kc if border or kw * ic < 16 else 0
         call = f"{kernel}(&{struct.name}, @in0@, @out@, {'@scratch@' if window else '0'});"
         return Lowered(kernel, call, arrays, [struct], {0: d}, scratch=window)

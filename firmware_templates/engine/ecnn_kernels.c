@@ -239,6 +239,77 @@ ECNN_INLINE int32_t dot_off(const int8_t *x, const int8_t *w, int32_t n, int32_t
     return acc;
 }
 
+#if defined(ECNN_DOT_MVE)
+/* Requantization of one kernel call for the Helium paths: bias_folded, per-channel (ms = 1) or per-tensor (ms = 0)
+ * multipliers and shifts, output offset and activation clamp. */
+typedef struct {
+    const int32_t *bias;
+    const int32_t *mult;
+    const int32_t *shift;
+    int32_t ms, out_offset, lo, hi;
+} mve_rq;
+
+/* Output channels [oc, oc + m), m <= 4, of one pixel: the pixel's input is n_rows runs of `run` values, xstride
+ * apart; channel k's filter is n_rows runs of `run` values from f + k * fstride. One VMLADAVA per 16 products
+ * and channel, then the four sums requantized as one vector and stored with one narrowing store. */
+ECNN_INLINE void mve_pixel4(const mve_rq *q, const int8_t *x, int32_t xstride, int32_t n_rows, int32_t run, const int8_t *f,
+                            int32_t fstride, int32_t oc, int32_t m, int8_t *o)
+{
+    const int8_t *f0 = f + oc * fstride;
+    const int8_t *f1 = m > 1 ? f0 + fstride : f0;
+    const int8_t *f2 = m > 2 ? f0 + 2 * fstride : f0;
+    const int8_t *f3 = m > 3 ? f0 + 3 * fstride : f0;
+    const mve_pred16_t pc = vctp32q((uint32_t)m);
+    int32_t a0 = 0;
+    int32_t a1 = 0;
+    int32_t a2 = 0;
+    int32_t a3 = 0;
+    int32_t r, i;
+    int32x4_t acc;
+    for (r = 0; r < n_rows; ++r) {
+        const int8_t *xr = x + r * xstride;
+        const int32_t fo = r * run;
+        for (i = 0; i + 16 <= run; i += 16) {
+            const int8x16_t u = vldrbq_s8(xr + i);
+            a0 = vmladavaq_s8(a0, u, vldrbq_s8(f0 + fo + i));
+            a1 = vmladavaq_s8(a1, u, vldrbq_s8(f1 + fo + i));
+            a2 = vmladavaq_s8(a2, u, vldrbq_s8(f2 + fo + i));
+            a3 = vmladavaq_s8(a3, u, vldrbq_s8(f3 + fo + i));
+        }
+        if (i < run) {
+            const mve_pred16_t pr = vctp8q((uint32_t)(run - i));
+            const int8x16_t u = vldrbq_z_s8(xr + i, pr);
+            a0 = vmladavaq_s8(a0, u, vldrbq_z_s8(f0 + fo + i, pr));
+            a1 = vmladavaq_s8(a1, u, vldrbq_z_s8(f1 + fo + i, pr));
+            a2 = vmladavaq_s8(a2, u, vldrbq_z_s8(f2 + fo + i, pr));
+            a3 = vmladavaq_s8(a3, u, vldrbq_z_s8(f3 + fo + i, pr));
+        }
+    }
+    acc = vdupq_n_s32(a0);
+    acc = vsetq_lane_s32(a1, acc, 1);
+    acc = vsetq_lane_s32(a2, acc, 2);
+    acc = vsetq_lane_s32(a3, acc, 3);
+    acc = vaddq_s32(acc, vldrwq_z_s32(q->bias + oc, pc));
+    acc = ecnn_requant_mve(acc, q->ms ? vldrwq_z_s32(q->mult + oc, pc) : vdupq_n_s32(q->mult[0]),
+                           q->ms ? vldrwq_z_s32(q->shift + oc, pc) : vdupq_n_s32(q->shift[0]));
+    acc = vminq_s32(vmaxq_s32(vaddq_s32(acc, vdupq_n_s32(q->out_offset)), vdupq_n_s32(q->lo)), vdupq_n_s32(q->hi));
+    vstrbq_p_s32(o + oc, acc, pc);
+}
+
+static mve_rq conv_rq(const ecnn_conv_params *p)
+{
+    mve_rq q;
+    q.bias = p->bias_folded;
+    q.mult = p->mult;
+    q.shift = p->shift;
+    q.ms = 1;
+    q.out_offset = p->out_offset;
+    q.lo = p->act_min;
+    q.hi = p->act_max;
+    return q;
+}
+#endif
+
 void ecnn_gemm(const ecnn_gemm_params *params, const int8_t *in, int8_t *out)
 {
     const ecnn_gemm_params local = *params; /* a local copy: the int8 output stores cannot alias it */
@@ -248,6 +319,22 @@ void ecnn_gemm(const ecnn_gemm_params *params, const int8_t *in, int8_t *out)
     const int32_t ms = p->mult_stride;
     int32_t r = 0;
     int32_t o;
+#if defined(ECNN_DOT_MVE)
+    mve_rq q;
+    q.bias = p->bias_folded;
+    q.mult = p->mult;
+    q.shift = p->shift;
+    q.ms = ms;
+    q.out_offset = p->out_offset;
+    q.lo = p->act_min;
+    q.hi = p->act_max;
+    for (; r < p->rows; ++r) {
+        for (o = 0; o < cols; o += 4) {
+            mve_pixel4(&q, in + r * n, 0, 1, n, p->filter, n, o, cols - o < 4 ? cols - o : 4, out + r * cols);
+        }
+    }
+    return;
+#endif
     for (; r + 2 <= p->rows; r += 2) {
         const int8_t *x0 = in + r * n;
         const int8_t *x1 = x0 + n;
@@ -379,6 +466,17 @@ static void conv_windows(const ecnn_conv_params *params, const int8_t *xa, const
     const ecnn_conv_params *p = &local;
     const int32_t oc_n = p->out_c;
     int32_t oc = oc_begin;
+#if defined(ECNN_DOT_MVE)
+    const mve_rq q = conv_rq(p);
+    for (; oc < oc_end; oc += 4) {
+        const int32_t m = oc_end - oc < 4 ? oc_end - oc : 4;
+        mve_pixel4(&q, xa, 0, 1, n, p->filter, n, oc, m, o);
+        if (xb) {
+            mve_pixel4(&q, xb, 0, 1, n, p->filter, n, oc, m, o + oc_n);
+        }
+    }
+    return;
+#endif
     for (; oc + 2 <= oc_end; oc += 2) {
         const int8_t *f0 = p->filter + oc * n;
         int32_t acc[4];
@@ -568,6 +666,18 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
             }
             continue;
         }
+#if defined(ECNN_DOT_MVE)
+        {
+            const mve_rq rq = conv_rq(p);
+            (void)pair;
+            (void)ky;
+            for (oc = 0; oc < oc_n; oc += 4) {
+                mve_pixel4(&rq, base, in_row, p->k_h, run, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4, o);
+            }
+            q += 1;
+            continue;
+        }
+#endif
         for (oc = 0; oc + 2 <= oc_n; oc += 2) {
             const int8_t *f0 = p->filter + oc * ksize;
             const int8_t *f1 = f0 + ksize;
@@ -756,68 +866,135 @@ void ecnn_resblock(const ecnn_resblock_params *p, int8_t *x, int8_t *scratch)
     }
 }
 
-void ecnn_depthwise_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *out)
+/* The taps of output pixel (y0, x0): taps[t] points at input channel 0 of tap t = ky * k_w + kx, or at zrow
+ * (C bytes of the input zero point) where the tap is outside the image; returns 1 when every tap is inside. */
+static int dw_taps(const ecnn_conv_params *p, const int8_t *in, const int8_t *zrow, int32_t y0, int32_t x0,
+                   const int8_t **taps)
+{
+    const int32_t C = p->in_c;
+    int inside = 1;
+    int32_t ky, kx;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t y = y0 + ky;
+        for (kx = 0; kx < p->k_w; ++kx) {
+            const int32_t x = x0 + kx;
+            const int ok = y >= 0 && y < p->in_h && x >= 0 && x < p->in_w;
+            taps[ky * p->k_w + kx] = ok ? in + (y * p->in_w + x) * C : zrow;
+            inside &= ok;
+        }
+    }
+    return inside;
+}
+
+/* One output pixel: o[c] = requant(bias_folded[c] + sum_t taps[t][c] * w[t][c]) for every channel c. */
+static void dw_pixel(const ecnn_conv_params *p, const int8_t *const *taps, int32_t n_taps, int8_t *o)
+{
+    const int32_t C = p->out_c;
+    const int8_t *w = p->filter;
+    int32_t c = 0;
+    int32_t t;
+#if defined(ECNN_DOT_MVE)
+    const int32x4_t lo = vdupq_n_s32(p->act_min);
+    const int32x4_t hi = vdupq_n_s32(p->act_max);
+    const int32x4_t zo = vdupq_n_s32(p->out_offset);
+    for (; c < C; c += 4) {
+        const mve_pred16_t m = vctp32q((uint32_t)(C - c));
+        int32x4_t acc = vldrwq_z_s32(p->bias_folded + c, m);
+        for (t = 0; t < n_taps; ++t) {
+            acc = vaddq_s32(acc, vmulq_s32(vldrbq_z_s32(taps[t] + c, m), vldrbq_z_s32(w + t * C + c, m)));
+        }
+        acc = ecnn_requant_mve(acc, vldrwq_z_s32(p->mult + c, m), vldrwq_z_s32(p->shift + c, m));
+        acc = vminq_s32(vmaxq_s32(vaddq_s32(acc, zo), lo), hi);
+        vstrbq_p_s32(o + c, acc, m);
+    }
+#elif defined(ECNN_DOT_DSP)
+    for (; c + 4 <= C; c += 4) {
+        int32_t a0 = p->bias_folded[c];
+        int32_t a1 = p->bias_folded[c + 1];
+        int32_t a2 = p->bias_folded[c + 2];
+        int32_t a3 = p->bias_folded[c + 3];
+        const int8_t *wc = w + c;
+        for (t = 0; t < n_taps; ++t) {
+            const uint32_t x = ecnn_ld32(taps[t] + c);
+            const uint32_t v = ecnn_ld32(wc);
+            const uint32_t xe = __sxtb16(x);
+            const uint32_t ve = __sxtb16(v);
+            const uint32_t xo = ecnn_sxtb16_ror8(x);
+            const uint32_t vo = ecnn_sxtb16_ror8(v);
+            a0 = __smlabb(xe, ve, a0);
+            a2 = __smlatt(xe, ve, a2);
+            a1 = __smlabb(xo, vo, a1);
+            a3 = __smlatt(xo, vo, a3);
+            wc += C;
+        }
+        o[c] = requant(a0, p->mult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
+        o[c + 1] = requant(a1, p->mult[c + 1], p->shift[c + 1], p->out_offset, p->act_min, p->act_max);
+        o[c + 2] = requant(a2, p->mult[c + 2], p->shift[c + 2], p->out_offset, p->act_min, p->act_max);
+        o[c + 3] = requant(a3, p->mult[c + 3], p->shift[c + 3], p->out_offset, p->act_min, p->act_max);
+    }
+#endif
+    for (; c < C; ++c) {
+        int32_t acc = p->bias_folded[c];
+        for (t = 0; t < n_taps; ++t) {
+            acc = wrap_add(acc, (int32_t)taps[t][c] * (int32_t)w[t * C + c]);
+        }
+        o[c] = requant(acc, p->mult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
+    }
+}
+
+#if !defined(ECNN_DOT_MVE) && !defined(ECNN_DOT_DSP)
+/* 3x3 windows inside the image: the nine taps unrolled, 16 channels at a time (compilers vectorize the block). */
+static void dw_pixel3x3(const ecnn_conv_params *p, const int8_t *r0, int32_t in_row, int8_t *o)
+{
+    const int32_t C = p->out_c;
+    const int32_t C2 = 2 * C;
+    const int8_t *r1 = r0 + in_row;
+    const int8_t *r2 = r1 + in_row;
+    const int8_t *w = p->filter;
+    int32_t c, j;
+    for (c = 0; c < C; c += 16) {
+        const int32_t n = C - c < 16 ? C - c : 16;
+        int32_t acc[16];
+        for (j = 0; j < n; ++j) {
+            const int32_t k = c + j;
+            acc[j] = r0[k] * w[k] + r0[C + k] * w[C + k] + r0[C2 + k] * w[C2 + k] + r1[k] * w[3 * C + k] +
+                     r1[C + k] * w[4 * C + k] + r1[C2 + k] * w[5 * C + k] + r2[k] * w[6 * C + k] +
+                     r2[C + k] * w[7 * C + k] + r2[C2 + k] * w[8 * C + k];
+        }
+        for (j = 0; j < n; ++j) {
+            const int32_t k = c + j;
+            o[k] = requant(wrap_add(acc[j], p->bias_folded[k]), p->mult[k], p->shift[k], p->out_offset, p->act_min,
+                           p->act_max);
+        }
+    }
+}
+#endif
+
+void ecnn_depthwise_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *out, int8_t *zrow)
 {
     const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
     const ecnn_conv_params *p = &local;
     const int32_t C = p->out_c;
-    const int32_t in_row = p->in_w * C;
-    int32_t oy, ox, c, j, ky, kx;
+    const int32_t n_taps = p->k_h * p->k_w;
+    const int8_t *taps[ECNN_DW_MAX_TAPS];
+    int32_t oy, ox;
+    if (zrow) {
+        memset(zrow, (int8_t)(-p->in_offset), (size_t)C);
+    }
     for (oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
-        const int32_t ky0 = y0 < 0 ? -y0 : 0;
-        const int32_t ky1 = y0 + p->k_h > p->in_h ? p->in_h - y0 : p->k_h;
         for (ox = 0; ox < p->out_w; ++ox) {
             const int32_t x0 = ox * p->stride_w - p->pad_w;
-            const int32_t kx0 = x0 < 0 ? -x0 : 0;
-            const int32_t kx1 = x0 + p->k_w > p->in_w ? p->in_w - x0 : p->k_w;
             int8_t *o = out + (oy * p->out_w + ox) * C;
-            if (ky0 == 0 && kx0 == 0 && ky1 == p->k_h && kx1 == p->k_w && p->k_h == 3 && p->k_w == 3) {
-                const int8_t *r0 = in + y0 * in_row + x0 * C;
-                const int8_t *r1 = r0 + in_row;
-                const int8_t *r2 = r1 + in_row;
-                const int8_t *w = p->filter;
-                const int32_t C2 = 2 * C;
-                for (c = 0; c < C; c += 16) {
-                    const int32_t n = C - c < 16 ? C - c : 16;
-                    int32_t acc[16];
-                    if (n == 16) {
-                        for (j = 0; j < 16; ++j) {
-                            const int32_t k = c + j;
-                            acc[j] = r0[k] * w[k] + r0[C + k] * w[C + k] + r0[C2 + k] * w[C2 + k] +
-                                     r1[k] * w[3 * C + k] + r1[C + k] * w[4 * C + k] + r1[C2 + k] * w[5 * C + k] +
-                                     r2[k] * w[6 * C + k] + r2[C + k] * w[7 * C + k] + r2[C2 + k] * w[8 * C + k];
-                        }
-                    } else {
-                        for (j = 0; j < n; ++j) {
-                            const int32_t k = c + j;
-                            acc[j] = r0[k] * w[k] + r0[C + k] * w[C + k] + r0[C2 + k] * w[C2 + k] +
-                                     r1[k] * w[3 * C + k] + r1[C + k] * w[4 * C + k] + r1[C2 + k] * w[5 * C + k] +
-                                     r2[k] * w[6 * C + k] + r2[C + k] * w[7 * C + k] + r2[C2 + k] * w[8 * C + k];
-                        }
-                    }
-                    for (j = 0; j < n; ++j) {
-                        const int32_t k = c + j;
-                        o[k] = requant(wrap_add(acc[j], p->bias_folded[k]), p->mult[k], p->shift[k], p->out_offset,
-                                       p->act_min, p->act_max);
-                    }
-                }
+            const int inside = dw_taps(p, in, zrow, y0, x0, taps);
+#if !defined(ECNN_DOT_MVE) && !defined(ECNN_DOT_DSP)
+            if (inside && p->k_h == 3 && p->k_w == 3) {
+                dw_pixel3x3(p, taps[0], p->in_w * C, o);
                 continue;
             }
-            for (c = 0; c < C; ++c) {
-                int32_t acc = 0;
-                for (ky = ky0; ky < ky1; ++ky) {
-                    const int8_t *x = in + (y0 + ky) * in_row + c;
-                    const int8_t *w = p->filter + ky * p->k_w * C + c;
-                    for (kx = kx0; kx < kx1; ++kx) {
-                        acc += ((int32_t)x[(x0 + kx) * C] + p->in_offset) * (int32_t)w[kx * C];
-                    }
-                }
-                if (p->bias) {
-                    acc = wrap_add(acc, p->bias[c]);
-                }
-                o[c] = requant(acc, p->mult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
-            }
+#endif
+            (void)inside;
+            dw_pixel(p, taps, n_taps, o);
         }
     }
 }

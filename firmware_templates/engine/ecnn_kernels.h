@@ -51,9 +51,12 @@ void ecnn_depthwise_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *
  * window: 0 or 2 * k_h * k_w * k_c bytes of scratch (border windows two at a time; all windows when a kernel
  * row has fewer than 16 values). Output pixels in row-major order, two neighbours of a row at a time
  * (aliasing: any two consecutive pixels may be computed together; both windows are read before either
- * pixel is written). ecnn_depthwise_fast: depth multiplier 1, no dilation, pixel by pixel. */
+ * pixel is written). ecnn_depthwise_fast: depth multiplier 1, no dilation, k_h * k_w <= ECNN_DW_MAX_TAPS, pixel
+ * by pixel; zrow: 0 when every window is inside the image, else in_c bytes of scratch (filled with the input
+ * zero point, it stands in for the taps outside the image). */
 void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *window);
-void ecnn_depthwise_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
+#define ECNN_DW_MAX_TAPS 64 /* ecnn_depthwise_fast: k_h * k_w at most this */
+void ecnn_depthwise_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *zrow);
 
 /* GEMM with requantization: out[r][o] = act(mbqm(bias_folded[o] + sum_k in[r][k] * filter[o][k]) + out_offset)
  * for r < rows, o < cols. Serves FULLY_CONNECTED and 1x1 stride-1 convolutions. Rows in order, two at
