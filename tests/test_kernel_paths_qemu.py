@@ -1,0 +1,157 @@
+"""Every per-core kernel path, bit-exact with TFLM on the emulated cores.
+
+The engine picks its inner loops at compile time (firmware_templates/engine/ecnn_dot.h): Helium on the M55,
+the DSP extension on the M4 (and M7, M33), portable C on the M0+. One small model reaches every fast kernel
+and its edge cases (border windows, short rows, channel tails of 1-3, grouped convolution, depthwise borders
+and strides, paired and odd GEMM rows, the fused residual block, a per-tensor dense layer); it is run under
+QEMU on each of the three cores on random and extreme inputs and compared with TFLM byte for byte.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from deploy.codegen import plan_engine, write_engine
+from deploy.firmware import cflags
+from deploy.templates import TEMPLATE_DIR
+from deploy.tflite_reader import read_tflite
+from deploy.tflm import run_tflm
+from deploy.verify_qemu import verify_qemu
+from engine_support import make_inputs, quantize
+from toolkit.targets import TARGETS
+
+PATHS = {"cortex-m0plus": "portable", "cortex-m3": "portable", "cortex-m4": "dsp", "cortex-m7": "dsp",
+         "cortex-m33": "dsp", "cortex-m55": "mve"}
+
+
+def _paths_model():
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((9, 9, 3))
+    x = layers.Conv2D(13, 3, padding="same", activation="relu")(inp)          # short rows (3 ch), 13 = 4*3+1
+    x = layers.Conv2D(18, 3, strides=2, padding="same")(x)                     # border pairs, stride 2
+    x = layers.Conv2D(18, 3, padding="same", groups=2, activation="relu6")(x)  # grouped, border windows
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)        # depthwise border, C = 4*4+2
+    x = layers.DepthwiseConv2D(3, strides=2, padding="valid")(x)                # depthwise stride 2, inside
+    y = layers.Conv2D(18, 3, padding="same", activation="relu")(x)             # residual block (fused)
+    y = layers.Conv2D(18, 3, padding="same")(y)
+    x = layers.Activation("relu")(layers.Add()([x, y]))
+    x = layers.Conv2D(23, 1)(x)                                                 # 1x1: GEMM, 2x2 = 4 rows
+    x = layers.Conv2D(11, 2, padding="valid")(x)                                # interior windows, run 46
+    x = layers.Flatten()(x)
+    x = layers.Dense(7)(x)                                                      # per-tensor GEMM, 1 row
+    return keras.Model(inp, layers.Softmax()(x))
+
+
+@pytest.fixture(scope="module")
+def paths_build(tmp_path_factory):
+    tfl = quantize(_paths_model(), seed=5)
+    graph = read_tflite(tfl)
+    out = tmp_path_factory.mktemp("paths")
+    (out / "model_int8.tflite").write_bytes(tfl)
+    x = make_inputs((9, 9, 3), n=8, seed=7)
+    ref = run_tflm(tfl, x).reshape(len(x), -1)
+    np.savez(out / "golden.npz", inputs_int8=x, outputs_int8=ref, labels=np.argmax(ref, axis=1))
+    plan = plan_engine(graph)
+    write_engine(plan, out / "firmware" / "engine")
+    src = (out / "firmware" / "engine" / "edgecnn_model.c").read_text()
+    for k in ("ecnn_conv2d_fast", "ecnn_depthwise_fast", "ecnn_gemm", "ecnn_resblock"):
+        assert f"{k}(&" in src, f"the test model no longer reaches {k}"
+    return out
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m55"])
+def test_each_kernel_path_is_bit_exact_on_its_core(paths_build, cpu):
+    r = verify_qemu(paths_build, cpu)
+    assert r["samples"] == 8 and r["bit_exact"] == 1.0, r.get("first_mismatch")
+
+
+@pytest.mark.parametrize("cpu", sorted(PATHS))
+def test_each_core_compiles_its_own_path(cpu):
+    """The compiler's feature macros select the path meant for the core (a flag change cannot silently
+    drop the M55 back to scalar code)."""
+    r = subprocess.run(["arm-none-eabi-gcc", *cflags(TARGETS[cpu]), "-E", "-dM", "-I",
+                        str(TEMPLATE_DIR / "engine"), "-include", "ecnn_dot.h", "-x", "c", "/dev/null"],
+                       capture_output=True, text=True, check=True)
+    m = re.search(r'^#define ECNN_DOT_PATH "(\w+)"', r.stdout, re.M)
+    assert m and m.group(1) == PATHS[cpu]
+
+
+REQUANT_MAIN = r"""
+/* Reads rows of acc[4], mult[4], shift[4] (int32) from inputs.bin; writes ecnn_requant_mve's four lanes and
+ * ecnn_mbqm's four scalars for the same values to outputs.bin. */
+#include <stdint.h>
+#include "board.h"
+#include "semihost.h"
+#include "ecnn_kernels.h"
+#include "ecnn_dot.h"
+
+void ecnn_mark_end(void);
+__attribute__((noinline)) void ecnn_mark_end(void) { __asm__ volatile("" ::: "memory"); }
+
+int main(void)
+{
+    int32_t row[12];
+    int32_t res[8];
+    int i;
+    int in = ecnn_sh_open("inputs.bin", ECNN_SH_MODE_RB);
+    int out = ecnn_sh_open("outputs.bin", ECNN_SH_MODE_WB);
+    if (in < 0 || out < 0) {
+        return 1;
+    }
+    while (ecnn_sh_read(in, row, sizeof row) == sizeof row) {
+        const int32x4_t v = ecnn_requant_mve(vldrwq_s32(row), vldrwq_s32(row + 4), vldrwq_s32(row + 8));
+        vstrwq_s32(res, v);
+        for (i = 0; i < 4; ++i) {
+            res[4 + i] = ecnn_mbqm(row[i], row[4 + i], (int)row[8 + i]);
+        }
+        if (ecnn_sh_write(out, res, sizeof res) != 0) {
+            return 1;
+        }
+    }
+    (void)ecnn_sh_close(in);
+    return ecnn_sh_close(out) == 0 ? 0 : 1;
+}
+"""
+
+
+def test_helium_requantization_equals_tflm_on_edge_values(paths_build, tmp_path):
+    """ecnn_requant_mve (VQRDMULH, a sign fix-up and VRSHL) against ecnn_mbqm and gemmlowp's definition, on the
+    M55 itself: random values, INT32 extremes, exact rounding ties of both signs, left and right shifts."""
+    import deploy.quant_params as qp
+    from deploy.firmware import LDFLAGS, build_firmware
+    from deploy.qemu import run_verify_firmware
+    from toolkit.targets import get_board
+
+    fw = build_firmware(paths_build, "cortex-m55", modes=("verify",))
+    rng = np.random.RandomState(11)
+    n = 4000
+    acc = rng.randint(-2 ** 31, 2 ** 31, n, dtype=np.int64)
+    mult = rng.randint(1 << 30, 2 ** 31, n, dtype=np.int64)
+    shift = rng.randint(-31, 1, n)
+    # ties: acc * mult lands exactly on k + 1/2 after the right shift, both signs
+    k = rng.randint(-5000, 5000, 800)
+    e = rng.randint(1, 12, 800)
+    acc[:800], mult[:800], shift[:800] = (2 * k + 1) << (e - 1), 1 << 30, -e + 1
+    acc[800:816] = [-2 ** 31, 2 ** 31 - 1, 0, 1, -1, 2, -2, 3, -3, 1 << 30, -(1 << 30), 5, -5, 6, -6, 7]
+    small = slice(n - 400, n)  # left shifts of values that do not overflow
+    acc[small], shift[small] = rng.randint(-3000, 3000, 400), rng.randint(0, 8, 400)
+    rows = np.stack([acc.reshape(-1, 4), mult.reshape(-1, 4), shift.reshape(-1, 4)], axis=1).astype(np.int32)
+    src = tmp_path / "requant_main.c"
+    src.write_text(REQUANT_MAIN)
+    target = TARGETS["cortex-m55"]
+    elf = tmp_path / "requant.elf"
+    objs = [fw.dir / "build" / f"{s}.o" for s in ("startup", "board_uart", "semihost", "ecnn_kernels")]
+    subprocess.run(["arm-none-eabi-gcc", *cflags(target), "-I", str(fw.dir), "-I", str(paths_build / "firmware" /
+                    "engine"), str(src), *map(str, objs), "-T", str(fw.dir / "linker.ld"), *LDFLAGS, "-o", str(elf)],
+                   check=True, capture_output=True, text=True)
+    run = run_verify_firmware(elf, get_board(target), rows.view(np.int8).reshape(len(rows), -1), 32, timeout=120)
+    got = run.outputs.view(np.int32).reshape(len(rows), 8)
+    want = np.array([int(qp.mbqm(int(a), int(m), int(s))) for a, m, s in zip(acc, mult, shift)]).reshape(-1, 4)
+    np.testing.assert_array_equal(got[:, 4:], want)   # the scalar form, compiled for the M55
+    np.testing.assert_array_equal(got[:, :4], want)   # the Helium form
