@@ -6,6 +6,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 ORDER = (  # (results file, the issue goal it answers): figures on the target cores first
+    ("cores.md", "Speed on every emulated Cortex-M core against TFLM + CMSIS-NN (issue 11 goals)"),
     ("suite.md", "On the emulated Cortex-M4 against TFLM + CMSIS-NN, and the model zoo against TFLM (RAM, speed, "
                  "flash, bit-exactness, weight sharing)"),
     ("firmware_per_cpu.md", "Firmware per Cortex-M CPU on QEMU"),

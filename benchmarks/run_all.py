@@ -18,6 +18,7 @@ from provenance import commit
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = (  # (name, arguments): the order collect.py lists them in
+    ("cores", []),
     ("build_default", []),
     ("build_mnist", []),
     ("suite", []),

@@ -1,0 +1,135 @@
+"""Benchmark: the engine against TFLM + CMSIS-NN on every emulated Cortex-M core, model by model.
+
+For each model of the zoo (MLPerf Tiny architectures with random weights) and the default compact CNN with
+each convolution kind (trained on digits), on Cortex-M0+, M4, M7, M33 and M55 (QEMU, the boards of
+toolkit/targets.py): instructions per inference of the engine (QEMU plugin, ecnn_invoke to its return, mean
+over the golden samples) and of TFLM with CMSIS-NN kernels from `../shared/tflm-cortex-m/` (`run_tflm.py
+--cpu X --kernels cmsis`, its own plugin inside Invoke, first golden input), same model file, same board; the
+ratio against each goal of issue 11 (M4/M7/M33 <= 0.5, first milestone 0.8; M55 <= 1.0; M0+ <= 0.8); and
+whether the engine's outputs equal TFLM's on every golden sample on that core. QEMU counts instructions, not
+cycles. The M0+ binary runs on the AN385 (M3) board.
+
+Writes benchmarks/results/cores.md.
+Usage: python benchmarks/cores.py [--models ds_cnn,...] [--cpus cortex-m4,...] [--samples N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from provenance import commit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ZOO = ("ds_cnn", "resnet8", "mobilenet_v1_025", "fc_autoencoder")
+CONVS = ("standard", "depthwise", "grouped")
+CPUS = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "cortex-m0plus")
+KIT_CPU = {"cortex-m0plus": "m0plus", "cortex-m4": "m4", "cortex-m7": "m7", "cortex-m33": "m33", "cortex-m55": "m55"}
+GOALS = {"cortex-m4": (0.5, 0.8), "cortex-m7": (0.5, 0.8), "cortex-m33": (0.5, 0.8), "cortex-m55": (1.0, None),
+         "cortex-m0plus": (0.8, None)}
+
+
+def builds(tmp: Path, models: list[str], samples: int) -> dict[str, Path]:
+    from suite import reference_model_build, trained_build
+
+    out = {}
+    for name in models:
+        if name in ZOO:
+            reference_model_build(name, tmp / name, samples=samples)
+            out[f"{name} (random weights)"] = tmp / name
+        else:
+            trained_build("digits", name, 2, None, tmp / name, "none")
+            out[f"compact_cnn {name} (digits)"] = tmp / name
+    return out
+
+
+def measure(build: Path, cpu: str, samples: int) -> dict:
+    from deploy.verify_qemu import verify_qemu
+    from suite import kit_measure
+
+    v = verify_qemu(build, cpu, samples=samples)
+    kit = kit_measure(build / "model_int8.tflite", build / "golden.npz", KIT_CPU[cpu], "cmsis")
+    return dict(engine=v["instructions_per_inference"], exact=v["bit_exact"], samples=v["samples"],
+                flash=v["flash_bytes"], kit=kit and kit["instructions_per_inference"],
+                kit_flash=kit and kit["flash_bytes"])
+
+
+def verdict(ratio: float | None, cpu: str) -> str:
+    if ratio is None:
+        return "-"
+    goal, milestone = GOALS[cpu]
+    if ratio <= goal:
+        return f"met (<= {goal})"
+    text = f"missed by {ratio / goal:.2f}x (goal {goal})"
+    if milestone is not None:
+        text += f"; milestone {milestone} {'met' if ratio <= milestone else 'missed'}"
+    return text
+
+
+def table(rows: list[dict], cpus: list[str]) -> str:
+    out = []
+    for cpu in cpus:
+        out += [f"### {cpu}", "", "| model | edgecnn instr/inf | TFLM + CMSIS-NN instr/inf | ratio | goal | "
+                "bit-exact | edgecnn flash B | TFLM + CMSIS-NN flash B |", "|---|---:|---:|---:|---|---:|---:|---:|"]
+        for r in rows:
+            m = r[cpu]
+            ratio = m["engine"] / m["kit"] if m["kit"] else None
+            out.append(f"| {r['model']} | {m['engine']:,} | {m['kit'] and format(m['kit'], ',') or '-'} | "
+                       f"{ratio and format(ratio, '.2f') or '-'} | {verdict(ratio, cpu)} | "
+                       f"{m['exact']:.0%} of {m['samples']} | {m['flash']:,} | "
+                       f"{m['kit_flash'] and format(m['kit_flash'], ',') or '-'} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=",".join(ZOO + CONVS))
+    ap.add_argument("--cpus", default=",".join(CPUS))
+    ap.add_argument("--samples", type=int, default=10)
+    ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    a = ap.parse_args(argv)
+    models, cpus = a.models.split(","), a.cpus.split(",")
+    t0 = time.perf_counter()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="edgecnn_cores_") as tmp:
+        for label, build in builds(Path(tmp), models, a.samples).items():
+            row = {"model": label}
+            for cpu in cpus:
+                row[cpu] = measure(build, cpu, a.samples)
+                print(label, cpu, row[cpu], flush=True)
+            rows.append(row)
+    cc = subprocess.run(["arm-none-eabi-gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    qemu = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    md = ["# Per core: edgecnn against TFLM + CMSIS-NN", "",
+          f"Command: `python benchmarks/cores.py` at commit `{commit()}` ({time.perf_counter() - t0:.0f} s). "
+          f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; {cc}; {qemu}.",
+          "", "Instructions per inference counted by QEMU TCG plugins inside the inference call (edgecnn: "
+          "`ecnn_invoke`, mean over the golden samples; TFLM: `Invoke`, first golden input), same int8 .tflite, "
+          "same emulated board. Ratio = edgecnn / TFLM + CMSIS-NN (lower is better). QEMU counts instructions, "
+          "not cycles: Helium and DSP instructions count one each, as every other. Goals (issue 11): M4, M7, "
+          "M33 <= 0.5 (first milestone 0.8); M55 <= 1.0; M0+ <= 0.8. Engine kernel paths: Helium (MVE) on the "
+          "M55, DSP (SXTB16/SMLAD) on M4, M7, M33, portable C on the M0+. Flash: the linked verify firmware "
+          "of each (edgecnn: startup, semihosting, engine, weights; TFLM: the kit's app).", "",
+          table(rows, cpus)]
+    results = Path(a.results)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "cores.md").write_text("\n".join(md))
+    print("\n".join(md))
+    bad = [(r["model"], c) for r in rows for c in cpus if r[c]["exact"] < 1.0]
+    if bad:
+        print(f"NOT bit-exact: {bad}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
