@@ -77,15 +77,16 @@ def _shape_text(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
-def load_user_inputs(path, build_dir, samples: int | None = None) -> dict:
-    """A golden-like record for the verifiers: inputs_int8, outputs_int8 (TFLM), labels (or None),
-    outputs_float (or None), and `inputs`: what was given (source file, format, count, quantization)."""
+def read_user_inputs(path, graph, samples: int | None = None) -> dict:
+    """The user's inputs checked against `graph` (the int8 model) and quantized: inputs_int8, inputs_float,
+    labels (or None), `inputs` (what was given: source file, format, count, quantization) and caveats.
+    No reference outputs yet; an InputError names the file and what to fix. Used by `edgecnn verify --inputs`
+    and by `edgecnn build --from-model FILE.tflite --inputs FILE`."""
     from deploy.export import quantize_input
-    from deploy.tflm import run_tflm
 
-    path = Path(path).expanduser()  # as the user wrote it, for the messages; the result records it resolved
-    build_dir = Path(build_dir)
-    graph, tin, n_out = _model_input(build_dir)
+    path = Path(path).expanduser()  # as the user wrote it, for the messages; the record holds it resolved
+    tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    n_out = int(np.prod(tout.shape[1:], dtype=np.int64))
     arrays = _read_arrays(path)
     sample_shape = tuple(int(s) for s in tin.shape[1:])
     want = f"{_shape_text(('N',) + sample_shape)} float in the model's input scale or int8 (channels last)"
@@ -123,8 +124,6 @@ def load_user_inputs(path, build_dir, samples: int | None = None) -> dict:
         x_int8 = quantize_input(x_float, graph)  # the build's own rounding and clipping
         unclipped = np.round(x_float / scale) + zero_point
         clipped = int(np.count_nonzero((unclipped < -128) | (unclipped > 127)))
-    ref = run_tflm((build_dir / "model_int8.tflite").read_bytes(), x_int8, what=f"the inputs of {path}")
-    flt, float_note = _float_outputs(build_dir / "model_float.tflite", x_float)
     info = dict(given_by="--inputs", source=str(path.resolve()), format=fmt, samples=int(n), given=int(given),
                 labels=labels is not None, clipped_values=clipped)
     caveats = []
@@ -132,11 +131,25 @@ def load_user_inputs(path, build_dir, samples: int | None = None) -> dict:
         lo, hi = (-128 - zero_point) * scale, (127 - zero_point) * scale
         caveats.append(f"{clipped} of {x_int8.size} input values of {path.name} lie outside the model's input range "
                        f"[{lo:.4g}, {hi:.4g}] and were clipped: are they in the scale the model was trained on?")
-    if float_note:
-        caveats.append(float_note)
-    return dict(inputs_int8=np.ascontiguousarray(x_int8, dtype=np.int8),
-                outputs_int8=np.asarray(ref).reshape(n, -1).astype(np.int8),
-                labels=labels, outputs_float=flt, inputs=info, caveats=caveats)
+    return dict(inputs_int8=np.ascontiguousarray(x_int8, dtype=np.int8), inputs_float=x_float, labels=labels,
+                inputs=info, caveats=caveats)
+
+
+def load_user_inputs(path, build_dir, samples: int | None = None) -> dict:
+    """A golden-like record for the verifiers: inputs_int8, outputs_int8 (TFLM), labels (or None),
+    outputs_float (or None), and `inputs`: what was given (source file, format, count, quantization)."""
+    from deploy.tflm import run_tflm
+
+    path = Path(path).expanduser()
+    build_dir = Path(build_dir)
+    graph, _, _ = _model_input(build_dir)
+    got = read_user_inputs(path, graph, samples)
+    x_int8, n = got["inputs_int8"], got["inputs"]["samples"]
+    ref = run_tflm((build_dir / "model_int8.tflite").read_bytes(), x_int8, what=f"the inputs of {path}")
+    flt, float_note = _float_outputs(build_dir / "model_float.tflite", got["inputs_float"])
+    caveats = got["caveats"] + ([float_note] if float_note else [])
+    return dict(inputs_int8=x_int8, outputs_int8=np.asarray(ref).reshape(n, -1).astype(np.int8),
+                labels=got["labels"], outputs_float=flt, inputs=got["inputs"], caveats=caveats)
 
 
 def _check_labels(y: np.ndarray, n: int, classes: int, path: Path) -> np.ndarray:
@@ -175,9 +188,16 @@ def _float_outputs(model: Path, x_float: np.ndarray) -> tuple[np.ndarray | None,
 
 
 def golden_inputs_info(build_dir: Path, samples: int) -> dict:
-    """The `inputs` record of a run on the build's own golden.npz (its test split, labelled)."""
-    return dict(given_by="build", source=str(Path(build_dir) / "golden.npz"),
-                format="int8 (the build's test inputs)", samples=int(samples), labels=True)
+    """The `inputs` record of a run on the build's own golden.npz: its labelled test split, or (a .tflite built
+    without a data set) unlabelled random or user-given inputs."""
+    source = Path(build_dir) / "golden.npz"
+    try:
+        with np.load(source) as g:
+            labelled = "labels" in g.files
+    except (OSError, ValueError, zipfile.BadZipFile):
+        labelled = True  # the verifier that read it already said what is wrong
+    fmt = "int8 (the build's test inputs)" if labelled else "int8 (the build's golden inputs, unlabelled)"
+    return dict(given_by="build", source=str(source), format=fmt, samples=int(samples), labels=labelled)
 
 
-__all__ = ["load_user_inputs", "golden_inputs_info"]
+__all__ = ["load_user_inputs", "read_user_inputs", "golden_inputs_info"]
