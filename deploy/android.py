@@ -440,3 +440,196 @@ def write_android_bundle(model, data: Dataset, out_dir: Path, model_name: str, *
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return parity
+
+
+# ---------------------------------------------------------------- the int8 bundle of a .tflite made elsewhere
+
+INT8_MAX_DIFF_LSB = 21  # optimized int8 kernels (XNNPACK, ONNX Runtime) round differently from TFLM's by 1-21 LSB
+INT8_VARIANTS: tuple[Variant, ...] = (
+    Variant("model_int8.tflite", "litert", "int8", "int8", "the model as given: fully int8, int8 input/output"),
+    Variant("model_int8.onnx", "onnxruntime", "int8", "int8",
+            "the same int8 model as QDQ ONNX (tf2onnx), for the full onnxruntime-android package"),
+    Variant("model_int8.ort", "onnxruntime", "int8", "int8", "model_int8.onnx in ORT format for ONNX Runtime Mobile"),
+)
+NEEDS_KERAS = "needs the float Keras model, which an int8 .tflite does not hold: give --from-model FILE.keras"
+NOT_FROM_INT8 = {  # the Keras bundle's files that an int8 .tflite cannot give
+    "model_float.tflite": f"the float model; {NEEDS_KERAS}",
+    "model_int8_float_io.tflite": f"int8 with float32 input/output, converted from the float model; {NEEDS_KERAS}",
+    "model.onnx": f"the float model as ONNX; {NEEDS_KERAS}",
+    "model.ort": f"the float model in ORT format; {NEEDS_KERAS}",
+    "EdgecnnClassifier.kt": "the Kotlin image classifier, built around model_int8_float_io.tflite (README.md shows "
+                            f"LiteRT's Interpreter on model_int8.tflite instead); {NEEDS_KERAS}",
+    "build.gradle.snippet": "the Gradle lines for EdgecnnClassifier.kt (README.md has the dependency line); "
+                            f"{NEEDS_KERAS}",
+}
+
+
+def _int8_io(graph) -> dict:
+    """Input and output shape, dtype, scale and zero point of an int8 graph, for model_meta.json and the README."""
+    def one(t):
+        q = t.quant
+        return {"shape": [int(v) for v in t.shape[1:]], "dtype": t.dtype,
+                "scale": float(q.scale[0]) if q is not None else None,
+                "zero_point": int(q.zero_point[0]) if q is not None else None}
+
+    return {"input": one(graph.tensors[graph.inputs[0]]), "output": one(graph.tensors[graph.outputs[0]])}
+
+
+def _run_litert_int8(path: Path, x: np.ndarray) -> np.ndarray:
+    """int8 outputs of a .tflite in LiteRT's default CPU kernels (XNNPACK where it applies: what a phone runs)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from toolkit.capture import capture_fds
+
+    got = []
+    with capture_fds():  # LiteRT announces its XNNPACK delegate on stderr
+        interp = Interpreter(model_path=str(path))
+        interp.allocate_tensors()
+        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+        for xi in x:
+            interp.set_tensor(inp["index"], xi.reshape(inp["shape"]).astype(inp["dtype"]))
+            interp.invoke()
+            got.append(interp.get_tensor(out["index"]).reshape(-1).copy())
+    return np.stack(got)
+
+
+def _run_onnxruntime_int8(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.stack([np.asarray(sess.run(None, {name: xi[None]})[0]).reshape(-1) for xi in x])
+
+
+def _int8_onnx_from_tflite(tflite_path: Path, onnx_path: Path) -> None:
+    """The int8 .tflite as a QDQ ONNX model with int8 input and output (tf2onnx's TFLite path)."""
+    import tf2onnx
+
+    from toolkit.capture import quiet_native
+
+    try:
+        with quiet_native():
+            proto, _ = tf2onnx.convert.from_tflite(str(tflite_path), opset=ONNX_OPSET)
+    except Exception as exc:  # tf2onnx raises assorted types
+        raise ModelError(f"tf2onnx could not convert {tflite_path.name} to ONNX: {_first_line(exc)}") from None
+    onnx_path.write_bytes(proto.SerializeToString())
+
+
+def _int8_parity(outputs: np.ndarray, reference: np.ndarray, labels) -> dict:
+    dev, ref = outputs.reshape(len(reference), -1).astype(np.int32), reference.reshape(len(reference), -1).astype(np.int32)
+    diff = np.abs(dev - ref)
+    worst = int(diff.max()) if diff.size else 0
+    entry = {"samples": int(len(ref)), "bit_exact": float(np.mean(diff.max(axis=1) == 0)) if len(ref) else 1.0,
+             "max_abs_diff_lsb": worst,
+             "top1_agreement": float(np.mean(dev.argmax(1) == ref.argmax(1))) if len(ref) else 1.0,
+             "accuracy": float(np.mean(dev.argmax(1) == np.asarray(labels))) if labels is not None and len(ref)
+             else None,
+             "goal": f"max_abs_diff_lsb <= {INT8_MAX_DIFF_LSB}", "ok": bool(worst <= INT8_MAX_DIFF_LSB)}
+    return entry
+
+
+def write_int8_android_bundle(int8_tflite: bytes, golden: dict, out_dir: Path, model_name: str, *,
+                              data: Dataset | None = None) -> dict:
+    """The Android files an int8 .tflite alone can give, checked against TFLM; returns parity.json's dict.
+
+    Written: model_int8.tflite (the model as given), model_int8.onnx and model_int8.ort (the same int8 model as
+    QDQ ONNX, int8 input and output), parity.json, README.md, and with a data set labels.txt and (for an image
+    input) model_meta.json. Each model file runs in its phone runtime on golden.npz's inputs and is compared
+    with TFLM's int8 outputs. `not_written` names every file of the Keras bundle that is missing and why; a
+    conversion that fails is listed there too rather than failing the build. Written beside out_dir and moved
+    into place at the end, like write_android_bundle."""
+    from deploy.tflite_reader import read_tflite
+
+    out_dir = Path(out_dir)
+    graph = read_tflite(bytes(int8_tflite))
+    io_info = _int8_io(graph)
+    if data is not None:
+        _check_labels(data.labels)
+    x, ref, labels = golden["inputs_int8"], golden["outputs_int8"], golden.get("labels")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+    except OSError as exc:
+        raise OutputError(f"cannot create the Android bundle folder next to {out_dir}: {exc.strerror or exc}",
+                          hint="check that the output folder is writable") from None
+    try:
+        versions = _runtime_versions()
+        files, not_written = {}, {}
+        (tmp / "model_int8.tflite").write_bytes(bytes(int8_tflite))
+        try:
+            _int8_onnx_from_tflite(tmp / "model_int8.tflite", tmp / "model_int8.onnx")
+            onnx_to_ort(tmp / "model_int8.onnx", tmp / "model_int8.ort")
+        except ModelError as exc:
+            for name in ("model_int8.onnx", "model_int8.ort"):
+                if not (tmp / name).is_file():
+                    not_written[name] = exc.message
+        for v in INT8_VARIANTS:
+            path = tmp / v.file
+            if not path.is_file():
+                continue
+            try:
+                got = (_run_litert_int8 if v.runtime == "litert" else _run_onnxruntime_int8)(path, x)
+            except Exception as exc:  # a runtime that refuses the file: say so, keep the others
+                path.unlink()
+                not_written[v.file] = f"{versions[v.runtime]} cannot run it: {_first_line(exc)}"
+                continue
+            files[v.file] = {"runtime": versions[v.runtime], "precision": "int8", "io": v.io,
+                             "bytes": path.stat().st_size, **_int8_parity(got, ref, labels)}
+            if path.suffix == ".ort":
+                files[v.file]["ort_format_version"] = ort_format_version(path.read_bytes())
+        not_written.update(NOT_FROM_INT8)
+        shape = io_info["input"]["shape"]
+        if data is not None:
+            (tmp / "labels.txt").write_text("".join(f"{s}\n" for s in data.labels), encoding="utf-8")
+        else:
+            not_written["labels.txt"] = "the class names come from a data set: give --dataset"
+        if data is not None and len(shape) == 3:
+            meta = model_meta(data, model_name, shape, int(np.prod(io_info["output"]["shape"])), 0, files)
+            meta["quantization"] = {"scheme": f"as given in {model_name}.tflite", **io_info}
+            (tmp / "model_meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n",
+                                                 encoding="utf-8")
+        else:
+            not_written["model_meta.json"] = ("the input normalisation comes from a data set: give "
+                                              "--dataset" if data is None else
+                                              f"the input {tuple(shape)} is not an image (height, width, channels)")
+        parity = {"reference": "tflm", "split": "golden", "samples": int(len(x)), "model": model_name,
+                  "goals": {"int8_max_abs_diff_lsb": INT8_MAX_DIFF_LSB}, "io": io_info, "files": files,
+                  "not_written": not_written, "ok": all(f["ok"] for f in files.values())}
+        (tmp / "parity.json").write_text(json.dumps(parity, indent=2) + "\n", encoding="utf-8")
+        (tmp / "README.md").write_text(_render("README_int8.md.j2", **_int8_readme_context(model_name, parity)),
+                                       encoding="utf-8")
+        if out_dir.exists():
+            shutil.rmtree(out_dir) if out_dir.is_dir() else out_dir.unlink()
+        tmp.rename(out_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write the Android bundle {out_dir}: {exc.strerror or exc}",
+                          hint="check free disk space and permissions") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return parity
+
+
+def _plus(n: int) -> str:
+    """`+ 3`, `- 2` or nothing: an offset written into a formula or a line of Kotlin."""
+    return f"+ {n}" if n > 0 else f"- {-n}" if n < 0 else "+ 0"
+
+
+def _int8_readme_context(model_name: str, parity: dict) -> dict:
+    io = parity["io"]
+    rows = [{"file": name, "runtime": f["runtime"], "size": _fmt_bytes(f["bytes"]),
+             "use": next(v.use for v in INT8_VARIANTS if v.file == name), "bit_exact": _fmt(f["bit_exact"], 4),
+             "max_diff": str(f["max_abs_diff_lsb"]), "agreement": _fmt(f["top1_agreement"], 4),
+             "ok": "yes" if f["ok"] else "NO"} for name, f in parity["files"].items()]
+    return {"model_name": model_name, "rows": rows, "not_written": parity["not_written"],
+            "input_shape": " x ".join(map(str, io["input"]["shape"])),
+            "output_shape": " x ".join(map(str, io["output"]["shape"])),
+            "input_size": str(int(np.prod(io["input"]["shape"]))), "output_size": str(int(np.prod(io["output"]["shape"]))),
+            "shape_kt": ", ".join(["1", *map(str, io["input"]["shape"])]),
+            "in_scale_kt": kotlin_float(io["input"]["scale"]), "in_scale": f"{io['input']['scale']:.8g}",
+            "out_scale_kt": kotlin_float(io["output"]["scale"]), "out_scale": f"{io['output']['scale']:.8g}",
+            "plus_in_zero": _plus(io["input"]["zero_point"]), "minus_out_zero": _plus(-io["output"]["zero_point"]),
+            "litert_version": LITERT_VERSION, "ort_version": ORT_ANDROID_VERSION, "samples": str(parity["samples"]),
+            "goal": str(INT8_MAX_DIFF_LSB), "has_ort": "model_int8.ort" in parity["files"]}

@@ -73,6 +73,32 @@ def golden_arrays(int8_tflite: bytes, x_float: np.ndarray, labels: np.ndarray,
     return arrays
 
 
+def random_int8_inputs(graph: Graph, samples: int, seed: int) -> np.ndarray:
+    """`samples` int8 model inputs drawn uniformly from [-128, 127] with `seed`: golden inputs for a model that
+    came without a data set (they exercise every kernel, saturation included, but carry no labels)."""
+    shape = tuple(int(s) for s in graph.tensors[graph.inputs[0]].shape[1:])
+    return np.random.default_rng(seed).integers(-128, 128, (samples, *shape), dtype=np.int8)
+
+
+def golden_from_int8(int8_tflite: bytes, x_int8: np.ndarray, x_float: np.ndarray | None = None,
+                     labels: np.ndarray | None = None, what: str = "the model") -> dict[str, np.ndarray]:
+    """golden.npz's arrays for int8 inputs given as they are: TFLM's reference outputs, the inputs as floats
+    (`x_float`, else dequantized with the input scale and zero point) and the labels when there are any."""
+    from deploy.tflm import run_tflm
+
+    graph = read_tflite(int8_tflite)
+    q = graph.tensors[graph.inputs[0]].quant
+    x_int8 = np.ascontiguousarray(x_int8, dtype=np.int8)
+    if x_float is None:
+        x_float = (x_int8.astype(np.float32) - q.zero_point[0]) * q.scale[0]
+    ref = run_tflm(int8_tflite, x_int8, what=what)
+    arrays = {"inputs_float": np.asarray(x_float, np.float32), "inputs_int8": x_int8,
+              "outputs_int8": ref.reshape(len(x_int8), -1).astype(np.int8)}
+    if labels is not None:
+        arrays["labels"] = np.asarray(labels).astype(np.int64)
+    return arrays
+
+
 def desktop_agreement(int8_tflite: bytes, inputs_int8: np.ndarray, reference: np.ndarray) -> dict:
     """Desktop LiteRT with the reference op resolver (not XNNPACK) against TFLM, sample by sample."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType

@@ -10,7 +10,8 @@ from deploy.tflite_reader import Graph
 
 def build_report(graph: Graph, *, name: str, conv: str | None, tflite_bytes: int, arena, accuracy: dict,
                  engine_ram: int | None = None, engine_flash: int | None = None, desktop_check: dict | None = None,
-                 keras_params: int | None = None, labels=None, target: str | None = None) -> dict:
+                 keras_params: int | None = None, labels=None, target: str | None = None,
+                 golden_inputs: dict | None = None) -> dict:
     """The report as a dict with the keys DESIGN.md fixes (model, layers, memory, accuracy) and a few more."""
     layers = all_layer_stats(graph)
     live = live_activation_bytes(graph)
@@ -35,6 +36,8 @@ def build_report(graph: Graph, *, name: str, conv: str | None, tflite_bytes: int
         },
         "accuracy": accuracy,
     }
+    if golden_inputs:
+        report["golden_inputs"] = golden_inputs
     if desktop_check is not None:
         report["desktop_check"] = desktop_check
     return report
@@ -76,14 +79,37 @@ def render_markdown(report: dict) -> str:
         from deploy.verify_common import ram_text
 
         lines += [f"RAM: {ram_text(mem['firmware_ram_parts'], mem['firmware_ram_bytes'], 'serial firmware')}."]
-    lines += ["",
-              "## Accuracy (test split)", "", "| float | int8 |", "|---:|---:|",
-              f"| {_fmt(acc.get('float'))} | {_fmt(acc.get('int8'))} |"]
+    if acc.get("int8") is None and acc.get("float") is None:
+        lines += ["", "## Accuracy", "", f"Accuracy {acc.get('reason') or 'not measured'}."]
+    else:
+        split = acc.get("measured_on") or "test split"
+        lines += ["", f"## Accuracy ({split})", "", "| float | int8 |", "|---:|---:|",
+                  f"| {_fmt(acc.get('float'))} | {_fmt(acc.get('int8'))} |"]
+        if acc.get("reason"):
+            lines += ["", f"Accuracy {acc['reason']}."]
+    golden = report.get("golden_inputs") or {}
+    if golden.get("source") == "random":
+        lines += ["", f"Golden inputs: {golden['samples']} seeded random int8 inputs (seed {golden['seed']}), with "
+                      "TFLM's outputs."]
+    elif golden.get("source") == "--inputs":
+        lines += ["", f"Golden inputs: {golden['samples']} of {golden['given']} inputs from {golden['file']} "
+                      f"({golden['format']}), with TFLM's outputs."]
     if "desktop_check" in report:
         d = report["desktop_check"]
+        what = "test samples" if golden.get("source") in (None, "dataset") else "golden inputs"
         lines += ["", f"Desktop check: {d['runtime']} and TFLM agree bit for bit on {d['bit_exact_samples']} of "
-                      f"{d['samples']} test samples (max difference {d['max_abs_diff_lsb']} LSB)."]
-    if "android" in report:
+                      f"{d['samples']} {what} (max difference {d['max_abs_diff_lsb']} LSB)."]
+    if "android" in report and report["android"].get("reference") == "tflm":
+        a = report["android"]
+        lines += ["", f"## Android bundle parity ({a['samples']} golden inputs, int8 outputs against TFLM)", "",
+                  "| file | runtime | bytes | bit-exact | max diff LSB | top-1 agreement | goal met |",
+                  "|---|---|---:|---:|---:|---:|---|"]
+        for fname, f in a["files"].items():
+            lines.append(f"| {fname} | {f['runtime']} | {_fmt(f['bytes'])} | {_fmt(f['bit_exact'])} | "
+                         f"{_fmt(f['max_abs_diff_lsb'])} | {_fmt(f['top1_agreement'])} | {'yes' if f['ok'] else 'NO'} |")
+        lines += ["", "Not written (an int8 .tflite alone cannot give them):", ""]
+        lines += [f"- {fname}: {why}" for fname, why in a["not_written"].items()]
+    elif "android" in report:
         lines += ["", "## Android bundle parity (test split, against Keras)", "",
                   "| file | runtime | bytes | max abs diff | top-1 agreement | accuracy | goal met |",
                   "|---|---|---:|---:|---:|---:|---|"]

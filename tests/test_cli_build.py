@@ -85,12 +85,15 @@ def test_from_model_keras_and_tflite(build_dir, tmp_path):
     for stage in ("train", "android", "verify"):  # stages that did not run are not reported as done
         assert f"{stage:<9} done" not in r.stdout, r.stdout
     r = run_cli("build", "--target", "cortex-m", "--from-model", build_dir / "model_int8.tflite",
-                "--out", tmp_path / "t")
+                "--dataset", "digits", "--out", tmp_path / "t")  # an explicit data set: accuracy measured on it
     assert r.returncode == 0, r.stderr
     assert "quantize  skipped: the --from-model .tflite is already int8" in r.stdout
+    assert "edgecnn build: model_int8.tflite on digits for cortex-m" in r.stdout
+    assert "None" not in r.stdout and "float: not measured, model_int8.tflite holds only the int8 model" in r.stdout
     a = json.loads((build_dir / "report.json").read_text())
     b = json.loads((tmp_path / "t" / "report.json").read_text())
     assert a["accuracy"]["int8"] == b["accuracy"]["int8"] and b["accuracy"]["float"] is None
+    assert b["golden_inputs"]["source"] == "dataset" and b["golden_inputs"]["labelled"]
 
 
 def test_report_command(build_dir):

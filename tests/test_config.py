@@ -144,3 +144,18 @@ def test_cli_refuses_a_bad_time_budget_in_one_line(tmp_path):
         "edgecnn: error: --time-budget 'soon' is not a duration (give a duration such as 90s, 3m or 1h30m, a number "
         "of seconds, or none for no limit)"]
     assert not (tmp_path / "out").exists()
+
+
+def test_data_set_defaults_to_digits_except_for_a_tflite(tmp_path):
+    """A .tflite made elsewhere gets random golden inputs instead of digits (whose 8x8 images rarely fit it)."""
+    assert BuildConfig().dataset == "digits" and BuildConfig(from_model="m.keras").dataset == "digits"
+    cfg = BuildConfig(from_model="zoo/kws.tflite")
+    assert cfg.dataset is None and cfg.from_tflite and cfg.out_dir.as_posix() == "build/kws"
+    assert BuildConfig(from_model="kws.tflite", dataset="digits").dataset == "digits"  # explicit: kept
+    f = tmp_path / "edgecnn.toml"
+    f.write_text('[build]\ntarget = "cortex-m4"\nfrom_model = "kws.tflite"\ninputs = "x.npy"\n')
+    assert load_config(f).inputs == "x.npy" and load_config(f).dataset is None
+    with pytest.raises(ConfigError, match="--inputs gives the golden inputs of a --from-model FILE.tflite"):
+        BuildConfig(inputs="x.npy")
+    with pytest.raises(ConfigError, match="--inputs x.npy and --dataset shapes both give the golden inputs"):
+        BuildConfig(from_model="kws.tflite", inputs="x.npy", dataset="shapes")

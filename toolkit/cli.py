@@ -43,8 +43,9 @@ def cli():
 @cli.command()
 @click.option("--target", default=None, help="cortex-m (= cortex-m4), cortex-m0plus/m3/m4/m7/m33/m55, android, "
               "host (`edgecnn targets`); required here or as `target` in --config")
-@click.option("--dataset", default=None, help="digits, shapes, or a path: .npz, image folder, IDX folder"
-              f" [default: {BuildConfig.dataset}]")
+@click.option("--dataset", default=None, help="digits, shapes, or a path: .npz, image folder, IDX folder; a "
+              "--from-model .tflite needs none (random int8 golden inputs, or --inputs)"
+              " [default: digits]")
 @click.option("--model", default=None, help="a model from `edgecnn models`"
               f" [default: {BuildConfig.model}]")
 @click.option("--conv", default=None, help="standard, depthwise or grouped"
@@ -63,8 +64,13 @@ def cli():
               "planned schedule, reproducible bit for bit from --seed")
 @click.option("--seed", type=int, default=None, help="seed for data splits, weights and training"
               f" [default: {BuildConfig.seed}]")
-@click.option("--out", default=None, help="output folder [default: build/<model>]")
+@click.option("--out", default=None, help="output folder [default: build/<model>, or build/<file name> with "
+              "--from-model]")
 @click.option("--from-model", default=None, help="skip training: a .keras or int8 .tflite model")
+@click.option("--inputs", default=None, metavar="FILE",
+              help="with --from-model FILE.tflite and no --dataset: your own golden inputs (a .npy, or a .npz with x "
+                   "and optionally y labels), N samples of the model's input shape, float in the model's input "
+                   "scale or int8 [default: seeded random int8 inputs]")
 @click.option("--verify", default=None, help="none, host or qemu"
               f" [default: {BuildConfig.verify}]")
 @click.option("--config", "config_file", default=None,
@@ -79,20 +85,22 @@ def build(config_file, **flags):
       edgecnn build --target cortex-m
       edgecnn build --target cortex-m7 --conv depthwise --dataset my_images/ --verify qemu
       edgecnn build --target cortex-m --from-model my_model.tflite --out build/mine
+      edgecnn build --target cortex-m4 --from-model kws.tflite --inputs my_inputs.npy --verify host
       edgecnn build --config edgecnn.toml
     """
     from toolkit.config import load_config
     from toolkit.pipeline import run
 
     cfg = load_config(config_file, **flags)
-    if not str(cfg.from_model or "").endswith(".tflite"):  # every other build trains or converts with TensorFlow
+    from toolkit.targets import get_target
+
+    if not cfg.from_tflite or get_target(cfg.target).kind == "android":  # training, converting: TensorFlow
         _import_tensorflow_quietly()
-    click.echo(f"edgecnn build: {cfg.model} ({cfg.conv}) on {cfg.dataset} for {cfg.target} -> {cfg.out_dir}")
+    click.echo(f"edgecnn build: {_build_banner(cfg)} for {cfg.target} -> {cfg.out_dir}")
     result = run(cfg, log=lambda line: click.echo("  " + line))
     rep = result.report
-    mem, acc = rep["memory"], rep["accuracy"]
-    click.echo(f"  {rep['model']['params']:,} params, {rep['model']['macs']:,} MACs; accuracy float "
-               f"{acc['float'] if acc['float'] is None else round(acc['float'], 4)}, int8 {acc['int8']:.4f}")
+    mem = rep["memory"]
+    click.echo(f"  {rep['model']['params']:,} params, {rep['model']['macs']:,} MACs; {_accuracy_text(rep['accuracy'])}")
     click.echo(f"  flash {mem['flash_bytes']:,} B, TFLM arena {mem['tflm_arena_bytes']:,} B")
     if mem.get("peak_ram_bytes"):
         from deploy.verify_common import ram_text
@@ -103,6 +111,32 @@ def build(config_file, **flags):
     for note in result.notes:
         click.echo(f"  note: {note}")
     click.echo(f"done in {result.seconds:.1f} s: {result.out_dir}")
+
+
+def _build_banner(cfg: BuildConfig) -> str:
+    """What is built from what: the model (or --from-model file) and the data set (or the golden inputs)."""
+    what = Path(cfg.from_model).name if cfg.from_model else f"{cfg.model} ({cfg.conv})"
+    if cfg.dataset is not None:
+        on = cfg.dataset
+    elif cfg.inputs:
+        on = f"--inputs {cfg.inputs}"
+    else:
+        from toolkit.stages import random_golden_samples
+
+        on = f"{random_golden_samples(cfg)} random int8 inputs (seed {cfg.seed}, no data set)"
+    return f"{what} on {on}"
+
+
+def _accuracy_text(acc: dict) -> str:
+    """The summary's accuracy: the figures measured, and why any is missing (never a bare None)."""
+    if acc.get("int8") is None:
+        return f"accuracy {acc.get('reason') or 'not measured'}"
+    text = f"accuracy int8 {acc['int8']:.4f}"
+    if acc.get("float") is not None:
+        text = f"accuracy float {acc['float']:.4f}, int8 {acc['int8']:.4f}"
+    if acc.get("measured_on"):
+        text += f" on {acc['measured_on']}"
+    return text + (f"; {acc['reason']}" if acc.get("float") is None and acc.get("reason") else "")
 
 
 @cli.command()
@@ -183,8 +217,10 @@ def _print_verify(result: dict) -> None:
                f"max diff {result['max_abs_diff_lsb']} LSB, top-1 vs int8 {result['top1_agreement_int8']:.4f}")
     if given.get("given_by") == "--inputs":
         click.echo(f"  inputs {given['source']}: {given['samples']} of {given['given']}, {given['format']}")
+    unlabelled = ("no accuracy: the inputs have no labels (y)" if given.get("given_by") == "--inputs" else
+                  "no accuracy: the build's golden inputs have no labels (built without --dataset)")
     accuracy = (f"accuracy device {acc.get('device')}, int8 {acc.get('int8')}, float {acc.get('float')}"
-                if acc.get("device") is not None else "no accuracy: the inputs have no labels (y)")
+                if acc.get("device") is not None else unlabelled)
     click.echo(f"  {accuracy}" + (f"; {ipi:,.0f} instructions per inference" if ipi else ""))
     if result.get("flash_bytes"):
         from deploy.verify_common import ram_text

@@ -13,6 +13,8 @@ from toolkit.errors import ConfigError
 REQUIRED = ("target",)  # options with no default: a flag or the config file must give them
 CONV_KINDS = ("standard", "depthwise", "grouped")
 VERIFY_MODES = ("none", "host", "qemu")
+DEFAULT_DATASET = "digits"  # for builds that train or convert; a --from-model .tflite needs no data set
+RANDOM_GOLDEN_SAMPLES = 100  # seeded random int8 golden inputs of a .tflite built without a data set
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class BuildConfig:
     """Every option of `edgecnn build`; unknown keys and bad values are ConfigErrors naming the option."""
 
     target: str = "cortex-m"
-    dataset: str = "digits"
+    dataset: str | None = None  # None: digits, except for a --from-model .tflite (random golden inputs)
     model: str = "compact_cnn"
     conv: str = "standard"
     groups: int = 2
@@ -35,6 +37,7 @@ class BuildConfig:
     seed: int = 0
     out: str | None = None
     from_model: str | None = None
+    inputs: str | None = None  # golden inputs of a --from-model .tflite built without a data set (.npy/.npz)
     verify: str = "none"
     calibration_samples: int = 200
     golden_samples: int = 1000
@@ -42,6 +45,7 @@ class BuildConfig:
     board: dict = field(default_factory=dict)  # generic board: flash/ram origin and size
 
     def __post_init__(self):
+        self._check_dataset_and_inputs()
         if self.conv not in CONV_KINDS:
             raise ConfigError(f"--conv {self.conv!r} is not one of {', '.join(CONV_KINDS)}")
         if self.verify not in VERIFY_MODES:
@@ -65,6 +69,30 @@ class BuildConfig:
         self._check_target_and_board()
 
     @property
+    def from_tflite(self) -> bool:
+        """The build starts from an int8 .tflite file: nothing is trained or quantized."""
+        return self.from_model is not None and Path(str(self.from_model)).suffix == ".tflite"
+
+    def _check_dataset_and_inputs(self) -> None:
+        """A build without --dataset trains on digits, except from a .tflite: that one gets random golden inputs
+        (or --inputs FILE), so a model made elsewhere needs no data set of its input shape."""
+        if self.dataset is not None and not isinstance(self.dataset, str):
+            raise ConfigError(f"--dataset must be a name or a path, got {self.dataset!r}")
+        if self.inputs is not None and not isinstance(self.inputs, str):
+            raise ConfigError(f"--inputs must be a path to a .npy or .npz file, got {self.inputs!r}")
+        if self.inputs is not None:
+            if not self.from_tflite:
+                raise ConfigError("--inputs gives the golden inputs of a --from-model FILE.tflite build",
+                                  hint="add --from-model FILE.tflite, or leave --inputs out: a build that trains "
+                                       "takes its test inputs from --dataset")
+            if self.dataset is not None:
+                raise ConfigError(f"--inputs {self.inputs} and --dataset {self.dataset} both give the golden inputs",
+                                  hint="give one: --dataset to measure accuracy on a data set, --inputs for your "
+                                       "own inputs")
+        if self.dataset is None and not self.from_tflite:
+            object.__setattr__(self, "dataset", DEFAULT_DATASET)
+
+    @property
     def time_budget_seconds(self) -> float | None:
         """The training time budget in seconds, or None for no limit."""
         return parse_duration(self.time_budget)
@@ -83,8 +111,13 @@ class BuildConfig:
             check_build_board(target, self.board, self.verify)
 
     @property
+    def model_name(self) -> str:
+        """What the build is of: the --from-model file's stem, else the model from the zoo."""
+        return Path(self.from_model).stem if self.from_model else self.model
+
+    @property
     def out_dir(self) -> Path:
-        return Path(self.out) if self.out else Path("build") / self.model
+        return Path(self.out) if self.out else Path("build") / self.model_name
 
     def replace(self, **changes) -> "BuildConfig":
         return dataclasses.replace(self, **changes)

@@ -24,7 +24,7 @@ class Context:
     cfg: BuildConfig
     target: Target
     out: Path  # the staging folder; published under cfg.out_dir when every stage has passed
-    data: Any = None
+    data: Any = None  # toolkit.datasets.Dataset; None for a .tflite built without a data set
     model: Any = None  # keras.Model, None when building from a .tflite file
     float_tflite: bytes | None = None
     int8_tflite: bytes | None = None
@@ -36,15 +36,34 @@ class Context:
     android: dict | None = None
     verify: dict | None = None
     engine: Any = None  # deploy.codegen.EnginePlan, planned by the report stage
+    user_inputs: dict | None = None  # --inputs FILE, read and checked against the model (deploy.verify_inputs)
+    golden_info: dict = field(default_factory=dict)  # where golden.npz's inputs came from (report.json)
     notes: list[str] = field(default_factory=list)
     log: Any = None  # the pipeline's line printer, for stages that report progress while they run
 
     @property
     def model_name(self) -> str:
-        return Path(self.cfg.from_model).stem if self.cfg.from_model else self.cfg.model
+        return self.cfg.model_name
+
+    @property
+    def labels(self) -> list[str] | None:
+        """The class names of the data set; None without one (code generation then numbers the outputs)."""
+        return list(self.data.labels) if self.data is not None else None
+
+
+def random_golden_samples(cfg: BuildConfig) -> int:
+    """How many random int8 golden inputs a .tflite built without a data set gets (at most golden_samples)."""
+    from toolkit.config import RANDOM_GOLDEN_SAMPLES
+
+    return min(cfg.golden_samples, RANDOM_GOLDEN_SAMPLES)
 
 
 def stage_dataset(ctx: Context) -> None:
+    if ctx.cfg.dataset is None:  # a .tflite without --dataset: golden inputs from --inputs or the seed
+        if ctx.cfg.inputs:
+            return f"no --dataset: the golden inputs are --inputs {ctx.cfg.inputs}"
+        return (f"no --dataset: the golden inputs are {random_golden_samples(ctx.cfg)} random int8 inputs "
+                f"(--seed {ctx.cfg.seed}); accuracy is not measured")
     from toolkit.datasets import load_dataset
 
     ctx.data = load_dataset(ctx.cfg.dataset, seed=ctx.cfg.seed)
@@ -93,13 +112,21 @@ def stage_model(ctx: Context) -> None:
                                          hint="give the .keras model instead and edgecnn quantizes it")
         else:
             raise ModelFileError(f"--from-model {path} is neither .keras nor .tflite")
+        if data is None:  # a .tflite without a data set: any input shape; --inputs must fit the model
+            if cfg.inputs:
+                from deploy.verify_inputs import read_user_inputs
+
+                ctx.user_inputs = read_user_inputs(cfg.inputs, ctx.graph, samples=cfg.golden_samples)
+            return
         shape = (tuple(ctx.graph.tensors[ctx.graph.inputs[0]].shape[1:]) if ctx.model is None
                  else tuple(ctx.model.inputs[0].shape[1:]))
         classes = (ctx.graph.tensors[ctx.graph.outputs[0]].size if ctx.model is None
                    else int(ctx.model.outputs[0].shape[-1]))
         if shape != data.input_shape:
             raise ModelFileError(f"{path} takes inputs of shape {shape} but data set {data.name} has {data.input_shape}",
-                                 hint="use the data set the model was trained on")
+                                 hint="use the data set the model was trained on" + (
+                                     ", or leave --dataset out: a .tflite then gets random int8 golden inputs "
+                                     "(or your own with --inputs FILE.npy|.npz)" if ctx.model is None else ""))
         if classes != data.num_classes:
             raise ModelFileError(f"{path} has {classes} outputs but data set {data.name} has {data.num_classes} classes")
         return
@@ -132,6 +159,8 @@ def stage_quantize(ctx: Context) -> None:
 
 
 def stage_export(ctx: Context) -> None:
+    if ctx.data is None:
+        return _export_without_data(ctx)
     from deploy.export import check_onnx, desktop_agreement, golden_arrays, onnx_from_float_tflite
     from toolkit.training import accuracy
 
@@ -149,7 +178,11 @@ def stage_export(ctx: Context) -> None:
     arrays = golden_arrays(ctx.int8_tflite, data.x_test, data.y_test, float_out)
     ctx.accuracy = {"float": accuracy(float_out, data.y_test) if float_out is not None else None,
                     "int8": accuracy(arrays["outputs_int8"], data.y_test), "test_samples": int(len(data.y_test))}
+    if float_out is None:
+        ctx.accuracy["reason"] = f"float: not measured, {Path(ctx.cfg.from_model).name} holds only the int8 model"
     n = min(ctx.cfg.golden_samples, len(data.y_test))
+    ctx.golden_info = {"source": "dataset", "dataset": data.name, "split": "test", "samples": int(n),
+                       "labelled": True}
     ctx.golden = {k: v[:n] for k, v in arrays.items()}
     np.savez_compressed(out / "golden.npz", **ctx.golden, class_labels=np.array(data.labels))
     if any(ch in label for label in data.labels for ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
@@ -159,13 +192,62 @@ def stage_export(ctx: Context) -> None:
     ctx.desktop = desktop_agreement(ctx.int8_tflite, ctx.golden["inputs_int8"], ctx.golden["outputs_int8"])
 
 
+def _export_without_data(ctx: Context) -> None:
+    """golden.npz for a .tflite built without a data set: seeded random int8 inputs (or the user's --inputs) with
+    TFLM's outputs; accuracy only when --inputs brought labels."""
+    from deploy.export import desktop_agreement, golden_from_int8, random_int8_inputs
+
+    cfg, out = ctx.cfg, ctx.out
+    (out / "model_int8.tflite").write_bytes(ctx.int8_tflite)
+    name = Path(cfg.from_model).name
+    given = ctx.user_inputs
+    if given is not None:
+        ctx.golden = golden_from_int8(ctx.int8_tflite, given["inputs_int8"], given["inputs_float"], given["labels"],
+                                      what=f"model {ctx.model_name} on --inputs {cfg.inputs}")
+        info = given["inputs"]
+        ctx.golden_info = {"source": "--inputs", "file": info["source"], "format": info["format"],
+                           "samples": info["samples"], "given": info["given"], "labelled": info["labels"],
+                           "clipped_values": info["clipped_values"]}
+        ctx.notes.extend(given["caveats"])
+    else:
+        n = random_golden_samples(cfg)
+        ctx.golden = golden_from_int8(ctx.int8_tflite, random_int8_inputs(ctx.graph, n, cfg.seed),
+                                      what=f"model {ctx.model_name}")
+        ctx.golden_info = {"source": "random", "seed": cfg.seed, "samples": n, "labelled": False,
+                           "format": "int8, uniform in [-128, 127]"}
+    n = len(ctx.golden["inputs_int8"])
+    labels = ctx.golden.get("labels")
+    if labels is not None:
+        top1 = ctx.golden["outputs_int8"].reshape(n, -1).argmax(axis=1)
+        ctx.accuracy = {"float": None, "int8": round(float(np.mean(top1 == labels)), 6), "test_samples": n,
+                        "measured_on": f"--inputs {cfg.inputs}, with its labels y",
+                        "reason": f"float: not measured, {name} holds only the int8 model"}
+    else:
+        where = (f"--inputs {cfg.inputs}, which has no labels y" if given is not None else
+                 f"{n} seeded random int8 inputs (--seed {cfg.seed})")
+        ctx.accuracy = {"float": None, "int8": None, "test_samples": 0,
+                        "reason": f"not measured: built without --dataset, on {where}; give --dataset (labelled "
+                                  "data of the model's input shape) or --inputs FILE.npz with labels y to measure it"}
+    np.savez_compressed(out / "golden.npz", **ctx.golden)
+    ctx.desktop = desktop_agreement(ctx.int8_tflite, ctx.golden["inputs_int8"], ctx.golden["outputs_int8"])
+
+
 def stage_android(ctx: Context) -> None:
     """The Android bundle (LiteRT and ONNX Runtime Mobile files, Kotlin class, parity) for --target android."""
     if ctx.target.kind != "android":
         return f"--target {ctx.target.name} builds no Android bundle"
-    if ctx.model is None:
-        raise ConfigError("--target android needs a Keras model (trained here or --from-model FILE.keras): the "
-                          "float and ONNX variants cannot be made from an int8 .tflite")
+    if ctx.model is None:  # an int8 .tflite: the int8 files it can give, and which it cannot
+        from deploy.android import write_int8_android_bundle
+
+        parity = write_int8_android_bundle(ctx.int8_tflite, ctx.golden, ctx.out / "android", ctx.model_name,
+                                           data=ctx.data)
+        ctx.android = parity
+        ctx.notes.append(f"Android bundle (int8 only): {', '.join(parity['files'])}, checked against TFLM; "
+                         f"not written: {_not_written_text(parity['not_written'])}; android/README.md says why")
+        missed = [name for name, f in parity["files"].items() if not f["ok"]]
+        if missed:
+            ctx.notes.append(f"warning: Android parity goal missed by {', '.join(missed)} (see report.md)")
+        return
     from deploy.android import write_android_bundle
 
     parity = write_android_bundle(ctx.model, ctx.data, ctx.out / "android", ctx.model_name,
@@ -177,36 +259,52 @@ def stage_android(ctx: Context) -> None:
         ctx.notes.append(f"warning: Android parity goal missed by {', '.join(missed)} (see report.md)")
 
 
+def _not_written_text(not_written: dict) -> str:
+    """The Android files a .tflite build could not write, those needing the Keras model named together."""
+    from deploy.android import NOT_FROM_INT8
+
+    keras = [f for f in not_written if f in NOT_FROM_INT8]
+    parts = [f"{', '.join(keras)} (they need the float Keras model: --from-model FILE.keras)"] if keras else []
+    parts += [f"{f} ({why})" for f, why in not_written.items() if f not in NOT_FROM_INT8]
+    return ", ".join(parts)
+
+
 def stage_report(ctx: Context) -> None:
     from deploy.report import build_report, write_report
     from deploy.tflm import measure_arena
 
     arena = measure_arena(ctx.int8_tflite, what=f"model {ctx.model_name}")
-    engine = None
-    if ctx.target.kind != "android":
-        from deploy.codegen import plan_engine
-
-        ctx.engine = plan_engine(ctx.graph, list(ctx.data.labels))  # refuses unsupported ops, naming the layer
-        engine = ctx.engine.info
-        flash, flash_how, fw_sizes = _engine_memory(ctx.engine, ctx.target, ctx.cfg.board or None)
+    engine_memory = None
+    if ctx.target.kind != "android":  # refuses unsupported ops, naming the layer
+        ctx.engine, engine_memory = plan_engine_memory(ctx.graph, ctx.labels, ctx.target, ctx.cfg.board or None)
     ctx.report = build_report(
         ctx.graph, name=ctx.model_name, conv=None if ctx.cfg.from_model else ctx.cfg.conv,
         tflite_bytes=len(ctx.int8_tflite), arena=arena, accuracy=ctx.accuracy, desktop_check=ctx.desktop,
-        engine_ram=engine.peak_ram_bytes if engine else None,
-        engine_flash=flash if engine else None,
         keras_params=int(ctx.model.count_params()) if ctx.model is not None else None,
-        labels=ctx.data.labels, target=ctx.target.name)
-    if engine is not None:
-        ctx.report["memory"]["flash_bytes_measured_with"] = flash_how
-        ctx.report["memory"]["engine_constant_bytes"] = engine.const_bytes
-        if fw_sizes is not None:  # the linked serial firmware's RAM, part by part (the activations are in .bss)
-            from deploy.verify_common import ram_parts
-
-            ctx.report["memory"]["firmware_ram_bytes"] = fw_sizes["ram_bytes"]
-            ctx.report["memory"]["firmware_ram_parts"] = ram_parts(fw_sizes, engine.peak_ram_bytes)
+        labels=ctx.labels, target=ctx.target.name, golden_inputs=ctx.golden_info)
+    if engine_memory is not None:
+        ctx.report["memory"].update(engine_memory)
     if ctx.android is not None:
         ctx.report["android"] = ctx.android
     write_report(ctx.report, ctx.out)
+
+
+def plan_engine_memory(graph, labels, target: Target, board: dict | None = None) -> tuple[Any, dict]:
+    """Plan the engine for `graph` and measure what it needs on `target`: the plan, and the report's memory keys
+    (peak_ram_bytes, flash_bytes and how it was measured, engine_constant_bytes, and the linked serial firmware's
+    RAM part by part when one was linked). Raises UnsupportedOpError naming the layer the engine cannot run."""
+    from deploy.codegen import plan_engine
+
+    plan = plan_engine(graph, labels)
+    flash, flash_how, fw_sizes = _engine_memory(plan, target, board)
+    fields = {"flash_bytes": flash, "peak_ram_bytes": plan.info.peak_ram_bytes,
+              "flash_bytes_measured_with": flash_how, "engine_constant_bytes": plan.info.const_bytes}
+    if fw_sizes is not None:  # the linked serial firmware's RAM, part by part (the activations are in .bss)
+        from deploy.verify_common import ram_parts
+
+        fields["firmware_ram_bytes"] = fw_sizes["ram_bytes"]
+        fields["firmware_ram_parts"] = ram_parts(fw_sizes, plan.info.peak_ram_bytes)
+    return plan, fields
 
 
 def _engine_memory(plan, target: Target, board: dict | None) -> tuple[int, str, dict | None]:
@@ -247,7 +345,7 @@ def stage_codegen(ctx: Context) -> None:
     from deploy.tflm_codegen import write_tflm_arrays
 
     firmware = ctx.out / "firmware"
-    write_tflm_arrays(ctx.graph, ctx.int8_tflite, firmware / "tflm", ctx.data.labels,
+    write_tflm_arrays(ctx.graph, ctx.int8_tflite, firmware / "tflm", ctx.labels,
                       ctx.report["memory"]["tflm_arena_bytes"], ctx.model_name)
     write_engine(ctx.engine, firmware / "engine")
     if ctx.target.kind == "mcu":
@@ -289,11 +387,15 @@ def check_between_stages(ctx: Context, stage: str) -> None:
         raise ModelError("the int8 model has no operators")
     if stage == "export":
         acc = ctx.accuracy
-        chance = chance_accuracy(ctx.data.y_test)
+        if acc.get("int8") is None:  # not measured (a .tflite without labelled inputs): the report says why
+            return
+        y = ctx.data.y_test if ctx.data is not None else ctx.golden["labels"]
+        classes = ctx.data.num_classes if ctx.data is not None else int(ctx.golden["outputs_int8"][0].size)
+        chance = chance_accuracy(y)
         if acc["int8"] < chance + CHANCE_MARGIN:
             ctx.notes.append(f"warning: int8 accuracy {acc['int8']:.3f} is within {CHANCE_MARGIN * 100:.0f} points "
                              f"of chance ({chance:.3f}, always guessing the most common of "
-                             f"{ctx.data.num_classes} classes): the model has not learned the task; bit-exact "
+                             f"{classes} classes): the model has not learned the task; bit-exact "
                              "verification only proves the device matches TFLM, not that the model is useful "
                              "(train longer, check the labels, or use a larger model)")
         if acc.get("float") is not None and acc["int8"] < acc["float"] - 0.05:
