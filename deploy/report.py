@@ -79,6 +79,8 @@ def render_markdown(report: dict) -> str:
         from deploy.verify_common import ram_text
 
         lines += [f"RAM: {ram_text(mem['firmware_ram_parts'], mem['firmware_ram_bytes'], 'serial firmware')}."]
+    if "engine_refused" in mem:
+        lines += [f"Engine: not planned, {mem['engine_refused']}"]
     if acc.get("int8") is None and acc.get("float") is None:
         lines += ["", "## Accuracy", "", f"Accuracy {acc.get('reason') or 'not measured'}."]
     else:

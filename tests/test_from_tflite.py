@@ -201,3 +201,42 @@ def test_android_target_writes_the_int8_files_and_names_the_rest(models, tmp_pat
     assert rep["android"] == parity and rep["memory"]["peak_ram_bytes"] is None
     assert "int8 outputs against TFLM" in (out / "report.md").read_text()
     assert not (out / "firmware").exists()
+
+
+@pytest.mark.toolchain
+def test_report_of_a_tflite_plans_the_engine_for_the_target(models, tmp_path):
+    from deploy.codegen import plan_engine
+
+    plan = plan_engine(_graph(models["kws"]))
+    r = run_cli("report", models["kws"], "--target", "cortex-m4")
+    assert r.returncode == 0, r.stderr
+    assert f"| peak_ram_bytes | {plan.info.peak_ram_bytes:,} |" in r.stdout
+    assert f"| engine_constant_bytes | {plan.info.const_bytes:,} |" in r.stdout
+    assert "| firmware_ram_bytes |" in r.stdout and "serial firmware linked for cortex-m4" in r.stdout
+    flash = int(next(ln for ln in r.stdout.splitlines() if ln.startswith("| flash_bytes |")).split("|")[2]
+                .replace(",", ""))
+    assert flash > plan.info.const_bytes
+    assert "Accuracy not measured: a .tflite file alone has no test data" in r.stdout
+    r = run_cli("report", models["fc"], "--target", "cortex-m0plus")  # 284 KB of weights: too big for 256 KB
+    assert r.returncode == 0, r.stderr
+    assert "| peak_ram_bytes | 768 |" in r.stdout and "does not fit cortex-m0plus" in r.stdout
+
+
+def test_report_of_a_tflite_without_an_engine(models, build_dir, tmp_path):
+    import keras
+
+    from deploy.quantize import to_int8_tflite
+
+    r = run_cli("report", models["fc"], "--target", "android")  # no engine on Android: TFLM's arena only
+    assert r.returncode == 0, r.stderr
+    assert "| peak_ram_bytes | - |" in r.stdout and "| tflm_arena_bytes |" in r.stdout
+    m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="tanh"),
+                          keras.layers.Flatten(), keras.layers.Dense(10)])
+    tanh = tmp_path / "tanh.tflite"
+    tanh.write_bytes(to_int8_tflite(m, np.random.default_rng(0).random((20, 8, 8, 1), dtype=np.float32)))
+    r = run_cli("report", tanh)  # the engine refuses TANH: still a report, saying why there is no engine
+    assert r.returncode == 0, r.stderr
+    assert "Engine: not planned" in r.stdout and "TANH" in r.stdout and "| tflm_arena_bytes |" in r.stdout
+    r = run_cli("report", build_dir, "--target", "cortex-m7")
+    assert r.returncode != 0 and "--target cortex-m7 is for a .tflite file" in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr

@@ -141,13 +141,16 @@ def _accuracy_text(acc: dict) -> str:
 
 @cli.command()
 @click.argument("source")
-def report(source):
-    """Print the memory report of a build folder or an int8 .tflite file.
+@click.option("--target", default=None, help="for a .tflite: the target whose engine RAM and flash are "
+              "reported (`edgecnn targets`) [default: cortex-m4]")
+def report(source, target):
+    """Print the memory report of a build folder or an int8 .tflite file (for a .tflite, the engine is planned and
+    its RAM and flash measured for --target, as a build does).
 
     \b
     Examples:
       edgecnn report build/compact_cnn
-      edgecnn report model_int8.tflite
+      edgecnn report model_int8.tflite --target cortex-m7
     """
     import json
 
@@ -155,6 +158,11 @@ def report(source):
 
     path = Path(source)
     if path.is_dir():
+        if target is not None:
+            from toolkit.errors import ConfigError
+
+            raise ConfigError(f"--target {target} is for a .tflite file; {path} is a build folder, reported for the "
+                              "target it was built for", hint="leave --target out, or rebuild for that target")
         rep_file = path / "report.json"
         if not rep_file.is_file():
             raise EdgecnnError(f"{path} has no report.json", hint="give a folder written by `edgecnn build`")
@@ -163,16 +171,9 @@ def report(source):
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise EdgecnnError(f"{rep_file} is not valid JSON: {exc}", hint="re-run edgecnn build") from None
     else:
-        from deploy.report import build_report
-        from deploy.tflite_reader import read_tflite
-        from deploy.tflm import measure_arena
+        from toolkit.stages import tflite_report
 
-        if path.suffix != ".tflite":
-            raise EdgecnnError(f"{path} is neither a build folder nor a .tflite file")
-        data = path.read_bytes() if path.is_file() else b""
-        graph = read_tflite(path)
-        rep = build_report(graph, name=path.stem, conv=None, tflite_bytes=len(data), arena=measure_arena(data, what=str(path)),
-                           accuracy={"float": None, "int8": None})
+        rep = tflite_report(path, target or "cortex-m4")
     click.echo(render_markdown(rep))
 
 

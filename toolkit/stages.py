@@ -307,6 +307,42 @@ def plan_engine_memory(graph, labels, target: Target, board: dict | None = None)
     return plan, fields
 
 
+def tflite_report(path, target_name: str = "cortex-m4", board: dict | None = None) -> dict:
+    """`edgecnn report FILE.tflite`: the report stage alone on an int8 .tflite, with the engine planned and its RAM
+    and flash measured for the target as a build does (no data set, so no accuracy). A model the engine cannot
+    run is still reported (TFLM's arena, the layers) with the reason under memory.engine_refused."""
+    from deploy.report import build_report
+    from deploy.tflite_reader import read_tflite
+    from deploy.tflm import measure_arena
+    from toolkit.errors import UnsupportedOpError
+    from toolkit.targets import get_target
+
+    path = Path(path)
+    target = get_target(target_name)
+    if path.suffix != ".tflite":
+        raise ModelFileError(f"{path} is neither a build folder nor a .tflite file",
+                             hint="give the output folder of `edgecnn build` or an int8 .tflite")
+    graph = read_tflite(path)  # errors name the file
+    data = path.read_bytes()
+    arena = measure_arena(data, what=str(path))
+    engine_memory, refused = None, None
+    if target.kind != "android":
+        try:
+            _, engine_memory = plan_engine_memory(graph, None, target, board)
+        except UnsupportedOpError as exc:
+            refused = str(exc)
+    accuracy = {"float": None, "int8": None,
+                "reason": "not measured: a .tflite file alone has no test data (edgecnn build --from-model "
+                          f"{path.name} --dataset D measures it)"}
+    rep = build_report(graph, name=path.stem, conv=None, tflite_bytes=len(data), arena=arena, accuracy=accuracy,
+                       target=target.name)
+    if engine_memory is not None:
+        rep["memory"].update(engine_memory)
+    if refused is not None:
+        rep["memory"]["engine_refused"] = refused
+    return rep
+
+
 def _engine_memory(plan, target: Target, board: dict | None) -> tuple[int, str, dict | None]:
     """Flash of what a user flashes: for a Cortex-M target, the serial firmware (engine, start-up, UART link)
     linked for that CPU and board with --gc-sections; elsewhere the engine's objects built for Cortex-M4.
