@@ -249,8 +249,9 @@ def main(argv=None) -> int:
     cc = subprocess.run(["arm-none-eabi-gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     qemu = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     flag = " --quick" if a.quick else " --convs-only" if a.convs_only else ""
+    run_flags = flag + (" --no-callgrind" if a.no_callgrind else "")
     md = [f"# edgecnn benchmark suite{flag.replace(' --', ' (') + ')' if flag else ''}", "",
-          f"Command: `python benchmarks/suite.py{flag}` at commit `{commit()}` ({seconds:.0f} s). "
+          f"Command: `python benchmarks/suite.py{run_flags}` at commit `{commit()}` ({seconds:.0f} s). "
           f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; {versions}; "
           f"{cc}; {qemu}.", "",
           "RAM ratio = edgecnn peak RAM / TFLM arena total (host-measured, 64-bit structs). Instruction ratio = "
