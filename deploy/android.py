@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deploy.export import run_litert
 from toolkit.datasets import Dataset
 from toolkit.errors import ConfigError, DatasetError, ModelError, OutputError
 
@@ -475,24 +476,6 @@ def _int8_io(graph) -> dict:
     return {"input": one(graph.tensors[graph.inputs[0]]), "output": one(graph.tensors[graph.outputs[0]])}
 
 
-def _run_litert_int8(path: Path, x: np.ndarray) -> np.ndarray:
-    """int8 outputs of a .tflite in LiteRT's default CPU kernels (XNNPACK where it applies: what a phone runs)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    from toolkit.capture import capture_fds
-
-    got = []
-    with capture_fds():  # LiteRT announces its XNNPACK delegate on stderr
-        interp = Interpreter(model_path=str(path))
-        interp.allocate_tensors()
-        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-        for xi in x:
-            interp.set_tensor(inp["index"], xi.reshape(inp["shape"]).astype(inp["dtype"]))
-            interp.invoke()
-            got.append(interp.get_tensor(out["index"]).reshape(-1).copy())
-    return np.stack(got)
-
-
 def _run_onnxruntime_int8(path: Path, x: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
@@ -569,7 +552,7 @@ def write_int8_android_bundle(int8_tflite: bytes, golden: dict, out_dir: Path, m
             if not path.is_file():
                 continue
             try:
-                got = (_run_litert_int8 if v.runtime == "litert" else _run_onnxruntime_int8)(path, x)
+                got = (run_litert if v.runtime == "litert" else _run_onnxruntime_int8)(path, x)
             except Exception as exc:  # a runtime that refuses the file: say so, keep the others
                 path.unlink()
                 not_written[v.file] = f"{versions[v.runtime]} cannot run it: {_first_line(exc)}"

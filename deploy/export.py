@@ -118,3 +118,23 @@ def desktop_agreement(int8_tflite: bytes, inputs_int8: np.ndarray, reference: np
     return {"runtime": "ai-edge-litert (BUILTIN_REF)", "samples": int(len(got)), "bit_exact_samples": int(same.sum()),
             "bit_exact": float(same.mean()) if len(got) else 1.0,
             "max_abs_diff_lsb": int(np.max(np.abs(got - ref))) if len(got) else 0}
+
+
+def run_litert(path: Path, x: np.ndarray) -> np.ndarray:
+    """Outputs of a .tflite in desktop LiteRT (its default CPU kernels, XNNPACK where it applies: what a phone
+    runs), one row per input of x, flattened; inputs are cast to the model's input dtype."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from toolkit.capture import capture_fds
+
+    got = []
+    with capture_fds():  # LiteRT announces its XNNPACK delegate on stderr
+        interp = Interpreter(model_path=str(path))
+        interp.allocate_tensors()
+        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+        for xi in x:
+            interp.set_tensor(inp["index"], xi.reshape(inp["shape"]).astype(inp["dtype"]))
+            interp.invoke()
+            got.append(interp.get_tensor(out["index"]).reshape(-1).copy())
+    return np.stack(got)
+

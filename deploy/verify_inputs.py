@@ -170,21 +170,12 @@ def _float_outputs(model: Path, x_float: np.ndarray) -> tuple[np.ndarray | None,
     if not model.is_file():
         return None, f"no float figures: {model.name} is not in the build (built --from-model an int8 .tflite)"
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        import ai_edge_litert.interpreter  # noqa: F401  (present?)
     except ImportError:
         return None, "no float figures: ai-edge-litert is not installed (./install.sh)"
-    from toolkit.capture import capture_fds
+    from deploy.export import run_litert
 
-    got = []
-    with capture_fds():  # LiteRT announces its XNNPACK delegate on stderr
-        interp = Interpreter(model_path=str(model))
-        interp.allocate_tensors()
-        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-        for x in x_float:
-            interp.set_tensor(inp["index"], x.reshape(inp["shape"]).astype(inp["dtype"]))
-            interp.invoke()
-            got.append(interp.get_tensor(out["index"]).reshape(-1).copy())
-    return np.stack(got).astype(np.float32), None
+    return run_litert(model, x_float).astype(np.float32), None
 
 
 def golden_inputs_info(build_dir: Path, samples: int) -> dict:

@@ -721,33 +721,8 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
 
 /* ---- line-based execution: one output row from input rows given by pointer ---- */
 
-/* conv_border_pixel with the input given as rows: rows[ky] is input row y0 + ky, 0 where it is padding. */
-static void conv_border_pixel_rows(const ecnn_conv_params *p, const int8_t *const *rows, int8_t *o, int32_t x0)
-{
-    const int32_t kx0 = x0 < 0 ? -x0 : 0;
-    const int32_t kx1 = x0 + p->k_w > p->in_w ? p->in_w - x0 : p->k_w;
-    const int32_t run = (kx1 - kx0) * p->in_c;
-    const int32_t frow = p->k_w * p->k_c;
-    int32_t oc, ky;
-    for (oc = 0; oc < p->out_c; ++oc) {
-        const int8_t *f = p->filter + oc * p->k_h * frow + kx0 * p->k_c;
-        int32_t acc = 0;
-        if (run > 0) {
-            for (ky = 0; ky < p->k_h; ++ky) {
-                if (rows[ky]) {
-                    acc += dot_off(rows[ky] + (x0 + kx0) * p->in_c, f + ky * frow, run, p->in_offset);
-                }
-            }
-        }
-        if (p->bias) {
-            acc = wrap_add(acc, p->bias[oc]);
-        }
-        o[oc] = requant(acc, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
-    }
-}
-
 /* One output row of ecnn_conv2d_fast (same sums, same blocking) for a 3-row window: rows[0..2] are the input
- * rows the row's windows cover, 0 where a row is padding. */
+ * rows the row's windows cover, 0 where a row is padding; window: 2 * 9 * in_c bytes for border windows. */
 static void conv_row3_fast(const ecnn_conv_params *params, const int8_t *const *rows, int8_t *out, int8_t *window)
 {
     const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
@@ -765,7 +740,7 @@ static void conv_row3_fast(const ecnn_conv_params *params, const int8_t *const *
         const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
         int32_t oc, ky;
         const int8_t *xs[3];
-        if (!inside && window != 0) {      /* zero-point padded windows, as in ecnn_conv2d_fast */
+        if (!inside) {                     /* zero-point padded windows, as in ecnn_conv2d_fast */
             const int two = ox + 1 < p->out_w;
             for (ky = 0; ky < 3; ++ky) {
                 window_row(p, rows[ky], x0, 0, p->in_c, window + ky * run);
@@ -775,11 +750,6 @@ static void conv_row3_fast(const ecnn_conv_params *params, const int8_t *const *
             }
             conv_windows(p, window, two ? window + ksize : 0, ksize, o, 0, oc_n);
             ox += two ? 2 : 1;
-            continue;
-        }
-        if (!inside) {
-            conv_border_pixel_rows(p, rows, o, x0);
-            ox += 1;
             continue;
         }
         for (ky = 0; ky < 3; ++ky) {
