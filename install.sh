@@ -27,7 +27,7 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 
 # --- Debian packages -----------------------------------------------------------------------------------
 DEBS=(gcc g++ make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
-      valgrind python3-venv python3-pip)
+      gdb-multiarch valgrind python3-venv python3-pip)
 if command -v dpkg >/dev/null 2>&1; then
   missing=()
   for pkg in "${DEBS[@]}"; do
