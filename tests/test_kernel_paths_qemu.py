@@ -34,6 +34,7 @@ def _paths_model():
     keras.utils.set_random_seed(3)
     inp = keras.Input((9, 9, 3))
     x = layers.Conv2D(13, 3, padding="same", activation="relu")(inp)          # short rows (3 ch), 13 = 4*3+1
+    x = layers.Add()([x, layers.DepthwiseConv2D(3, padding="same")(x)])        # plain ADD, 9*9*13 = 4*263+1
     x = layers.Conv2D(18, 3, strides=2, padding="same")(x)                     # border pairs, stride 2
     x = layers.Conv2D(18, 3, padding="same", groups=2, activation="relu6")(x)  # grouped, border windows
     x = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)        # depthwise border, C = 4*4+2
@@ -60,7 +61,7 @@ def paths_build(tmp_path_factory):
     plan = plan_engine(graph)
     write_engine(plan, out / "firmware" / "engine")
     src = (out / "firmware" / "engine" / "edgecnn_model.c").read_text()
-    for k in ("ecnn_conv2d_fast", "ecnn_depthwise_fast", "ecnn_gemm", "ecnn_resblock"):
+    for k in ("ecnn_conv2d_fast", "ecnn_depthwise_fast", "ecnn_gemm", "ecnn_resblock", "ecnn_add"):
         assert f"{k}(&" in src, f"the test model no longer reaches {k}"
     return out
 

@@ -33,13 +33,18 @@
 /* TFLM's MultiplyByQuantizedMultiplier on four lanes, as CMSIS-NN does it with Helium: VQRDMULH is gemmlowp's
  * SaturatingRoundingDoublingHighMul exactly; RoundingDivideByPOT rounds half away from zero, VRSHL rounds half
  * up, so negative lanes are first moved down by one (saturating) when there is a right shift. */
+/* RoundingDivideByPOT(acc, -right) on four lanes, right <= 0. */
+ECNN_DOT_INLINE int32x4_t ecnn_rdpot_mve(int32x4_t acc, int32x4_t right)
+{
+    acc = vqaddq_s32(acc, vshrq_n_s32(vandq_s32(acc, right), 31));
+    return vrshlq_s32(acc, right);
+}
+
 ECNN_DOT_INLINE int32x4_t ecnn_requant_mve(int32x4_t acc, int32x4_t mult, int32x4_t shift)
 {
     const int32x4_t zero = vdupq_n_s32(0);
-    const int32x4_t right = vminq_s32(shift, zero); /* <= 0 */
     acc = vqrdmulhq_s32(vshlq_s32(acc, vmaxq_s32(shift, zero)), mult);
-    acc = vqaddq_s32(acc, vshrq_n_s32(vandq_s32(acc, right), 31));
-    return vrshlq_s32(acc, right);
+    return ecnn_rdpot_mve(acc, vminq_s32(shift, zero));
 }
 
 ECNN_DOT_INLINE int32_t ecnn_dot(const int8_t *x, const int8_t *w, int32_t n)

@@ -108,16 +108,41 @@ ECNN_INLINE int8_t requant(int32_t acc, int32_t mult, int32_t shift, int32_t out
     return (int8_t)clamp(mbqm(acc, mult, (int)shift) + out_offset, lo, hi);
 }
 
-/* One element of TFLM's int8 ADD: both inputs rescaled (left shift, per-input multiplier), summed, requantized. */
-ECNN_INLINE int8_t add_one(const ecnn_add_params *p, int32_t x1, int32_t x2)
+/* n elements of TFLM's int8 ADD: both inputs rescaled (left shift, per-input multiplier), summed, requantized.
+ * The three multipliers come from QuantizeMultiplierSmallerThanOneExp, so they are >= 0 and srdhm_pos equals
+ * srdhm; the shifts are <= 0 (a rounding right shift by -shift). With Helium, four lanes at a time: VQRDMULH is
+ * srdhm exactly and ecnn_rdpot_mve is RoundingDivideByPOT exactly, so every lane matches the scalar code. */
+static void add_rows(const ecnn_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n)
 {
-    const int32_t a = shl_wrap(x1 + p->in1_offset, (int)p->left_shift);
-    const int32_t b = shl_wrap(x2 + p->in2_offset, (int)p->left_shift);
-    const int32_t sa = rdpot(srdhm(a, p->in1_mult), (int)-p->in1_shift);
-    const int32_t sb = rdpot(srdhm(b, p->in2_mult), (int)-p->in2_shift);
-    const int32_t sum = wrap_add(sa, sb);
-    const int32_t r = rdpot(srdhm(sum, p->out_mult), (int)-p->out_shift) + p->out_offset;
-    return (int8_t)clamp(r, p->act_min, p->act_max);
+#if defined(ECNN_DOT_MVE)
+    const int32x4_t off1 = vdupq_n_s32(p->in1_offset), off2 = vdupq_n_s32(p->in2_offset);
+    const int32x4_t left = vdupq_n_s32(p->left_shift);
+    const int32x4_t s1 = vdupq_n_s32(p->in1_shift), s2 = vdupq_n_s32(p->in2_shift);
+    const int32x4_t so = vdupq_n_s32(p->out_shift), oo = vdupq_n_s32(p->out_offset);
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    const int32_t m1 = p->in1_mult, m2 = p->in2_mult, mo = p->out_mult;
+    int32_t i;
+    for (i = 0; i < n; i += 4) {
+        const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
+        int32x4_t a = vshlq_s32(vaddq_s32(vldrbq_z_s32(in1 + i, pr), off1), left);
+        int32x4_t b = vshlq_s32(vaddq_s32(vldrbq_z_s32(in2 + i, pr), off2), left);
+        a = ecnn_rdpot_mve(vqrdmulhq_n_s32(a, m1), s1);
+        b = ecnn_rdpot_mve(vqrdmulhq_n_s32(b, m2), s2);
+        a = vaddq_s32(ecnn_rdpot_mve(vqrdmulhq_n_s32(vaddq_s32(a, b), mo), so), oo);
+        vstrbq_p_s32(out + i, vminq_s32(vmaxq_s32(a, lo), hi), pr);
+    }
+#else
+    const int32_t off1 = p->in1_offset, off2 = p->in2_offset, left = p->left_shift;
+    const int32_t m1 = p->in1_mult, m2 = p->in2_mult, mo = p->out_mult;
+    const int s1 = (int)-p->in1_shift, s2 = (int)-p->in2_shift, so = (int)-p->out_shift;
+    const int32_t oo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t a = rdpot(srdhm_pos(shl_wrap(in1[i] + off1, (int)left), m1), s1);
+        const int32_t b = rdpot(srdhm_pos(shl_wrap(in2[i] + off2, (int)left), m2), s2);
+        out[i] = (int8_t)clamp(rdpot(srdhm_pos(wrap_add(a, b), mo), so) + oo, lo, hi);
+    }
+#endif
 }
 
 /* SaturatingRoundingMultiplyByPOT with a positive exponent: a saturating left shift. */
@@ -808,7 +833,7 @@ void ecnn_resblock(const ecnn_resblock_params *p, int8_t *x, int8_t *scratch)
     int8_t *u = scratch + 3 * t_row;
     int8_t *window = u + x_row;               /* 2 * 9 * max(in_c of a, in_c of b) bytes: border windows */
     const int8_t *rows[3];
-    int32_t t, i;
+    int32_t t;
     for (t = 0; t <= h; ++t) {
         if (t < h) {                          /* T row t from X rows t-1 .. t+1 (padding outside) */
             rows[0] = t > 0 ? x + (t - 1) * x_row : 0;
@@ -824,13 +849,9 @@ void ecnn_resblock(const ecnn_resblock_params *p, int8_t *x, int8_t *scratch)
             rows[2] = r + 1 < h ? ring + ((r + 1) % 3) * t_row : 0;
             conv_row3_fast(b, rows, u, window);
             if (p->x_first) {
-                for (i = 0; i < x_row; ++i) {
-                    y[i] = add_one(p->add, y[i], u[i]);
-                }
+                add_rows(p->add, y, u, y, x_row);
             } else {
-                for (i = 0; i < x_row; ++i) {
-                    y[i] = add_one(p->add, u[i], y[i]);
-                }
+                add_rows(p->add, u, y, y, x_row);
             }
         }
     }
@@ -1072,10 +1093,7 @@ void ecnn_mean_hw(const ecnn_mean_params *p, const int8_t *in, int8_t *out)
 
 void ecnn_add(const ecnn_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out)
 {
-    int32_t i;
-    for (i = 0; i < p->size; ++i) {
-        out[i] = add_one(p, in1[i], in2[i]);
-    }
+    add_rows(p, in1, in2, out, p->size);
 }
 
 /* ---- softmax: gemmlowp fixed point, as TFLite's reference int8 softmax ---- */
