@@ -20,7 +20,7 @@ from deploy.templates import TEMPLATE_DIR, render
 from deploy.tflite_reader import Graph, read_tflite
 from toolkit.errors import ModelError, OutputError, UnsupportedOpError
 
-KERNEL_FILES = ("ecnn_kernels.h", "ecnn_dot.h", "ecnn_kernels.c")
+KERNEL_FILES = ("ecnn_kernels.h", "ecnn_dot.h", "ecnn_kernels.c", "ecnn_elementwise.h", "ecnn_elementwise.c")
 ENGINE_FILES = ("edgecnn_model.h", "edgecnn_model.c") + KERNEL_FILES
 
 
@@ -215,6 +215,8 @@ def plan_engine(model, labels: list[str] | None = None, fuse: bool = True) -> En
             steps.append(dict(comment=c_comment(f"{op.name}: {op.op} (alias, no copy)"), call="", **dbg))
             continue
         call = low.call.replace("@out@", addr(op.outputs[0]))
+        for k, o in enumerate(op.outputs[1:], start=1):  # ops with several outputs (SPLIT)
+            call = call.replace(f"@out{k}@", addr(o))
         if low.scratch > 0:
             call = call.replace("@scratch@", f"A + {plan.offsets[f'scratch{step}']}")
         for pos, i in enumerate(op.inputs):

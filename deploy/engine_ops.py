@@ -617,5 +617,17 @@ def check_op(ctx: OpContext) -> list[str]:
 
 
 def supported_ops_doc() -> str:
-    """A markdown list of the ops the engine runs, made from the registry."""
-    return "\n".join(f"- `{name}`: {spec.doc}" for name, spec in sorted(OPS.items()) if spec.emit is not None)
+    """A markdown list of the ops the engine runs, made from the registry, each with its rules' docstrings."""
+    lines = []
+    for name, spec in sorted(OPS.items()):
+        if spec.emit is not None:
+            lines.append(f"- `{name}`: {spec.doc}")
+            lines += [f"  - {r.__doc__.strip().splitlines()[0]}" for r in spec.rules if r.__doc__]
+    return "\n".join(lines)
+
+
+# ops whose kernels are in ecnn_elementwise.c (broadcasting, activations, slicing, ...); imported last, as that
+# module builds on the helpers above
+from deploy.engine_ops_elementwise import MORE_OPS  # noqa: E402
+
+OPS.update(MORE_OPS)

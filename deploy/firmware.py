@@ -31,7 +31,7 @@ STATIC_FILES = ("startup.c", "board_uart.c", "semihost.c", "semihost.h", "ecnn_l
                 "main_verify.c", "main_serial.c")
 TEMPLATED_FILES = {"board.h": "board.h.j2", "linker.ld": "linker.ld.j2", "Makefile": "Makefile.j2",
                    "CMakeLists.txt": "CMakeLists.txt.j2", "README.md": "README.md.j2"}
-ENGINE_SOURCES = ("edgecnn_model.c", "ecnn_kernels.c")
+ENGINE_SOURCES = ("edgecnn_model.c", "ecnn_kernels.c", "ecnn_elementwise.c")
 MODE_SOURCES = {
     "verify": ("startup.c", "board_uart.c", "semihost.c", "main_verify.c"),
     "serial": ("startup.c", "board_uart.c", "ecnn_link.c", "main_serial.c"),

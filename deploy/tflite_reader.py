@@ -90,6 +90,11 @@ OPTION_FIELDS = {
     "REDUCE_MAX": [("keep_dims", "?", False)],
     "SQUEEZE": [("squeeze_dims", "[i", ())],
     "LEAKY_RELU": [("alpha", "f", 0.0)],
+    "STRIDED_SLICE": [("begin_mask", "i", 0), ("end_mask", "i", 0), ("ellipsis_mask", "i", 0),
+                      ("new_axis_mask", "i", 0), ("shrink_axis_mask", "i", 0), ("offset", "?", False)],
+    "SPLIT": [("num_splits", "i", 0)],
+    "SPLIT_V": [("num_splits", "i", 0)],
+    "RESIZE_NEAREST_NEIGHBOR": [("align_corners", "?", False), ("half_pixel_centers", "?", False)],
     "TRANSPOSE_CONV": [("padding", "pad", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
                        ("fused_activation", "act", 0)],
 }
