@@ -144,10 +144,14 @@ def _paired(write_end: np.ndarray) -> np.ndarray:
     return np.concatenate([write_end[1:], write_end[-1:]]) if write_end.size else write_end
 
 
+GEMM_ROW_GROUP = 4  # ecnn_gemm's Helium path writes four rows' outputs before it has read all four rows
+
+
 def rows_overlap(rows: int, depth: int, cols: int) -> int:
-    """d_max of ecnn_gemm: row r reads in[r*depth:(r+1)*depth], writes out[r*cols:(r+1)*cols], rows paired."""
+    """d_max of ecnn_gemm: row r reads in[r*depth:(r+1)*depth], writes out[r*cols:(r+1)*cols], rows in groups."""
     r = np.arange(rows, dtype=np.int64)
-    return overlap_bound(r * depth, _paired((r + 1) * cols))
+    write_end = (np.minimum(r + GEMM_ROW_GROUP, rows)) * cols
+    return overlap_bound(r * depth, write_end)
 
 
 def fold_bias(bias: np.ndarray | None, weight_sums: np.ndarray, in_offset: int, taps: int) -> np.ndarray | None:

@@ -321,6 +321,63 @@ ECNN_INLINE void mve_pixel4(const mve_rq *q, const int8_t *x, int32_t xstride, i
     vstrbq_p_s32(o + oc, acc, pc);
 }
 
+/* Four GEMM rows (pixels) x0..x0 + 3n against one filter row w: four sums, one VMLADAVA per 16 products. */
+ECNN_INLINE void mve_dot4rows(const int8_t *x0, int32_t n, const int8_t *w, int32_t *s)
+{
+    const int8_t *x1 = x0 + n;
+    const int8_t *x2 = x1 + n;
+    const int8_t *x3 = x2 + n;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const int8x16_t v = vldrbq_s8(w + i);
+        a0 = vmladavaq_s8(a0, vldrbq_s8(x0 + i), v);
+        a1 = vmladavaq_s8(a1, vldrbq_s8(x1 + i), v);
+        a2 = vmladavaq_s8(a2, vldrbq_s8(x2 + i), v);
+        a3 = vmladavaq_s8(a3, vldrbq_s8(x3 + i), v);
+    }
+    if (i < n) {
+        const mve_pred16_t pr = vctp8q((uint32_t)(n - i));
+        const int8x16_t v = vldrbq_z_s8(w + i, pr);
+        a0 = vmladavaq_p_s8(a0, vldrbq_z_s8(x0 + i, pr), v, pr);
+        a1 = vmladavaq_p_s8(a1, vldrbq_z_s8(x1 + i, pr), v, pr);
+        a2 = vmladavaq_p_s8(a2, vldrbq_z_s8(x2 + i, pr), v, pr);
+        a3 = vmladavaq_p_s8(a3, vldrbq_z_s8(x3 + i, pr), v, pr);
+    }
+    s[0] = a0;
+    s[1] = a1;
+    s[2] = a2;
+    s[3] = a3;
+}
+
+/* Four GEMM rows x (n values each) times output channels [oc, oc + m), m <= 4: sixteen sums, then each row's
+ * four channels requantized as one vector with the channels' constants loaded once, one narrowing store per row.
+ * Each filter row is loaded once for four pixels, as CMSIS-NN's Helium matrix multiply does. */
+static void mve_gemm4x4(const mve_rq *q, const int8_t *x, int32_t n, const int8_t *f, int32_t oc, int32_t m,
+                        int8_t *o, int32_t cols)
+{
+    const mve_pred16_t pc = vctp32q((uint32_t)m);
+    const int8_t *w = f + oc * n;
+    int32_t s[4][4];
+    int32x4_t bias, mult, shift;
+    int32_t j;
+    for (j = 0; j < 4; ++j) {
+        mve_dot4rows(x, n, w + (j < m ? j : m - 1) * n, s[j]);
+    }
+    bias = vldrwq_z_s32(q->bias + oc, pc);
+    mult = q->ms ? vldrwq_z_s32(q->mult + oc, pc) : vdupq_n_s32(q->mult[0]);
+    shift = q->ms ? vldrwq_z_s32(q->shift + oc, pc) : vdupq_n_s32(q->shift[0]);
+    for (j = 0; j < 4; ++j) {
+        int32x4_t acc = vdupq_n_s32(s[0][j]);
+        acc = vsetq_lane_s32(s[1][j], acc, 1);
+        acc = vsetq_lane_s32(s[2][j], acc, 2);
+        acc = vsetq_lane_s32(s[3][j], acc, 3);
+        acc = ecnn_requant_mve(vaddq_s32(acc, bias), mult, shift);
+        acc = vminq_s32(vmaxq_s32(vaddq_s32(acc, vdupq_n_s32(q->out_offset)), vdupq_n_s32(q->lo)), vdupq_n_s32(q->hi));
+        vstrbq_p_s32(o + j * cols + oc, acc, pc);
+    }
+}
+
 static mve_rq conv_rq(const ecnn_conv_params *p)
 {
     mve_rq q;
@@ -353,6 +410,11 @@ void ecnn_gemm(const ecnn_gemm_params *params, const int8_t *in, int8_t *out)
     q.out_offset = p->out_offset;
     q.lo = p->act_min;
     q.hi = p->act_max;
+    for (; r + 4 <= p->rows; r += 4) {
+        for (o = 0; o < cols; o += 4) {
+            mve_gemm4x4(&q, in + r * n, n, p->filter, o, cols - o < 4 ? cols - o : 4, out + r * cols, cols);
+        }
+    }
     for (; r < p->rows; ++r) {
         for (o = 0; o < cols; o += 4) {
             mve_pixel4(&q, in + r * n, 0, 1, n, p->filter, n, o, cols - o < 4 ? cols - o : 4, out + r * cols);
@@ -877,6 +939,50 @@ static int dw_taps(const ecnn_conv_params *p, const int8_t *in, const int8_t *zr
     return inside;
 }
 
+#if defined(ECNN_DOT_MVE)
+/* Channels [c, c + 8) of one depthwise output pixel with Helium (tail: the channels left, when fewer than 8).
+ * Inputs and weights are loaded widened to eight int16 lanes; VMULLB and VMULLT multiply the even and the odd
+ * lanes into two int32x4 sums (8 products per 2 multiplies, exact: |x * w| <= 2^14). The even/odd sums are
+ * requantized with the even/odd channels' constants (gathered) and interleaved back by VMOVNB/VMOVNT into one
+ * int16x8 that a narrowing store writes as 8 int8. */
+ECNN_INLINE void dw_block8_mve(const ecnn_conv_params *p, const int8_t *const *taps, int32_t n_taps, int32_t c,
+                               int tail, int8_t *o)
+{
+    const int32_t C = p->out_c;
+    const uint32x4_t ev = vidupq_n_u32(0, 2);
+    const uint32x4_t od = vidupq_n_u32(1, 2);
+    const int8_t *wc = p->filter + c;
+    const mve_pred16_t m16 = tail ? vctp16q((uint32_t)(C - c)) : 0xffff;
+    const mve_pred16_t me = tail ? vctp32q((uint32_t)(C - c + 1) >> 1) : 0xffff;
+    const mve_pred16_t mo = tail ? vctp32q((uint32_t)(C - c) >> 1) : 0xffff;
+    int32x4_t ae = vldrwq_gather_shifted_offset_z_s32(p->bias_folded + c, ev, me);
+    int32x4_t ao = vldrwq_gather_shifted_offset_z_s32(p->bias_folded + c, od, mo);
+    int16x8_t r;
+    int32_t t;
+    for (t = 0; t < n_taps; ++t) {
+        const int16x8_t x = tail ? vldrbq_z_s16(taps[t] + c, m16) : vldrbq_s16(taps[t] + c);
+        const int16x8_t v = tail ? vldrbq_z_s16(wc, m16) : vldrbq_s16(wc);
+        ae = vaddq_s32(ae, vmullbq_int_s16(x, v));
+        ao = vaddq_s32(ao, vmulltq_int_s16(x, v));
+        wc += C;
+    }
+    ae = ecnn_requant_mve(ae, vldrwq_gather_shifted_offset_z_s32(p->mult + c, ev, me),
+                          vldrwq_gather_shifted_offset_z_s32(p->shift + c, ev, me));
+    ao = ecnn_requant_mve(ao, vldrwq_gather_shifted_offset_z_s32(p->mult + c, od, mo),
+                          vldrwq_gather_shifted_offset_z_s32(p->shift + c, od, mo));
+    ae = vminq_s32(vmaxq_s32(vaddq_s32(ae, vdupq_n_s32(p->out_offset)), vdupq_n_s32(p->act_min)),
+                   vdupq_n_s32(p->act_max));
+    ao = vminq_s32(vmaxq_s32(vaddq_s32(ao, vdupq_n_s32(p->out_offset)), vdupq_n_s32(p->act_min)),
+                   vdupq_n_s32(p->act_max));
+    r = vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), ae), ao);
+    if (tail) {
+        vstrbq_p_s16(o + c, r, m16);
+    } else {
+        vstrbq_s16(o + c, r);
+    }
+}
+#endif
+
 /* One output pixel: o[c] = requant(bias_folded[c] + sum_t taps[t][c] * w[t][c]) for every channel c. */
 static void dw_pixel(const ecnn_conv_params *p, const int8_t *const *taps, int32_t n_taps, int8_t *o)
 {
@@ -885,18 +991,12 @@ static void dw_pixel(const ecnn_conv_params *p, const int8_t *const *taps, int32
     int32_t c = 0;
     int32_t t;
 #if defined(ECNN_DOT_MVE)
-    const int32x4_t lo = vdupq_n_s32(p->act_min);
-    const int32x4_t hi = vdupq_n_s32(p->act_max);
-    const int32x4_t zo = vdupq_n_s32(p->out_offset);
-    for (; c < C; c += 4) {
-        const mve_pred16_t m = vctp32q((uint32_t)(C - c));
-        int32x4_t acc = vldrwq_z_s32(p->bias_folded + c, m);
-        for (t = 0; t < n_taps; ++t) {
-            acc = vaddq_s32(acc, vmulq_s32(vldrbq_z_s32(taps[t] + c, m), vldrbq_z_s32(w + t * C + c, m)));
-        }
-        acc = ecnn_requant_mve(acc, vldrwq_z_s32(p->mult + c, m), vldrwq_z_s32(p->shift + c, m));
-        acc = vminq_s32(vmaxq_s32(vaddq_s32(acc, zo), lo), hi);
-        vstrbq_p_s32(o + c, acc, m);
+    for (; c + 8 <= C; c += 8) {
+        dw_block8_mve(p, taps, n_taps, c, 0, o);
+    }
+    if (c < C) {
+        dw_block8_mve(p, taps, n_taps, c, 1, o);
+        c = C;
     }
 #elif defined(ECNN_DOT_DSP)
     for (; c + 4 <= C; c += 4) {
