@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.config import BuildConfig
-from toolkit.errors import ConfigError, ModelError, ModelFileError
+from toolkit.errors import ConfigError, ModelError, ModelFileError, UnsupportedOpError
 from toolkit.targets import Target
 
 
@@ -274,9 +274,14 @@ def stage_report(ctx: Context) -> None:
     from deploy.tflm import measure_arena
 
     arena = measure_arena(ctx.int8_tflite, what=f"model {ctx.model_name}")
-    engine_memory = None
-    if ctx.target.kind != "android":  # refuses unsupported ops, naming the layer
-        ctx.engine, engine_memory = plan_engine_memory(ctx.graph, ctx.labels, ctx.target, ctx.cfg.board or None)
+    engine_memory, refused = None, None
+    if ctx.target.kind != "android":
+        try:
+            ctx.engine, engine_memory = plan_engine_memory(ctx.graph, ctx.labels, ctx.target, ctx.cfg.board or None)
+        except UnsupportedOpError as exc:  # fall back to TFLM: codegen writes firmware/tflm only
+            refused = exc.message
+            ctx.notes.append(f"engine not generated, TFLM fallback: {refused}; firmware/tflm holds the model for "
+                             "TensorFlow Lite Micro (with its op resolver), and nothing is verified")
     ctx.report = build_report(
         ctx.graph, name=ctx.model_name, conv=None if ctx.cfg.from_model else ctx.cfg.conv,
         tflite_bytes=len(ctx.int8_tflite), arena=arena, accuracy=ctx.accuracy, desktop_check=ctx.desktop,
@@ -284,6 +289,9 @@ def stage_report(ctx: Context) -> None:
         labels=ctx.labels, target=ctx.target.name, golden_inputs=ctx.golden_info)
     if engine_memory is not None:
         ctx.report["memory"].update(engine_memory)
+    if refused is not None:
+        ctx.report["memory"]["engine_refused"] = refused
+        ctx.report["deploy_route"] = "tflm"
     if ctx.android is not None:
         ctx.report["android"] = ctx.android
     write_report(ctx.report, ctx.out)
@@ -383,6 +391,8 @@ def stage_codegen(ctx: Context) -> None:
     firmware = ctx.out / "firmware"
     write_tflm_arrays(ctx.graph, ctx.int8_tflite, firmware / "tflm", ctx.labels,
                       ctx.report["memory"]["tflm_arena_bytes"], ctx.model_name)
+    if ctx.engine is None:  # the engine refused a layer (report.json memory.engine_refused): TFLM arrays only
+        return
     write_engine(ctx.engine, firmware / "engine")
     if ctx.target.kind == "mcu":
         from deploy.firmware import generate_firmware
@@ -399,6 +409,9 @@ def stage_verify(ctx: Context) -> None:
                           hint="use --verify none with --target android (the bundle has its own parity check)")
     if ctx.cfg.verify == "qemu" and ctx.target.kind != "mcu":
         raise ConfigError(f"--verify qemu needs a Cortex-M target, not {ctx.target.name}")
+    if ctx.engine is None:
+        return (f"--verify {ctx.cfg.verify}: no engine was generated (the TFLM fallback, see "
+                "memory.engine_refused in report.json), and TFLM is the reference itself")
     from deploy.verify_device import verify_device
 
     device = "host" if ctx.cfg.verify == "host" else f"qemu:{ctx.target.name}"

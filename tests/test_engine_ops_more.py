@@ -1,0 +1,170 @@
+"""The ops of deploy/engine_ops_elementwise.py against TensorFlow Lite Micro: every op's own output (all tensors
+compared layer by layer) and each model's output, bit for bit, on the host and on three emulated cores; the
+activation tables on all 256 int8 inputs; the TFLM fallback for an op the engine refuses."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from deploy.codegen import generate_engine
+from deploy.engine_ops import supported_ops_doc
+from deploy.engine_ops_elementwise import broadcast_dims, resize_indices
+from deploy.tflite_reader import read_tflite
+from deploy.tflm import run_tflm
+from deploy.verify_host import first_differing_layer
+from engine_support import engine_outputs, make_inputs, quantize
+
+pytestmark = pytest.mark.toolchain
+
+
+def _models() -> dict:
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    keras.utils.set_random_seed(11)
+
+    def model(shape, f):
+        inp = keras.Input(shape)
+        return keras.Model(inp, f(inp))
+
+    def activations(x):  # each activation reads the model input itself, so each table sees all 256 values
+        branches = [layers.Activation("hard_swish")(x), layers.Activation("sigmoid")(x),
+                    layers.Activation("tanh")(x), layers.ReLU()(x), layers.ReLU(6.0)(x), layers.LeakyReLU(0.3)(x)]
+        return layers.Add()(branches)
+
+    def squeeze_excite(x):
+        x = layers.Conv2D(8, 3, padding="same", activation="hard_swish")(x)
+        s = layers.GlobalAveragePooling2D(keepdims=True)(x)
+        s = layers.Conv2D(8, 1, activation="relu")(s)
+        gate = layers.Lambda(lambda t: tf.nn.relu6(t + 3.0) * (1.0 / 6.0))(layers.Conv2D(8, 1)(s))  # hard sigmoid
+        y = layers.Multiply()([x, gate])                                    # [1,H,W,C] * [1,1,1,C]
+        y = keras.ops.add(layers.Conv2D(8, 1)(s), y)                         # [1,1,1,C] + [1,H,W,C]
+        return layers.Subtract()([y, layers.Conv2D(8, 1)(x)])
+
+    def broadcast_general(x):  # [1,3,1,5] * [1,1,4,1], then a constant
+        a = layers.Lambda(lambda t: tf.reduce_mean(t, axis=2, keepdims=True))(x)
+        b = layers.Lambda(lambda t: tf.reduce_mean(t, axis=[1, 3], keepdims=True))(x)
+        return layers.Lambda(lambda t: t * 0.75 - 0.25)(layers.Multiply()([a, b]))
+
+    def slicing(x):  # (6, 7, 4)
+        a = layers.Lambda(lambda t: t[:, 1:5:2, ::-1, :])(x)                  # step 2, reversed columns
+        b = layers.Lambda(lambda t: t[:, -1:0:-3, :, :])(x)                   # negative step from the end
+        c = layers.Concatenate()([a, b])                                       # (2, 7, 8)
+        halves = layers.Lambda(lambda t: tf.split(t, 2, axis=-1))(c)           # SPLIT
+        c = layers.Concatenate(axis=1)(halves[::-1])                           # (4, 7, 4)
+        parts = layers.Lambda(lambda t: tf.split(t, [1, 3, 3], axis=2))(c)     # SPLIT_V
+        c = layers.Concatenate(axis=2)(parts[::-1])
+        return layers.Lambda(lambda t: t[:, 2, 1:6:2, :])(c)                  # shrink axis 1: a 3-D output
+
+    def resize_pad_mean(x):
+        x = layers.Lambda(lambda t: tf.image.resize(t, (7, 9), method="nearest"))(x)      # half-pixel centers
+        x = layers.Lambda(lambda t: tf.compat.v1.image.resize_nearest_neighbor(t, (13, 10), align_corners=True))(x)
+        x = layers.Lambda(lambda t: tf.pad(t, [[0, 0], [1, 2], [0, 1], [0, 0]], constant_values=0.5))(x)
+        return layers.Lambda(lambda t: tf.reduce_mean(t, axis=3, keepdims=True))(x)
+
+    return {
+        "activations": (model((4, 8, 8), activations), {"HARD_SWISH", "LOGISTIC", "TANH", "RELU", "RELU6",
+                                                          "LEAKY_RELU"}),
+        "squeeze_excite": (model((5, 6, 3), squeeze_excite), {"HARD_SWISH", "MUL", "ADD", "SUB", "MEAN"}),
+        "broadcast_general": (model((3, 4, 5), broadcast_general), {"MUL", "MEAN"}),
+        "slicing": (model((6, 7, 4), slicing), {"STRIDED_SLICE", "SPLIT", "SPLIT_V"}),
+        "resize_pad_mean": (model((3, 4, 5), resize_pad_mean), {"RESIZE_NEAREST_NEIGHBOR", "PADV2", "MEAN"}),
+        "fallback": (model((5, 5, 3), lambda x: layers.Maximum()([x, layers.Conv2D(3, 1)(x)])), {"MAXIMUM"}),
+    }
+
+
+@pytest.fixture(scope="module")
+def models() -> dict:
+    """Every test model, quantized once: name -> (int8 .tflite bytes, the ops it must contain)."""
+    return {name: (quantize(m, seed=k, scale=2.0), ops) for k, (name, (m, ops)) in enumerate(_models().items())}
+
+
+KERNELS = {"activations": {"ecnn_lut"}, "squeeze_excite": {"ecnn_lut", "ecnn_binary"},
+           "broadcast_general": {"ecnn_reduce_mean", "ecnn_binary"}, "slicing": {"ecnn_transpose"},
+           "resize_pad_mean": {"ecnn_resize_nearest", "ecnn_pad", "ecnn_reduce_mean"}}
+CHECKED = list(KERNELS)
+
+
+def _every_int8_value(shape) -> np.ndarray:
+    x = make_inputs(shape, n=6, seed=2)
+    x[4] = np.arange(-128, 128).reshape(-1)[np.arange(x[4].size) % 256].reshape(shape)
+    return x
+
+
+@pytest.mark.parametrize("name", CHECKED)
+def test_ops_bit_exact_with_tflm_layer_by_layer(models, name, tmp_path):
+    tfl, ops = models[name]
+    graph = read_tflite(tfl)
+    assert ops <= set(graph.op_names()), f"the converter no longer emits {ops - set(graph.op_names())}"
+    shape = tuple(graph.tensors[graph.inputs[0]].shape[1:])
+    x = _every_int8_value(shape)
+    y, info = engine_outputs(tfl, x, tmp_path)
+    ref = run_tflm(tfl, x).reshape(len(x), -1)
+    bad = np.nonzero(np.any(y != ref, axis=1))[0]
+    assert bad.size == 0, f"{name}: sample {bad[0]} engine {y[bad[0]][:12]} tflm {ref[bad[0]][:12]}"
+    # every intermediate tensor too, on the sample holding all 256 int8 values (each table's whole domain)
+    (tmp_path / "firmware").mkdir()
+    (tmp_path / "engine").rename(tmp_path / "firmware" / "engine")
+    (tmp_path / "model_int8.tflite").write_bytes(tfl)
+    assert first_differing_layer(tmp_path, 4, x) is None
+    assert KERNELS[name] <= {o["kernel"] for o in info.ops}
+
+
+def test_broadcast_shapes_merge_and_refuse():
+    # squeeze-and-excite: H and W merge into one dimension, C is the contiguous run
+    assert broadcast_dims([(1, 6, 5, 8), (1, 1, 1, 8)], (1, 6, 5, 8)) == [(30, [8, 0]), (8, [1, 1])]
+    assert broadcast_dims([(3, 1, 5), (4, 1)], (3, 4, 5)) == [(3, [5, 0]), (4, [0, 1]), (5, [1, 0])]
+    assert broadcast_dims([(2, 3), (2, 3)], (2, 3)) == [(6, [1, 1])]
+    assert broadcast_dims([(3, 2), (3,)], (3, 2)) is None
+
+
+def test_resize_indices_follow_tflm():
+    assert resize_indices(4, 8, False, False) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert resize_indices(3, 5, True, False) == [0, 1, 1, 2, 2]          # align corners: halves round up
+    assert resize_indices(2, 4, False, True) == [0, 0, 1, 1]             # half-pixel centers
+
+
+def test_ops_doc_prints_each_rule():
+    doc = supported_ops_doc()
+    assert "- `MUL`: element-wise multiplication with numpy broadcasting" in doc
+    assert "The operand shapes broadcast to the output shape" in doc
+    assert "`HARD_SWISH`" in doc and "`STRIDED_SLICE`" in doc and "`PADV2`" in doc
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m55"])
+def test_squeeze_excite_block_bit_exact_on_each_core(models, cpu, tmp_path_factory):
+    from deploy.verify_qemu import verify_qemu
+
+    out = tmp_path_factory.getbasetemp() / "se_qemu"
+    if not (out / "golden.npz").is_file():
+        tfl, _ = models["squeeze_excite"]
+        out.mkdir(exist_ok=True)
+        (out / "model_int8.tflite").write_bytes(tfl)
+        x = _every_int8_value((5, 6, 3))
+        ref = run_tflm(tfl, x).reshape(len(x), -1)
+        np.savez(out / "golden.npz", inputs_int8=x, outputs_int8=ref)
+        generate_engine(tfl, out / "firmware" / "engine")
+    r = verify_qemu(out, cpu)
+    assert r["samples"] == 6 and r["bit_exact"] == 1.0, r.get("first_mismatch")
+
+
+def test_refused_op_falls_back_to_tflm(models, tmp_path):
+    """A model with an op the engine has no kernel for still builds: firmware/tflm, the layer and reason named."""
+    tfl, _ = models["fallback"]
+    model = tmp_path / "maximum.tflite"
+    model.write_bytes(tfl)
+    out = tmp_path / "out"
+    r = run_cli("build", "--from-model", model, "--target", "cortex-m", "--verify", "host", "--out", out)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((out / "report.json").read_text())
+    refused = rep["memory"]["engine_refused"]
+    assert "layer maximum_1 (MAXIMUM)" in refused and "no kernel for MAXIMUM" in refused
+    assert rep["deploy_route"] == "tflm"
+    assert (out / "firmware" / "tflm" / "model_data.c").is_file()
+    assert not (out / "firmware" / "engine").exists() and not (out / "verify.json").exists()
+    assert "engine not generated, TFLM fallback" in r.stdout and "layer maximum_1 (MAXIMUM)" in r.stdout
+    assert "Engine: not planned" in (out / "report.md").read_text()
