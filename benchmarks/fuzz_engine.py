@@ -1,7 +1,8 @@
 """Differential fuzzing of the engine: many random small models, each compared bit for bit with TFLM.
 
-The generator (tests/test_codegen.py: random_model) draws conv kinds, kernel sizes, strides, padding,
-dilation, groups, channel counts, pools, residual adds, concatenations, pads and dense heads from a seed;
+The generator (tests/test_codegen.py: random_model, more_ops=True) draws conv kinds, kernel sizes, strides, padding,
+dilation, groups, channel counts, pools, residual adds, concatenations, pads, squeeze-and-excite gates, broadcast
+adds, hard swish / sigmoid / tanh, strided slices, nearest-neighbour resizes and dense heads from a seed;
 each model is quantized with random calibration data, compiled with ASan/UBSan and run on random and
 extreme inputs. A failing seed is printed and must be added to REGRESSION_SEEDS in tests/test_codegen.py.
 Usage: python benchmarks/fuzz_engine.py [--start 1000] [--count 500] [--seconds 1200]
@@ -43,7 +44,7 @@ def main(argv=None) -> int:
             break
         scale = float(np.random.RandomState(seed).uniform(0.3, 3))
         try:
-            tfl = quantize(random_model(seed), seed=100 + seed, scale=scale)
+            tfl = quantize(random_model(seed, more_ops=True), seed=100 + seed, scale=scale)
             with tempfile.TemporaryDirectory() as tmp:
                 assert_bit_exact(tfl, Path(tmp), n=8, seed=seed)
         except EdgecnnError as exc:  # a model the engine refuses on purpose is not a failure, but is counted

@@ -15,9 +15,13 @@ from toolkit.errors import ModelError, UnsupportedOpError
 pytestmark = pytest.mark.toolchain
 
 
-def random_model(seed: int):
-    """A small random CNN: kernel sizes, strides, padding, dilation, groups, pools, residuals, concat, pad."""
+def random_model(seed: int, more_ops: bool = False):
+    """A small random CNN: kernel sizes, strides, padding, dilation, groups, pools, residuals, concat, pad; with
+    more_ops also squeeze-and-excite gates, broadcast adds, hard swish / sigmoid / tanh, strided slices and
+    nearest-neighbour resizes (benchmarks/fuzz_engine.py; the CI seeds keep the first list, so their models
+    stay the same)."""
     import keras
+    import tensorflow as tf
     from keras import layers
 
     keras.utils.set_random_seed(seed)  # the weights, too, are a function of the seed
@@ -29,7 +33,8 @@ def random_model(seed: int):
     act = lambda: str(rng.choice(["linear", "relu", "relu6"]))  # noqa: E731
     for _ in range(int(rng.randint(2, 6))):
         h, w, c = (int(d) for d in x.shape[1:])
-        kind = rng.choice(["conv", "grouped", "dw", "pool", "residual", "concat", "pad"])
+        kind = rng.choice(["conv", "grouped", "dw", "pool", "residual", "concat", "pad"] +
+                          (["se", "bcast_add", "act", "slice", "resize"] if more_ops else []))
         small = min(h, w) < 4
         if kind == "conv" or (small and kind in ("pool", "dw")):
             k = int(rng.choice([1, 2, 3])) if not small else 1
@@ -52,6 +57,19 @@ def random_model(seed: int):
         elif kind == "residual":
             y = layers.Conv2D(c, 3, padding="same", activation="relu")(x)
             x = layers.Add()([x, y])
+        elif kind == "se":
+            gate = layers.Conv2D(c, 1, activation="sigmoid")(layers.GlobalAveragePooling2D(keepdims=True)(x))
+            x = layers.Multiply()([x, gate])
+        elif kind == "bcast_add":
+            x = keras.ops.add(layers.Conv2D(c, 1)(layers.GlobalAveragePooling2D(keepdims=True)(x)), x)
+        elif kind == "act":
+            x = layers.Activation(str(rng.choice(["hard_swish", "sigmoid", "tanh"])))(x)
+        elif kind == "slice":
+            step = int(rng.choice([1, 2]))
+            x = layers.Lambda(lambda t, s=step: t[:, ::s, ::-1, :])(x)
+        elif kind == "resize":
+            size = (int(rng.randint(max(h // 2, 1), h + 4)), int(rng.randint(max(w // 2, 1), w + 4)))
+            x = layers.Lambda(lambda t, sz=size: tf.image.resize(t, sz, method="nearest"))(x)
         elif kind == "concat":
             x = layers.Concatenate()([layers.Conv2D(int(rng.randint(1, 5)), 1)(x),
                                       layers.Conv2D(int(rng.randint(1, 5)), 3, padding="same")(x)])
