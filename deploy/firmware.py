@@ -5,8 +5,11 @@ Layout, next to the engine that deploy.codegen writes into <build>/firmware/engi
     <build>/firmware/<cpu>/            board files: startup.c, board.h, linker.ld, Makefile, CMakeLists.txt,
                                        main_verify.c, semihost.[ch], main_serial.c, ecnn_link.[ch], board_uart.c,
                                        README.md, inputs.bin and expected.bin (golden inputs, TFLM's outputs)
-    <build>/firmware/<cpu>/build/      edgecnn_verify.elf, edgecnn_serial.elf (+ .map), written by build_firmware
-    <build>/firmware/<board name>/     the same for a custom board ([build.board]) or another CPU's board
+    <build>/firmware/<cpu>/build/      edgecnn_verify.elf, edgecnn_serial.elf (+ .map, .bin, .hex; .uf2 where the
+                                       board takes one), written by build_firmware
+    <build>/firmware/<board name>/     the same for a vendor board (--target nucleo-f446re: plus its register-level
+                                       port, e.g. stm32f4.c, for clock, UART and cycle counter), a custom board
+                                       ([build.board]) or another CPU's board
 
 Before linking, the model's constant bytes and RAM plan (from edgecnn_model.h) plus the compiled code are
 checked against the target chip; a model that does not fit is a ModelTooLargeError that gives the numbers.
@@ -22,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from deploy.c_format import GENERATED_HEADER, c_string
+from deploy.images import write_images
 from deploy.templates import TEMPLATE_DIR, render
+from toolkit.boards import CYCLE_COUNTERS
 from toolkit.errors import ModelError, OutputError, ToolchainError
 from toolkit.targets import Board, Target, get_board, get_target
 
@@ -32,6 +37,7 @@ STATIC_FILES = ("startup.c", "board_uart.c", "semihost.c", "semihost.h", "ecnn_l
 TEMPLATED_FILES = {"board.h": "board.h.j2", "linker.ld": "linker.ld.j2", "Makefile": "Makefile.j2",
                    "CMakeLists.txt": "CMakeLists.txt.j2", "README.md": "README.md.j2"}
 ENGINE_SOURCES = ("edgecnn_model.c", "ecnn_kernels.c", "ecnn_elementwise.c")
+COMMON_SOURCES = ("startup.c", "board_uart.c")  # in both modes (MODE_SOURCES starts with them)
 MODE_SOURCES = {
     "verify": ("startup.c", "board_uart.c", "semihost.c", "main_verify.c"),
     "serial": ("startup.c", "board_uart.c", "ecnn_link.c", "main_serial.c"),
@@ -45,6 +51,7 @@ TOOL_PACKAGES = {
     "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
     "arm-none-eabi-size": "binutils-arm-none-eabi",
     "arm-none-eabi-nm": "binutils-arm-none-eabi",
+    "arm-none-eabi-objcopy": "binutils-arm-none-eabi",
     "qemu-system-arm": "qemu-system-arm",
     "gcc": "gcc",
 }
@@ -68,6 +75,7 @@ class FirmwareBuild:
     sizes: dict[str, dict]  # mode -> {flash_bytes, ram_bytes, text, data, bss, stack}
     engine: dict = field(default_factory=dict)  # the ECNN_* numbers from edgecnn_model.h
     limits: dict = field(default_factory=dict)  # {flash_bytes, ram_bytes} the firmware was linked against
+    images: dict = field(default_factory=dict)  # mode -> {"bin": Path, "hex": Path[, "uf2": Path]}
 
 
 def require_tool(name: str) -> str:
@@ -86,7 +94,8 @@ def firmware_dir(build_dir: Path, cpu: str, board: Board | str | None = None) ->
     reports (ECNN_BOARD_NAME)."""
     target = get_target(cpu)
     name = board.name if isinstance(board, Board) else board
-    return Path(build_dir) / "firmware" / (target.name if not name or name == target.qemu_machine else name)
+    own = target.board or target.qemu_machine
+    return Path(build_dir) / "firmware" / (target.name if not name or name == own else name)
 
 
 def engine_dir(build_dir: Path) -> Path:
@@ -157,6 +166,36 @@ def cflags(target: Target) -> list[str]:
     return [*target.cflags, *COMMON_CFLAGS]
 
 
+WAIT_LOOPS = 1_000_000  # bound of every clock/peripheral wait in a board port (ms on a real part)
+
+
+def _c_int(name: str, v: int) -> str:
+    return f"0x{v:08X}u" if name.endswith(("_BASE", "_ENR")) else f"{v}u"
+
+
+def board_defines(brd: Board) -> str:
+    """The #defines a vendor board's port reads (clock, baud, wait bound, its registry parameters); empty for
+    the MPS2/MPS3 and custom boards."""
+    if brd.family is None:
+        return ""
+    rows = [("ECNN_CLOCK_HZ", brd.clock_hz), ("ECNN_UART_BAUD", brd.uart.baud), ("ECNN_WAIT_LOOPS", WAIT_LOOPS),
+            *brd.defines]
+    return "\n".join(f"#define {k} {_c_int(k, v)}" for k, v in rows)
+
+
+def flash_how(brd: Board) -> str:
+    """One line on how `edgecnn flash` programs this board by default."""
+    p = brd.probe
+    if p.default == "uf2" and p.drive:
+        return f"copies a .{p.drive_format} to the {p.drive} drive ({p.note or 'the board as a USB drive'})"
+    return f"pyOCD, target {p.pyocd_target}" + (f"; {p.note}" if p.note else "")
+
+
+def mode_sources(mode: str, brd: Board) -> tuple[str, ...]:
+    """The board-folder C files of one firmware mode: start-up, UART, the board's port, the mode's main."""
+    return (*MODE_SOURCES[mode], *brd.family_sources)
+
+
 def generate_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | None = None,
                       golden: dict | None = None) -> Path:
     """Write the board files for `cpu` into firmware_dir(build_dir, cpu, board) (byte-identical from run to run).
@@ -175,7 +214,11 @@ def generate_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str
     rel_engine = Path("..") / edir.name if edir.parent == fdir.parent else edir.resolve()
     ctx = dict(
         header=GENERATED_HEADER, cpu=target.name, board_description=brd.description,
-        board_name=c_string(brd.name), cpu_name=c_string(target.name),
+        board_name=c_string(brd.name), cpu_name=c_string(target.cpu_name), board=brd, board_defines=board_defines(brd),
+        make_common=" ".join([*COMMON_SOURCES, *brd.family_sources, *(f"$(ENGINE)/{e}" for e in ENGINE_SOURCES)]),
+        cmake_common=" ".join([*COMMON_SOURCES, *brd.family_sources, *(f"${{ENGINE}}/{e}" for e in ENGINE_SOURCES)]),
+        vector_offset=brd.vector_offset, flash_main_origin=_hex(brd.flash_origin + brd.vector_offset),
+        flash_main_bytes=limits["flash_bytes"] - brd.vector_offset,
         flash_origin=_hex(brd.flash_origin), ram_origin=_hex(brd.ram_origin),
         flash_bytes=limits["flash_bytes"], ram_bytes=limits["ram_bytes"], stack_bytes=target.stack_bytes,
         uart_define=(f"#define ECNN_UART_CMSDK_BASE {_hex(brd.uart_base)}u /* CMSDK APB UART0 */"
@@ -184,6 +227,7 @@ def generate_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str
         ldflags=" ".join(["-T", "linker.ld", *LDFLAGS]),
         ldflags_cmake=" ".join(["-T${CMAKE_CURRENT_SOURCE_DIR}/linker.ld", *LDFLAGS]),
         qemu_machine=brd.qemu_machine or "", qemu_args=" ".join(brd.qemu_args), board_name_plain=brd.name,
+        cycle_counter=CYCLE_COUNTERS.get(brd.cycle_counter or "", "DWT CYCCNT"), flash_how=flash_how(brd),
     )
     engine = engine_numbers(edir)
     ctx.update(input_size=engine["ECNN_INPUT_SIZE"], output_size=engine["ECNN_OUTPUT_SIZE"],
@@ -191,6 +235,8 @@ def generate_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str
     texts: dict[str, str | bytes] = {name: render(f"cortex_m/{tpl}", **ctx) for name, tpl in TEMPLATED_FILES.items()}
     for name in STATIC_FILES:
         texts[name] = f"{GENERATED_HEADER}\n" + (TEMPLATE_DIR / "cortex_m" / name).read_text()
+    for name in brd.family_sources:
+        texts[name] = f"{GENERATED_HEADER}\n" + (TEMPLATE_DIR / "boards" / name).read_text()
     if golden is not None:
         texts["inputs.bin"] = np.ascontiguousarray(golden["inputs_int8"], dtype=np.int8).tobytes()
         texts["expected.bin"] = np.ascontiguousarray(golden["outputs_int8"], dtype=np.int8).tobytes()
@@ -286,6 +332,17 @@ def check_fits(engine: dict, code: dict, limits: dict, target: Target, where: st
                                       "more memory, or give the board's real sizes")
 
 
+def _engine_object_dir(edir: Path, target: Target, flags: list[str]) -> Path:
+    """firmware/.objects/<cpu>-<flags hash>/: the engine's objects, shared by every board with the same CPU flags
+    (the engine never includes board.h), so building for several boards compiles the engine once per CPU."""
+    import hashlib
+
+    key = hashlib.sha1(" ".join(f for f in flags if not f.startswith("/")).encode()).hexdigest()[:10]
+    d = edir.parent / ".objects" / f"{target.cpu_name}-{key}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
 def build_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | None = None,
                    modes: tuple[str, ...] = MODES) -> FirmwareBuild:
     """Generate the board files and build the firmware ELFs for `cpu` with arm-none-eabi-gcc.
@@ -305,19 +362,24 @@ def build_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | 
     out.mkdir(exist_ok=True)
     flags = [*cflags(target), "-I", str(fdir), "-I", str(edir)]
     objects: dict[str, Path] = {}
-    sources = {s: fdir / s for m in modes for s in MODE_SOURCES[m]}
+    sources = {s: fdir / s for m in modes for s in mode_sources(m, brd)}
     sources.update({s: edir / s for s in ENGINE_SOURCES})
+    cache = _engine_object_dir(edir, target, flags)
+    newest_engine = max(p.stat().st_mtime for p in edir.iterdir() if p.is_file())
     for name, src in sorted(sources.items()):
-        obj = out / (Path(name).stem + ".o")
+        obj = (cache if name in ENGINE_SOURCES else out) / (Path(name).stem + ".o")
+        if name in ENGINE_SOURCES and obj.is_file() and obj.stat().st_mtime >= newest_engine:
+            objects[name] = obj  # the same engine, compiled with the same flags for another board
+            continue
         r = _run([gcc, *flags, "-c", str(src), "-o", str(obj)], "arm-none-eabi-gcc")
         if r.returncode != 0:
             raise _compile_error(r, name, fdir)
         objects[name] = obj
     r = _run([size_tool, *map(str, objects.values())], "arm-none-eabi-size")
     rows = {Path(row["filename"]).name: row for row in parse_size_output(r.stdout)}
-    elves, sizes = {}, {}
+    elves, sizes, images = {}, {}, {}
     for mode in modes:
-        objs = [objects[s] for s in MODE_SOURCES[mode]] + [objects[s] for s in ENGINE_SOURCES]
+        objs = [objects[s] for s in mode_sources(mode, brd)] + [objects[s] for s in ENGINE_SOURCES]
         mine = [rows[o.name] for o in objs if o.name in rows]
         # objects hold the model's constants and arena too: the code is what is left
         code_flash = max(0, sum(x["text"] + x["data"] for x in mine) - engine.get("ECNN_CONST_BYTES", 0))
@@ -338,8 +400,9 @@ def build_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | 
             raise _compile_error(r, f"the link of edgecnn_{mode}.elf", fdir)
         elves[mode] = elf
         sizes[mode] = elf_sizes(elf, target.stack_bytes)
+        images[mode] = write_images(elf, brd)
     return FirmwareBuild(cpu=target.name, board=brd.name, qemu_machine=brd.qemu_machine, dir=fdir, elves=elves,
-                         sizes=sizes, engine=engine, limits=limits)
+                         sizes=sizes, engine=engine, limits=limits, images=images)
 
 
 __all__ = ["FirmwareBuild", "ModelTooLargeError", "build_firmware", "generate_firmware", "ensure_engine",

@@ -4,8 +4,10 @@
     result = verify_serial("build/compact_cnn", "socket://127.0.0.1:4321")   # any pyserial URL
 
 The result has the verify.json keys; instructions_per_inference is None (a board counts cycles, not
-instructions: cycles_per_inference holds the board's DWT count when it has one), and flash_bytes/ram_bytes
-come from the build's serial ELF for the CPU the board reports (None when that ELF is not in the build).
+instructions: cycles_per_inference holds the mean of the board's counter, DWT CYCCNT or SysTick, when it has
+one; for a registry board also clock_hz, cycle_counter and ms_per_inference at that clock), and
+flash_bytes/ram_bytes come from the build's serial ELF for the board or CPU the board reports (None when that
+ELF is not in the build).
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from deploy.firmware import elf_sizes, engine_dir, engine_numbers, firmware_dir
 from deploy.serial_protocol import MAX_CHUNK, VERSION, Link, ProtocolError
 from deploy.verify_common import compare_outputs, load_golden, ram_parts
 from toolkit.errors import ConfigError, ToolchainError
-from toolkit.targets import TARGETS
+from toolkit.boards import CYCLE_COUNTERS
+from toolkit.targets import BOARD_TARGETS, BOARDS, TARGETS
 
 
 def open_port(port: str, baudrate: int = 115200):
@@ -38,14 +41,30 @@ def open_port(port: str, baudrate: int = 115200):
 
 
 def _serial_elf_sizes(build_dir: Path, cpu: str, board: str | None) -> dict | None:
-    """Sizes of the serial ELF the board reports it runs (its CPU's folder, or its custom board's)."""
+    """Sizes of the serial ELF the board reports it runs: a vendor board's folder (--target BOARD), else its
+    CPU's folder or its custom board's."""
     target = TARGETS.get(cpu)
     if target is None or target.kind != "mcu":
         return None
-    elf = firmware_dir(build_dir, cpu, board) / "build" / "edgecnn_serial.elf"
-    if not elf.is_file():
-        return None
-    return elf_sizes(elf, target.stack_bytes)
+    folders = [firmware_dir(build_dir, board)] if board in BOARD_TARGETS else []
+    folders.append(firmware_dir(build_dir, cpu, board))
+    for folder in folders:
+        elf = folder / "build" / "edgecnn_serial.elf"
+        if elf.is_file():
+            return elf_sizes(elf, target.stack_bytes)
+    return None
+
+
+def board_timing(board: str | None, cycles: list[int]) -> dict:
+    """cycles_per_inference (mean of the board's counter; None when it reads 0: no counter, or QEMU's DWT), and for
+    a registry board its clock, the counter used and ms_per_inference at that clock."""
+    mean = int(round(sum(cycles) / len(cycles))) if cycles and all(cycles) else None
+    out = {"cycles_per_inference": mean}
+    brd = BOARDS.get(board or "")
+    if brd is not None and brd.clock_hz:
+        out.update(clock_hz=brd.clock_hz, cycle_counter=CYCLE_COUNTERS.get(brd.cycle_counter or "", None),
+                   ms_per_inference=round(mean * 1000.0 / brd.clock_hz, 4) if mean else None)
+    return out
 
 
 def verify_serial(build_dir, port: str, samples: int | None = None, timeout: float = 2.0, baudrate: int = 115200,
@@ -100,7 +119,7 @@ def verify_serial(build_dir, port: str, samples: int | None = None, timeout: flo
         flash_bytes=sizes["flash_bytes"] if sizes else None, ram_bytes=sizes["ram_bytes"] if sizes else None,
         ram_parts=ram_parts(sizes, info.peak_ram_bytes) if sizes else None,
         instructions_per_inference=None,
-        cycles_per_inference=int(round(sum(cycles) / len(cycles))) if cycles and all(cycles) else None,
+        **board_timing(info.board, cycles),
         cpu=info.cpu, board=info.board, invocations=int(invocations),
         link=dict(timeouts=link.timeouts, resyncs=link.resyncs, bad_frames=link.decoder.bad_frames),
         seconds=round(time.perf_counter() - t0, 3),
@@ -108,4 +127,4 @@ def verify_serial(build_dir, port: str, samples: int | None = None, timeout: flo
     return result
 
 
-__all__ = ["verify_serial", "open_port"]
+__all__ = ["verify_serial", "open_port", "board_timing"]

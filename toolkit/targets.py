@@ -1,9 +1,11 @@
-"""Deployment targets as data: CPU and FPU flags, memory sizes and the QEMU machine that emulates each."""
+"""Deployment targets as data: CPU and FPU flags, memory sizes and the QEMU machine that emulates each; a vendor
+board's name (toolkit.boards) is a target too: its CPU's flags with the board's memory, clock, UART and probe."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
+from toolkit.boards import VENDOR_BOARDS, Board, Probe, Uart  # noqa: F401 (Board, Probe, Uart: re-exported)
 from toolkit.errors import ConfigError
 
 
@@ -19,6 +21,13 @@ class Target:
     qemu_note: str = ""
     extra: dict = field(default_factory=dict)
     stack_bytes: int = 4096  # reserved for the firmware's main stack (counted in the RAM check)
+    board: str | None = None  # the board a firmware build links for by default (else the QEMU machine's)
+    cpu: str | None = None  # a board target's CPU target (None: this target is a CPU)
+
+    @property
+    def cpu_name(self) -> str:
+        """The CPU target's name: the target's own, or a board target's CPU."""
+        return self.cpu or self.name
 
 
 def _mcu(name, cpu, fpu_flags, flash, ram, machine, note, desc):
@@ -32,6 +41,9 @@ TARGETS: dict[str, Target] = {
     "cortex-m0plus": _mcu("cortex-m0plus", "cortex-m0plus", _SOFT, 256 * 1024, 32 * 1024, "mps2-an385",
                           "QEMU has no Cortex-M0+ board; the ARMv6-M binary runs on the M3 board (ARMv7-M is a "
                           "superset), so instruction counts are exact but timing is not M0+", "Cortex-M0+ (ARMv6-M)"),
+    "cortex-m0": _mcu("cortex-m0", "cortex-m0", _SOFT, 256 * 1024, 16 * 1024, "microbit",
+                      "the BBC micro:bit (nRF51822): a real Cortex-M0 with the part's memory map and UART",
+                      "Cortex-M0 (ARMv6-M, e.g. nRF51)"),
     "cortex-m3": _mcu("cortex-m3", "cortex-m3", _SOFT, 512 * 1024, 64 * 1024, "mps2-an385", "", "Cortex-M3"),
     "cortex-m4": _mcu("cortex-m4", "cortex-m4", ("-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), 1024 * 1024,
                       192 * 1024, "mps2-an386", "", "Cortex-M4F (e.g. STM32F4)"),
@@ -47,26 +59,6 @@ TARGETS: dict[str, Target] = {
 ALIASES = {"cortex-m": "cortex-m4"}
 
 
-@dataclass(frozen=True)
-class Board:
-    """Where a board's code and data live, and how its first UART and its emulator are reached.
-
-    The firmware is linked at the board's origins with lengths min(board, target), so a build that links
-    also fits the target chip. uart_base is a CMSDK APB UART (the MPS2/MPS3 FPGA images); None means the
-    user provides board_uart_putc/getc. qemu_args are the flags QEMU needs besides -M.
-    """
-
-    name: str
-    description: str
-    flash_origin: int
-    flash_bytes: int
-    ram_origin: int
-    ram_bytes: int
-    uart_base: int | None = None
-    qemu_machine: str | None = None
-    qemu_args: tuple[str, ...] = ()
-
-
 # The MPS2/MPS3 FPGA images as QEMU 7.2 models them. The TrustZone boards (AN505, AN547) boot in the
 # secure state, so code and data are linked at the secure aliases (address bit 28 set).
 BOARDS: dict[str, Board] = {
@@ -80,6 +72,7 @@ BOARDS: dict[str, Board] = {
                         0x10000000, 4 * 1024 * 1024, 0x38000000, 2 * 1024 * 1024, 0x50200000, "mps2-an505"),
     "mps3-an547": Board("mps3-an547", "Arm MPS3 AN547 (Cortex-M55, SSE-300), secure state",
                         0x10000000, 512 * 1024, 0x30000000, 512 * 1024, 0x59303000, "mps3-an547"),
+    **VENDOR_BOARDS,
 }
 
 BOARD_KEYS = ("name", "flash_origin", "flash_bytes", "ram_origin", "ram_bytes", "uart_base")
@@ -105,15 +98,20 @@ def get_board(target: Target, board: dict | str | None = None) -> Board:
     """The board a firmware build links for: the target's QEMU board, a named board, or a generic board
     given as {flash_origin, flash_bytes, ram_origin, ram_bytes[, uart_base, name]} (e.g. [build.board])."""
     if not board:
-        if target.qemu_machine not in BOARDS:
+        default = target.board or target.qemu_machine
+        if default not in BOARDS:
             raise ConfigError(f"target {target.name} has no default board",
                               hint="give a board: flash_origin, flash_bytes, ram_origin, ram_bytes")
-        return BOARDS[target.qemu_machine]
+        return BOARDS[default]
     if isinstance(board, str):
         if board not in BOARDS:
             raise ConfigError(f"unknown board {board!r}", hint=f"known boards: {', '.join(BOARDS)}, or a generic "
                               "board given by flash_origin, flash_bytes, ram_origin, ram_bytes")
-        return BOARDS[board]
+        brd = BOARDS[board]
+        if brd.cpu is not None and brd.cpu != target.cpu_name:
+            raise ConfigError(f"board {board} has a {brd.cpu}, not the {target.cpu_name} of --target {target.name}",
+                              hint=f"use --target {board} (its CPU is implied)")
+        return brd
     unknown = sorted(set(board) - set(BOARD_KEYS))
     if unknown:
         raise ConfigError(f"unknown [build.board] option(s) {', '.join(unknown)}",
@@ -188,9 +186,25 @@ def check_build_board(target: Target, board: dict | str | None, verify: str = "n
     return brd
 
 
+def board_target(board: Board) -> Target:
+    """A vendor board as a target: its CPU's compiler flags and stack, the board's memory, QEMU machine and name."""
+    cpu = TARGETS[board.cpu]
+    return Target(name=board.name, kind="mcu", description=board.description, cflags=cpu.cflags,
+                  flash_bytes=board.flash_bytes, ram_bytes=board.ram_bytes, qemu_machine=board.qemu_machine,
+                  stack_bytes=cpu.stack_bytes, board=board.name, cpu=cpu.name)
+
+
+# Vendor boards are targets by their names: `--target nucleo-f446re`. TARGETS keeps the CPUs (and android, host).
+BOARD_TARGETS: dict[str, Target] = {b.name: board_target(b) for b in BOARDS.values() if b.cpu is not None}
+
+
 def get_target(name: str) -> Target:
+    """The one place a --target name is resolved: a CPU (or alias), android, host, or a vendor board."""
     key = ALIASES.get(name, name)
-    if key not in TARGETS:
-        raise ConfigError(f"unknown target {name!r}",
-                          hint=f"known targets: {', '.join([*ALIASES, *TARGETS])} (see `edgecnn targets`)")
-    return TARGETS[key]
+    if key in TARGETS:
+        return TARGETS[key]
+    if key in BOARD_TARGETS:
+        return BOARD_TARGETS[key]
+    raise ConfigError(f"unknown target {name!r}",
+                      hint=f"known targets: {', '.join([*ALIASES, *TARGETS])}; boards: {', '.join(BOARD_TARGETS)} "
+                           "(see `edgecnn targets`)")

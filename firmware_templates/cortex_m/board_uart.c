@@ -44,8 +44,9 @@ __attribute__((weak)) int board_uart_getc(void)
 #endif
 }
 
-/* The DWT cycle counter exists on ARMv7-M and ARMv8-M mainline cores (not on ARMv6-M); build with
- * -DECNN_USE_DWT=0 for a core that lacks it. QEMU reads it as 0, which the host reports as "no counter". */
+/* The DWT cycle counter exists on ARMv7-M and ARMv8-M mainline cores (not on ARMv6-M, which counts with
+ * SysTick below); build with -DECNN_USE_DWT=0 for a core that lacks it. QEMU reads the DWT as 0, which the host
+ * reports as "no counter". */
 #ifndef ECNN_USE_DWT
 #if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__) || \
     defined(__ARM_ARCH_8_1M_MAIN__)
@@ -74,12 +75,38 @@ __attribute__((weak)) uint32_t board_cycles_read(void)
     return DWT_CYCCNT;
 }
 #else
+/* ARMv6-M: SysTick (24 bits, core clock) with its wrap interrupt counting the upper bits. A part without
+ * SysTick (the nRF51) overrides board_cycles_* in its port. */
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+
+static volatile uint32_t systick_wraps;
+
+void SysTick_Handler(void);
+
+void SysTick_Handler(void)
+{
+    ++systick_wraps;
+}
+
 __attribute__((weak)) void board_cycles_start(void)
 {
+    SYST_CSR = 0u;
+    SYST_RVR = 0xFFFFFFu;
+    SYST_CVR = 0u;
+    systick_wraps = 0u;
+    SYST_CSR = (1u << 2) | (1u << 1) | 1u; /* core clock, interrupt on wrap, enabled */
 }
 
 __attribute__((weak)) uint32_t board_cycles_read(void)
 {
-    return 0u;
+    uint32_t wraps;
+    uint32_t value;
+    do {
+        wraps = systick_wraps;
+        value = SYST_CVR;
+    } while (wraps != systick_wraps);
+    return (wraps << 24) + (0xFFFFFFu - value);
 }
 #endif

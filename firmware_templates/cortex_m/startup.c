@@ -34,6 +34,11 @@ __attribute__((weak, noreturn)) void board_fault(uint32_t ipsr)
     }
 }
 
+/* Clock set-up before main; a board port (boards/<family>.c) overrides it. */
+__attribute__((weak)) void board_init(void)
+{
+}
+
 void Default_Handler(void)
 {
     uint32_t ipsr;
@@ -88,12 +93,13 @@ void Reset_Handler(void)
         *dst = 0u;
     }
 #if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__) || \
-    defined(__ARM_ARCH_8_1M_MAIN__)
+    defined(__ARM_ARCH_8_1M_MAIN__) || defined(ECNN_HAS_VTOR)
     ECNN_SCB_VTOR = (uint32_t)(uintptr_t)ecnn_vector_table;
 #endif
 #if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
     ECNN_SCB_CPACR |= (0xFu << 20); /* CP10, CP11 full access: the FPU (and Helium) may be used */
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 #endif
+    board_init(); /* after .data and .bss: the port records the clock it set in its variables */
     board_exit(main());
 }
