@@ -58,12 +58,13 @@ def build_plugin(dest_dir: Path) -> Path:
     return so.resolve()
 
 
-def qemu_base_command(board: Board, elf: Path) -> list[str]:
+def qemu_base_command(board: Board, elf: Path | None) -> list[str]:
+    """QEMU for `board`, loading `elf` (None: nothing loaded, e.g. for a debugger to load it)."""
     if not board.qemu_machine:
         raise ToolchainError(f"board {board.name} has no QEMU model",
                              hint="verify on QEMU with a Cortex-M target's default board, or use serial:PORT")
     return [require_tool("qemu-system-arm"), "-M", board.qemu_machine, *board.qemu_args, "-display", "none",
-            "-monitor", "none", "-kernel", str(elf)]
+            "-monitor", "none", *(["-kernel", str(elf)] if elf is not None else [])]
 
 
 def run_verify_firmware(elf: Path, board: Board, inputs: np.ndarray, output_size: int, timeout: float,
@@ -118,11 +119,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serial_qemu(elf: Path, board: Board, timeout: float = 600.0, start_timeout: float = 20.0, via: str = "tcp"):
+def serial_qemu(elf: Path | None, board: Board, timeout: float = 600.0, start_timeout: float = 20.0,
+                via: str = "tcp", gdb_port: int | None = None):
     """Run the serial firmware in QEMU with its UART on a loopback TCP port (via="tcp": yields
     "socket://127.0.0.1:PORT") or a pseudo-terminal (via="pty": yields "/dev/pts/N").
 
-    QEMU is stopped on exit from the block, and after `timeout` seconds at the latest."""
+    With `gdb_port`, QEMU starts halted (-S) with its gdbstub on 127.0.0.1:gdb_port, and `elf` may be None: a
+    debugger (`edgecnn flash --via gdb`) loads the firmware and starts it. QEMU is stopped on exit from the
+    block, and after `timeout` seconds at the latest."""
     if via not in ("tcp", "pty"):
         raise ValueError(f"via must be 'tcp' or 'pty', not {via!r}")
     last = ""
@@ -130,6 +134,8 @@ def serial_qemu(elf: Path, board: Board, timeout: float = 600.0, start_timeout: 
         port = free_port()
         chardev = "pty" if via == "pty" else f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on"
         cmd = qemu_base_command(board, elf) + ["-serial", chardev]
+        if gdb_port is not None:
+            cmd += ["-S", "-gdb", f"tcp:127.0.0.1:{gdb_port}"]
         # QEMU names the pty on stdout; its errors go to stderr (read only if it fails to start)
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         url = _wait_pty(proc, start_timeout) if via == "pty" else _wait_tcp(proc, port, start_timeout)

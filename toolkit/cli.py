@@ -237,6 +237,32 @@ def _print_verify(result: dict) -> None:
 
 
 @cli.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.argument("address", required=False, metavar="[HOST:PORT]")
+@click.option("--board", required=True, help="a vendor board (`edgecnn targets`), e.g. nucleo-f446re, pico, microbit")
+@click.option("--via", default=None, help="pyocd, openocd, gdb HOST:PORT (a running GDB server) or uf2 (copy to "
+              "the board's USB drive) [default: uf2 for pico and microbit, pyocd otherwise]")
+@click.option("--drive", default=None, metavar="PATH", help="with --via uf2: the drive's mount point [default: found "
+              "by its label, RPI-RP2 or MICROBIT]")
+def flash(out_dir, address, board, via, drive):
+    """Program a board with the serial firmware of a build (built first if missing); then check it with
+    `edgecnn verify OUT_DIR --device serial:PORT`.
+
+    \b
+    Examples:
+      edgecnn flash build/compact_cnn --board nucleo-f446re
+      edgecnn flash build/compact_cnn --board pico --via uf2
+      edgecnn flash build/compact_cnn --board microbit --via gdb localhost:3333
+    """
+    from deploy.flash import flash as flash_board
+
+    if via and via.startswith("gdb:"):  # --via gdb:HOST:PORT, one token
+        via, address = "gdb", via[4:]
+    result = flash_board(Path(out_dir), board, via=via, address=address, drive=drive)
+    click.echo(f"flashed {result['image']} to {board}: {result['how']}")
+
+
+@cli.command()
 def targets():
     """List the deployment targets (example: edgecnn targets)."""
     from toolkit.targets import ALIASES, TARGETS
