@@ -78,7 +78,7 @@ def test_board_table_is_checked_before_the_first_stage(tmp_path):
         load_config(f)
 
 
-BOARD = {"name": "nucleo-f446re", "flash_origin": "0x08000000", "flash_bytes": 512 * 1024,
+BOARD = {"name": "my-f446re", "flash_origin": "0x08000000", "flash_bytes": 512 * 1024,
          "ram_origin": "0x20000000", "ram_bytes": 128 * 1024}
 
 
@@ -89,10 +89,10 @@ BOARD = {"name": "nucleo-f446re", "flash_origin": "0x08000000", "flash_bytes": 5
     ({"ram_bytes": True}, "ram_bytes must be an integer"),
     ({"flash_bytes": 1.5}, "flash_bytes must be an integer"),
     ({"ram_origin": "0x08010000"}, "overlap"),
-    ({"flash_origin": "0x08000004"}, "flash_origin 0x8000004 of board nucleo-f446re is not a multiple of 128"),
-    ({"ram_origin": "0x20000002"}, "ram_origin 0x20000002 of board nucleo-f446re is not a multiple of 8"),
+    ({"flash_origin": "0x08000004"}, "flash_origin 0x8000004 of board my-f446re is not a multiple of 128"),
+    ({"ram_origin": "0x20000002"}, "ram_origin 0x20000002 of board my-f446re is not a multiple of 8"),
     ({"flash_origin": "0xFFFF0000"}, "leaves the 32-bit address space"),
-    ({"uart_base": "0x40004001"}, "uart_base 0x40004001 of board nucleo-f446re is not a 4-byte aligned"),
+    ({"uart_base": "0x40004001"}, "uart_base 0x40004001 of board my-f446re is not a 4-byte aligned"),
 ])
 def test_board_fields_are_checked_when_the_config_loads(change, msg):
     """Names that break the generated Makefile or shadow a built-in board, and memory maps that cannot link
@@ -105,12 +105,12 @@ def test_board_fields_are_checked_when_the_config_loads(change, msg):
 def test_verify_qemu_with_a_custom_board_is_refused_when_the_config_loads(tmp_path):
     """--verify qemu on a [build.board] used to train first and then fail: no QEMU machine runs that board."""
     f = tmp_path / "edgecnn.toml"
-    f.write_text('[build]\ntarget = "cortex-m4"\nverify = "qemu"\n[build.board]\nname = "nucleo-f446re"\n'
+    f.write_text('[build]\ntarget = "cortex-m4"\nverify = "qemu"\n[build.board]\nname = "my-f446re"\n'
                  'flash_origin = "0x08000000"\nflash_bytes = 524288\nram_origin = "0x20000000"\nram_bytes = 131072\n')
-    with pytest.raises(ConfigError, match=r"--verify qemu cannot run the firmware of board nucleo-f446re.*"
+    with pytest.raises(ConfigError, match=r"--verify qemu cannot run the firmware of board my-f446re.*"
                                           r"--device serial:PORT"):
         load_config(f)
-    assert load_config(f, verify="host").board["name"] == "nucleo-f446re"
+    assert load_config(f, verify="host").board["name"] == "my-f446re"
 
 
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("3m", 180), ("1h30m", 5400), ("2.5m", 150), ("1m 30s", 90),
