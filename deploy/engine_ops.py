@@ -125,10 +125,10 @@ def _first_valid(out_n: int, stride: int, pad: int, dil: int, k: int, in_n: int)
     return np.where(ok.any(axis=1), first, -1)
 
 
-def window_overlap(in_hwc, out_hwc, k_hw, stride_hw, dil_hw, pad_hw, paired: bool = False) -> int:
+def window_overlap(in_hwc, out_hwc, k_hw, stride_hw, dil_hw, pad_hw, group: int = 1) -> int:
     """d_max of a kernel that writes output pixels in row-major order, each from a window of the input.
 
-    paired: the kernel may compute any two consecutive pixels together (reads of both, then writes of both).
+    group: the kernel may compute up to that many consecutive pixels together (reads of all, then writes).
     """
     (ih, iw, ic), (oh, ow, oc) = in_hwc, out_hwc
     fy = _first_valid(oh, stride_hw[0], pad_hw[0], dil_hw[0], k_hw[0], ih)
@@ -136,22 +136,25 @@ def window_overlap(in_hwc, out_hwc, k_hw, stride_hw, dil_hw, pad_hw, paired: boo
     valid = (fy[:, None] >= 0) & (fx[None, :] >= 0)
     min_read = np.where(valid, (fy[:, None] * iw + fx[None, :]) * ic, INF).reshape(-1)
     write_end = (np.arange(oh * ow, dtype=np.int64) + 1) * oc
-    return overlap_bound(min_read, _paired(write_end) if paired else write_end)
+    return overlap_bound(min_read, _grouped(write_end, group))
 
 
-def _paired(write_end: np.ndarray) -> np.ndarray:
-    """Write ends when step s may also write step s+1's output before step s's reads are done."""
-    return np.concatenate([write_end[1:], write_end[-1:]]) if write_end.size else write_end
+# ecnn_gemm and ecnn_conv2d_fast compute up to four rows or pixels together (the Helium paths; the DSP paths
+# pair them), so their writes may run up to three steps ahead of their reads.
+KERNEL_GROUP = 4
 
 
-GEMM_ROW_GROUP = 4  # ecnn_gemm's Helium path writes four rows' outputs before it has read all four rows
+def _grouped(write_end: np.ndarray, group: int) -> np.ndarray:
+    """Write ends when step s may also write the outputs of steps s+1 .. s+group-1 before its reads are done."""
+    if write_end.size == 0 or group <= 1:
+        return write_end
+    return write_end[np.minimum(np.arange(write_end.size) + group - 1, write_end.size - 1)]
 
 
 def rows_overlap(rows: int, depth: int, cols: int) -> int:
     """d_max of ecnn_gemm: row r reads in[r*depth:(r+1)*depth], writes out[r*cols:(r+1)*cols], rows in groups."""
     r = np.arange(rows, dtype=np.int64)
-    write_end = (np.minimum(r + GEMM_ROW_GROUP, rows)) * cols
-    return overlap_bound(r * depth, write_end)
+    return overlap_bound(r * depth, _grouped((r + 1) * cols, KERNEL_GROUP))
 
 
 def fold_bias(bias: np.ndarray | None, weight_sums: np.ndarray, in_offset: int, taps: int) -> np.ndarray | None:
@@ -356,14 +359,17 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
     else:
         kernel = "ecnn_conv2d_fast" if folded is not None else "ecnn_conv2d"
     paired = kernel == "ecnn_conv2d_fast"
-    d = window_overlap((ih, iw, ic), (oh, ow, oc), (kh, kw), (sh, sw), (dh, dw), (ph, pw), paired=paired)
+    d = window_overlap((ih, iw, ic), (oh, ow, oc), (kh, kw), (sh, sw), (dh, dw), (ph, pw),
+                       group=KERNEL_GROUP if paired else 1)
     border = ph > 0 or pw > 0 or (oh - 1) * sh - ph + kh > ih or (ow - 1) * sw - pw + kw > iw
     if kernel == "ecnn_depthwise_fast":  # a row of the input zero point stands in for taps outside the image
         call = f"{kernel}(&{struct.name}, @in0@, @out@, {'@scratch@' if border else '0'});"
         return Lowered(kernel, call, arrays, [struct], {0: d}, scratch=ic if border else 0)
     if paired:
-        # zero-point padded windows, two at a time: for border windows, and for all windows of short rows
-        window = 2 * kh * kw * kc if border or kw * ic < 16 else 0
+        # zero-point padded windows: two at a time for border windows; for all windows of short rows, which
+        # ecnn_conv2d_fast copies up to four at a time (KERNEL_GROUP, the Helium path)
+        short = kw * ic < 16
+        window = (KERNEL_GROUP if short else 2) * kh * kw * kc if border or short else 0
         call = f"{kernel}(&{struct.name}, @in0@, @out@, {'@scratch@' if window else '0'});"
         return Lowered(kernel, call, arrays, [struct], {0: d}, scratch=window)
     return Lowered(kernel, f"{kernel}(&{struct.name}, @in0@, @out@);", arrays, [struct], {0: d})

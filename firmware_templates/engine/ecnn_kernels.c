@@ -321,13 +321,16 @@ ECNN_INLINE void mve_pixel4(const mve_rq *q, const int8_t *x, int32_t xstride, i
     vstrbq_p_s32(o + oc, acc, pc);
 }
 
-/* Four GEMM rows (pixels) x0..x0 + 3n against one filter row w: four sums, one VMLADAVA per 16 products. */
-ECNN_INLINE void mve_dot4rows(const int8_t *x0, int32_t n, const int8_t *w, int32_t *s)
+#define ECNN_MVE_MAX_KH 16 /* ecnn_conv2d_fast's four-pixel Helium blocks: kernels up to this many rows */
+
+/* Four pixels whose n inputs start at x0, x0 + xstep, x0 + 2 xstep, x0 + 3 xstep, against one filter run w:
+ * s[k] = (first ? 0 : s[k]) + pixel k . w, one VMLADAVA per 16 products, each filter vector loaded once for the four pixels. */
+ECNN_INLINE void mve_dot4px(const int8_t *x0, int32_t xstep, int32_t n, const int8_t *w, int32_t *s, int first)
 {
-    const int8_t *x1 = x0 + n;
-    const int8_t *x2 = x1 + n;
-    const int8_t *x3 = x2 + n;
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    const int8_t *x1 = x0 + xstep;
+    const int8_t *x2 = x1 + xstep;
+    const int8_t *x3 = x2 + xstep;
+    int32_t a0 = first ? 0 : s[0], a1 = first ? 0 : s[1], a2 = first ? 0 : s[2], a3 = first ? 0 : s[3];
     int32_t i = 0;
     for (; i + 16 <= n; i += 16) {
         const int8x16_t v = vldrbq_s8(w + i);
@@ -350,19 +353,24 @@ ECNN_INLINE void mve_dot4rows(const int8_t *x0, int32_t n, const int8_t *w, int3
     s[3] = a3;
 }
 
-/* Four GEMM rows x (n values each) times output channels [oc, oc + m), m <= 4: sixteen sums, then each row's
- * four channels requantized as one vector with the channels' constants loaded once, one narrowing store per row.
- * Each filter row is loaded once for four pixels, as CMSIS-NN's Helium matrix multiply does. */
-static void mve_gemm4x4(const mve_rq *q, const int8_t *x, int32_t n, const int8_t *f, int32_t oc, int32_t m,
-                        int8_t *o, int32_t cols)
+/* Four pixels times output channels [oc, oc + m), m <= 4. Pixel k's input is n_runs runs of `run` values, the
+ * r-th at xs[r] + k * xstep; channel j's filter is n_runs runs of `run` values from f + (oc + j) * fstride.
+ * Sixteen sums, then each pixel's four channels requantized as one vector with the channels' constants loaded
+ * once and written by one narrowing store at o + k * ostride + oc. Each filter vector is loaded once for the
+ * four pixels, as CMSIS-NN's Helium matrix multiply does. */
+ECNN_INLINE void mve_block4x4(const mve_rq *q, const int8_t *const *xs, int32_t n_runs, int32_t xstep, int32_t run,
+                              const int8_t *f, int32_t fstride, int32_t oc, int32_t m, int8_t *o, int32_t ostride)
 {
     const mve_pred16_t pc = vctp32q((uint32_t)m);
-    const int8_t *w = f + oc * n;
     int32_t s[4][4];
     int32x4_t bias, mult, shift;
-    int32_t j;
+    int32_t j, r;
     for (j = 0; j < 4; ++j) {
-        mve_dot4rows(x, n, w + (j < m ? j : m - 1) * n, s[j]);
+        const int8_t *w = f + (oc + (j < m ? j : m - 1)) * fstride;
+        mve_dot4px(xs[0], xstep, run, w, s[j], 1);
+        for (r = 1; r < n_runs; ++r) {
+            mve_dot4px(xs[r], xstep, run, w + r * run, s[j], 0);
+        }
     }
     bias = vldrwq_z_s32(q->bias + oc, pc);
     mult = q->ms ? vldrwq_z_s32(q->mult + oc, pc) : vdupq_n_s32(q->mult[0]);
@@ -374,7 +382,7 @@ static void mve_gemm4x4(const mve_rq *q, const int8_t *x, int32_t n, const int8_
         acc = vsetq_lane_s32(s[3][j], acc, 3);
         acc = ecnn_requant_mve(vaddq_s32(acc, bias), mult, shift);
         acc = vminq_s32(vmaxq_s32(vaddq_s32(acc, vdupq_n_s32(q->out_offset)), vdupq_n_s32(q->lo)), vdupq_n_s32(q->hi));
-        vstrbq_p_s32(o + j * cols + oc, acc, pc);
+        vstrbq_p_s32(o + j * ostride + oc, acc, pc);
     }
 }
 
@@ -412,7 +420,8 @@ void ecnn_gemm(const ecnn_gemm_params *params, const int8_t *in, int8_t *out)
     q.hi = p->act_max;
     for (; r + 4 <= p->rows; r += 4) {
         for (o = 0; o < cols; o += 4) {
-            mve_gemm4x4(&q, in + r * n, n, p->filter, o, cols - o < 4 ? cols - o : 4, out + r * cols, cols);
+            const int8_t *x = in + r * n;
+            mve_block4x4(&q, &x, 1, n, n, p->filter, n, o, cols - o < 4 ? cols - o : 4, out + r * cols, cols);
         }
     }
     for (; r < p->rows; ++r) {
@@ -742,6 +751,21 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
                 q += 1;
                 continue;
             }
+#if defined(ECNN_DOT_MVE)
+            if (copy_all && ox + 3 < p->out_w) {  /* four windows of short rows (the scratch holds four) */
+                const mve_rq rq = conv_rq(p);
+                const int8_t *xs0 = window;
+                for (ky = 0; ky < 4; ++ky) {
+                    window_fill(p, in, y0, x0 + ky * p->stride_w, 0, window + ky * ksize);
+                }
+                for (oc = 0; oc < oc_n; oc += 4) {
+                    mve_block4x4(&rq, &xs0, 1, ksize, ksize, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4, o,
+                                 oc_n);
+                }
+                q += 4;
+                continue;
+            }
+#endif
             window_fill(p, in, y0, x0, 0, window);
             if (ox + 1 < p->out_w) {
                 window_fill(p, in, y0, x0 + p->stride_w, 0, window + ksize);
@@ -757,7 +781,18 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
         {
             const mve_rq rq = conv_rq(p);
             (void)pair;
-            (void)ky;
+            if (p->k_h <= ECNN_MVE_MAX_KH && ox + 3 < p->out_w && x0 + 3 * p->stride_w + p->k_w <= p->in_w) {
+                const int8_t *xs[ECNN_MVE_MAX_KH];   /* four pixels inside: one load per filter vector */
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    xs[ky] = base + ky * in_row;
+                }
+                for (oc = 0; oc < oc_n; oc += 4) {
+                    mve_block4x4(&rq, xs, p->k_h, x_step, run, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4,
+                                 o, oc_n);
+                }
+                q += 4;
+                continue;
+            }
             for (oc = 0; oc < oc_n; oc += 4) {
                 mve_pixel4(&rq, base, in_row, p->k_h, run, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4, o);
             }
@@ -842,6 +877,16 @@ static void conv_row3_fast(const ecnn_conv_params *params, const int8_t *const *
         for (ky = 0; ky < 3; ++ky) {
             xs[ky] = rows[ky] + x0 * p->in_c;
         }
+#if defined(ECNN_DOT_MVE)
+        if (ox + 3 < p->out_w && x0 + 3 * p->stride_w + p->k_w <= p->in_w) { /* four pixels inside */
+            const mve_rq q = conv_rq(p);
+            for (oc = 0; oc < oc_n; oc += 4) {
+                mve_block4x4(&q, xs, 3, x_step, run, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4, o, oc_n);
+            }
+            ox += 4;
+            continue;
+        }
+#endif
         for (oc = 0; oc + 2 <= oc_n; oc += 2) {
             const int8_t *f0 = p->filter + oc * ksize;
             const int8_t *f1 = f0 + ksize;
