@@ -80,3 +80,20 @@ def test_arduino_library_compiles_as_cpp_for_cortex_m4f(library, tmp_path):
                            capture_output=True, text=True)
         assert r.returncode == 0, f"{unit.name}: {r.stderr[:2000]}"
     assert "golden_input" in sketch.read_text() and "ecnn_labels[best]" in sketch.read_text()
+
+
+def test_build_target_arduino_writes_the_library(build_dir, tmp_path):
+    """`edgecnn build --target arduino` (here from the build's int8 model, no training) writes the library and
+    its zip beside the engine, and says where in its summary."""
+    from conftest import run_cli
+
+    out = tmp_path / "ard"
+    r = run_cli("build", "--target", "arduino", "--from-model", build_dir / "model_int8.tflite", "--out", out)
+    assert r.returncode == 0, r.stderr
+    libs = list((out / "arduino").glob("EdgeCNN*/library.properties"))
+    zips = list((out / "arduino").glob("EdgeCNN*.zip"))
+    assert len(libs) == 1 and len(zips) == 1, sorted(p.name for p in (out / "arduino").iterdir())
+    assert "Arduino library" in r.stdout
+    with zipfile.ZipFile(zips[0]) as z:
+        names = z.namelist()
+    assert any(n.endswith("src/edgecnn_model.h") for n in names) and any(n.endswith(".ino") for n in names), names

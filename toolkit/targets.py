@@ -12,7 +12,7 @@ from toolkit.errors import ConfigError
 @dataclass(frozen=True)
 class Target:
     name: str
-    kind: str  # "mcu", "android" or "host"
+    kind: str  # "mcu", "android", "arduino" or "host"
     description: str
     cflags: tuple[str, ...] = ()
     flash_bytes: int | None = None  # a typical board's memory, checked before linking
@@ -54,6 +54,9 @@ TARGETS: dict[str, Target] = {
     "cortex-m55": _mcu("cortex-m55", "cortex-m55", ("-mfloat-abi=hard",), 2048 * 1024, 512 * 1024, "mps3-an547",
                        "", "Cortex-M55 (ARMv8.1-M with Helium)"),
     "android": Target("android", "android", "Android apps: LiteRT and ONNX Runtime Mobile bundle"),
+    "arduino": Target("arduino", "arduino", "an Arduino library (the engine and a ClassifyGolden sketch, zipped for "
+                      "Add .ZIP Library); flash counted for the Nano 33 BLE's Cortex-M4F",
+                      cflags=("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")),
     "host": Target("host", "host", "the build machine: generated C compiled with the host compiler"),
 }
 ALIASES = {"cortex-m": "cortex-m4"}
