@@ -9,6 +9,8 @@ ORDER = (  # (results file, the issue goal it answers): figures on the target co
     ("cores.md", "Speed on every emulated Cortex-M core against TFLM + CMSIS-NN (issue 11 goals)"),
     ("suite.md", "On the emulated Cortex-M4 against TFLM + CMSIS-NN, and the model zoo against TFLM (RAM, speed, "
                  "flash, bit-exactness, weight sharing)"),
+    ("keras_apps.md", "Keras applications no one tuned for (MobileNetV2, MobileNetV3-Small): build, verify, RAM "
+                      "against TFLM, and op coverage against TFLM's int8 kernels"),
     ("firmware_per_cpu.md", "Firmware per Cortex-M CPU on QEMU"),
     ("build_default.md", "Default build: wall time and the three convolution kinds"),
     ("build_mnist.md", "Default build on MNIST: the time budget, wall time and int8 accuracy"),

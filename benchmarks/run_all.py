@@ -22,6 +22,7 @@ SCRIPTS = (  # (name, arguments): the order collect.py lists them in
     ("build_default", []),
     ("build_mnist", []),
     ("suite", []),
+    ("keras_apps", []),
     ("engine_vs_tflm", []),
     ("firmware_per_cpu", []),
     ("android_bundle", []),
