@@ -12,9 +12,10 @@ def _channels(base: int, width: float, multiple: int) -> int:
 
 
 def build(input_shape, classes: int, conv: str = "standard", width: float = 1.0, groups: int = 2,
-          shuffle: bool = False, dropout: float = 0.2, max_channels: int = 64):
-    """A compact CNN for any HxWxC input: conv stem, ceil(log2(min(H,W)/4)) stride-2 blocks, one more block,
-    global average pooling, dropout and a dense softmax classifier.
+          shuffle: bool = False, dropout: float = 0.2, max_channels: int = 64, depth: int = 1):
+    """A compact CNN for any HxWxC input: conv stem, ceil(log2(min(H,W)/4)) stride-2 blocks, `depth` more
+    stride-1 blocks at the full width (one by default), global average pooling, dropout and a dense softmax
+    classifier.
 
     conv="standard": 3x3 convolution per block; "depthwise": depthwise 3x3 + pointwise 1x1 (MobileNet);
     "grouped": 3x3 convolution in `groups` groups followed by a 1x1 pointwise mix, or, with shuffle=True,
@@ -27,6 +28,8 @@ def build(input_shape, classes: int, conv: str = "standard", width: float = 1.0,
         raise ConfigError(f"compact_cnn needs an image input (H, W, C), got shape {tuple(input_shape)}")
     if conv not in ("standard", "depthwise", "grouped"):
         raise ConfigError(f"--conv {conv!r} is not one of standard, depthwise, grouped")
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+        raise ConfigError(f"depth (stride-1 blocks after the downsampling) must be 0 or more, got {depth!r}")
     if conv == "grouped" and groups < 2:
         raise ConfigError(f"--groups must be at least 2 for grouped convolutions, got {groups}")
     h, w, _ = input_shape
@@ -34,7 +37,7 @@ def build(input_shape, classes: int, conv: str = "standard", width: float = 1.0,
     n_down = min(4, max(1, math.ceil(math.log2(max(min(h, w), 2) / 4))))
     stem_c = _channels(16, width, multiple)
     plan = [(_channels(min(32 * 2 ** i, max_channels), width, multiple), 2) for i in range(n_down)]
-    plan.append((_channels(max_channels, width, multiple), 1))
+    plan += [(_channels(max_channels, width, multiple), 1)] * depth
 
     def bn_relu(x, name):
         x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
