@@ -363,6 +363,11 @@ def _import_tensorflow_quietly() -> None:
                     sys.stderr.write(line)
 
 
+from toolkit.search.cli import search  # noqa: E402  (its own module: the search's flags and summary)
+
+cli.add_command(search)
+
+
 def main() -> None:
     _quiet_libraries()
     cli(prog_name="edgecnn")
