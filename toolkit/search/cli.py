@@ -34,9 +34,10 @@ def _target_names() -> list[str]:
               "[default: the build's schedule]")
 @click.option("--no-build", is_flag=True, help="do not build the chosen model (report only)")
 @click.option("--workers", type=int, default=None, help="local worker processes [default: one per core]")
-@click.option("--ray", default=None, metavar="auto|HOST:PORT",
-              help="run the trials on a Ray cluster: auto (the cluster this machine is part of) or its head's "
-                   "HOST:PORT; every node needs edgecnn installed (and the data set at the same path)")
+@click.option("--ray", default=None, metavar="auto|HOST:PORT|ray://HOST:10001",
+              help="run the trials on a Ray cluster: auto (the cluster this machine is a node of), its head's "
+                   "HOST:PORT, or ray://HOST:10001 from outside it (Ray Client); every node needs edgecnn installed "
+                   "and the data set at the same path")
 @click.option("--resume", is_flag=True, help="continue the search in --out (after Ctrl-C or a crash); finished "
               "trials are kept")
 @click.option("--seed", type=int, default=None, help="seed of the sampler, the data splits and every trial "
@@ -169,6 +170,12 @@ def _print_outcome(outcome) -> None:
     for note in outcome.notes:
         click.echo(f"  note: {note}")
     click.echo(f"  wrote {outcome.out_dir}/search.md, search.json, search.png")
+    if c is None:
+        from toolkit.errors import EdgecnnError
+
+        raise EdgecnnError(f"no candidate was measured within the budget ({s['failed']} trials failed, "
+                           f"{s['rejected_before_training']} rejected): see {outcome.out_dir}/search.md",
+                           hint="raise the budget, give more --trials, or read the failures' errors there")
 
 
 __all__ = ["search"]

@@ -100,7 +100,7 @@ def check_settings(settings: SearchSettings):
                           hint="search for a cortex-m target (or host), then build for android")
     if settings.trials is not None and settings.trials <= 0:
         raise ConfigError(f"--trials must be a positive integer, got {settings.trials}")
-    if settings.trials is None and settings.time_seconds is None:
+    if settings.trials is None and settings.time_seconds is None and not settings.grid:
         raise ConfigError("give --trials N or --time DURATION")
     if settings.epochs <= 0:
         raise ConfigError(f"--trial-epochs must be a positive integer, got {settings.epochs}")
@@ -427,16 +427,18 @@ def _finish(study, run: _Run, t0: float) -> SearchOutcome:
     summary = summarize(rows, run.objective, run.s, run.space, run.backend.describe())
     chosen = choose(rows, run.objective)
     outcome = SearchOutcome(out_dir=run.out, rows=rows, summary=summary, chosen=chosen)
+    if chosen is None:
+        outcome.notes.append("no candidate was measured within the budget: nothing to build")
+    outcome.seconds = round(time.perf_counter() - t0, 1)
+    write_report(outcome, run.objective, run.s)  # the study's report first: a failing build leaves it in place
     if chosen is not None and run.s.build:
         from toolkit.search.final import build_chosen
 
         run.progress.line(f"building the chosen candidate, trial {chosen['number']} ({chosen['candidate']}) in full "
                           f"-> {run.out / 'best'}")
         outcome.build = build_chosen(run.s, chosen, run.out, log=lambda line: run.progress.line("  " + line))
-    elif chosen is None:
-        outcome.notes.append("no trial completed within the budget: nothing to build")
-    outcome.seconds = round(time.perf_counter() - t0, 1)
-    write_report(outcome, run.objective, run.s)
+        outcome.seconds = round(time.perf_counter() - t0, 1)
+        write_report(outcome, run.objective, run.s)
     return outcome
 
 
