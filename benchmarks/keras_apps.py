@@ -44,15 +44,22 @@ CALIBRATION = 32  # seeded random representative samples
 BUILD_TIMEOUT = 3600
 VERIFY_TIMEOUT = 1800
 
-# name -> (Keras application, keyword arguments, representative input range, classifier activations to try in
-# order). Random weights make the logits nearly constant, and TFLM's own int8 softmax then aborts (a
-# colleague's finding): a softmax model is tried first where the table says so, and on failure the model is
-# converted again with classifier_activation=None (logits out), the failure kept in the results.
+# name -> (Keras application, keyword arguments, representative input range, conversions to try in order as
+# (classifier activation, input batch: None = Keras' dynamic batch, 1 = a fixed batch-1 input)). Random weights
+# make the logits nearly constant, and TFLM's own int8 softmax then aborts (a colleague's finding): a softmax
+# model is tried first where the table says so, and on failure the model is converted again with
+# classifier_activation=None (logits out). Keras 3's Flatten on a dynamic batch converts to a SHAPE ->
+# STRIDED_SLICE -> PACK -> RESHAPE int32 subgraph that the engine refuses (the build falls back to TFLM); a
+# fixed batch-1 input folds it away. The next conversion is tried after a failed build or a TFLM-fallback
+# build; every attempt is kept in the results.
 MODELS = {
-    "mobilenet_v2_035": ("MobileNetV2", dict(alpha=0.35), (-1.0, 1.0), ("softmax", None)),
-    "mobilenet_v3_small_075": ("MobileNetV3Small", dict(alpha=0.75, minimalistic=False), (0.0, 255.0), (None,)),
-    "mobilenet_v3_small_100": ("MobileNetV3Small", dict(alpha=1.0, minimalistic=False), (0.0, 255.0), (None,)),
+    "mobilenet_v2_035": ("MobileNetV2", dict(alpha=0.35), (-1.0, 1.0), (("softmax", None), (None, None), (None, 1))),
+    "mobilenet_v3_small_075": ("MobileNetV3Small", dict(alpha=0.75, minimalistic=False), (0.0, 255.0),
+                               ((None, None), (None, 1))),
+    "mobilenet_v3_small_100": ("MobileNetV3Small", dict(alpha=1.0, minimalistic=False), (0.0, 255.0),
+                               ((None, None), (None, 1))),
 }
+CLASSES = (1000, 10)  # Keras' ImageNet head, and a 10-class head as a microcontroller application would have
 CPUS = ("cortex-m55", "cortex-m4")
 
 # TFLM's int8 kernels (tflite-micro's micro_mutable_op_resolver), as the engine's author listed them; the table
@@ -93,7 +100,7 @@ CONDITIONS = {
 }
 
 
-def make_tflite(name: str, activation: str | None) -> bytes:
+def make_tflite(name: str, activation: str | None, batch: int | None, classes: int) -> bytes:
     """The Keras application with random weights, converted by TensorFlow's converter to full int8."""
     import keras
     import tensorflow as tf
@@ -101,7 +108,10 @@ def make_tflite(name: str, activation: str | None) -> bytes:
     app, kwargs, (lo, hi), _ = MODELS[name]
     keras.utils.set_random_seed(0)
     model = getattr(keras.applications, app)(input_shape=SHAPE, weights=None, classifier_activation=activation,
-                                             **kwargs)
+                                             classes=classes, **kwargs)
+    if batch is not None:
+        inp = keras.Input(SHAPE, batch_size=batch)
+        model = keras.Model(inp, model(inp))
     calib = np.random.default_rng(0).uniform(lo, hi, (CALIBRATION, *SHAPE)).astype(np.float32)
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -128,30 +138,34 @@ def run(cmd: list[str], timeout: int) -> tuple[int, str, float]:
     return code, out, time.perf_counter() - t0
 
 
-def build(name: str, work: Path) -> dict:
-    """Convert and build, trying the classifier activations in order; the first build that succeeds counts."""
-    row = dict(model=name, attempts=[])
-    for activation in MODELS[name][3]:
+def build(name: str, classes: int, work: Path) -> list[dict]:
+    """Convert and build, trying the conversions in order until one builds on the engine route; one row per
+    attempt (a row with a report is a successful build)."""
+    rows = []
+    for activation, batch in MODELS[name][3]:
         tag = activation or "none"
-        tfl_path = work / f"{name}_{tag}.tflite"
+        row = dict(model=name, classes=classes, activation=tag, batch="1" if batch else "dynamic", attempts=[])
+        rows.append(row)
+        tfl_path = work / f"{name}_{classes}_{tag}_b{row['batch']}.tflite"
         t0 = time.perf_counter()
-        tfl_path.write_bytes(make_tflite(name, activation))
+        tfl_path.write_bytes(make_tflite(name, activation, batch, classes))
         convert_s = time.perf_counter() - t0
-        out = work / f"{name}_{tag}"
+        out = tfl_path.with_suffix("")
         code, text, secs = run([str(EDGECNN), "build", "--from-model", str(tfl_path), "--target", "cortex-m4",
                                 "--verify", "host", "--out", str(out)], BUILD_TIMEOUT)
         attempt = dict(activation=tag, tflite_bytes=tfl_path.stat().st_size, convert_s=convert_s, exit=code,
                        seconds=secs, error=None if code == 0 else last_line(text))
         row["attempts"].append(attempt)
-        print(f"{name} classifier_activation={tag}: build exit {code} in {secs:.0f} s"
+        print(f"{name} classes={classes} classifier_activation={tag} batch={row['batch']}: build exit {code} in {secs:.0f} s"
               + ("" if code == 0 else f": {attempt['error']}"), flush=True)
         if code == 0:
-            row.update(activation=tag, out=out, build_s=secs, tflite_bytes=attempt["tflite_bytes"])
+            row.update(out=out, build_s=secs, tflite_bytes=attempt["tflite_bytes"])
             row["report"] = json.loads((out / "report.json").read_text())
             vj = out / "verify.json"
             row["host_verify"] = json.loads(vj.read_text()) if vj.is_file() else None
-            return row
-    return row
+            if row["report"].get("deploy_route", "engine") == "engine":
+                break
+    return rows
 
 
 def verify(out: Path, cpu: str) -> dict:
@@ -168,14 +182,19 @@ def _n(v, fmt="{:,}"):
     return "-" if v is None else fmt.format(v)
 
 
+def label(r: dict) -> str:
+    return f"{r['model']} ({r['classes']} classes, classifier_activation={r['activation']}, batch {r['batch']})"
+
+
 def results_table(rows: list[dict], cpus: list[str]) -> list[str]:
-    head = ("| model | classifier | .tflite B | ops | route | host bit-exact | engine peak RAM B | TFLM arena B | "
+    head = ("| model | classes | classifier | input batch | .tflite B | ops | route | host bit-exact | engine peak RAM B | TFLM arena B | "
             "RAM / arena | flash B (report) | build s |")
-    out = [head, "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+    out = [head, "|---|---:|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "report" not in r:
             a = r["attempts"][-1]
-            out.append(f"| {r['model']} | {a['activation']} | {a['tflite_bytes']:,} | - | build failed | - | - | - | "
+            out.append(f"| {r['model']} | {r['classes']} | {r['activation']} | {r['batch']} | {a['tflite_bytes']:,} | "
+                       "- | build failed | - | - | - | "
                        f"- | - | {a['seconds']:.0f} |")
             continue
         rep, mem = r["report"], r["report"]["memory"]
@@ -185,13 +204,15 @@ def results_table(rows: list[dict], cpus: list[str]) -> list[str]:
         exact = f"{hv['bit_exact']:.0%} of {hv['samples']}" if hv else "not run"
         ram, arena = mem.get("peak_ram_bytes"), mem.get("tflm_arena_bytes")
         ratio = f"{ram / arena:.2f}" if ram and arena else "-"
-        out.append(f"| {r['model']} | {r['activation']} | {r['tflite_bytes']:,} | {', '.join(ops)} | {route} | "
+        out.append(f"| {r['model']} | {r['classes']} | {r['activation']} | {r['batch']} | {r['tflite_bytes']:,} | {', '.join(ops)} | {route} | "
                    f"{exact} | {_n(ram)} | {_n(arena)} | {ratio} | {_n(mem.get('flash_bytes'))} | "
                    f"{r['build_s']:.0f} |")
-    out += ["", "| model | " + " | ".join(f"{c} instr/inf | {c} bit-exact | {c} firmware flash B" for c in cpus) + " |",
-            "|---|" + "---:|---:|---:|" * len(cpus)]
+    out += ["", "| model | classes | input batch | " + " | ".join(f"{c} instr/inf | {c} bit-exact | {c} firmware flash B" for c in cpus) + " |",
+            "|---|---:|---|" + "---:|---:|---:|" * len(cpus)]
     notes = []
     for r in rows:
+        if "report" not in r:
+            continue
         cells = []
         for c in cpus:
             v = r.get("qemu", {}).get(c)
@@ -199,17 +220,17 @@ def results_table(rows: list[dict], cpus: list[str]) -> list[str]:
                 cells += ["not run"] * 3
             elif not v["ok"]:
                 cells += ["failed", "-", "-"]
-                notes.append(f"{r['model']} on {c}: `{v['error']}`")
+                notes.append(f"{label(r)} on {c}: `{v['error']}`")
             else:
                 cells += [_n(v["instr"]), f"{v['exact']:.0%} of {v['samples']}", _n(v["flash"])]
-        out.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+        out.append(f"| {r['model']} | {r['classes']} | {r['batch']} | " + " | ".join(cells) + " |")
     for r in rows:
         for a in r["attempts"]:
             if a["exit"] != 0:
-                notes.append(f"{r['model']} with classifier_activation={a['activation']}: build exit {a['exit']}: "
-                             f"`{a['error']}`")
+                notes.append(f"{label(r)}: build exit {a['exit']}: `{a['error']}`")
         if "report" in r and r["report"]["memory"].get("engine_refused"):
-            notes.append(f"{r['model']}: engine refused: {r['report']['memory']['engine_refused']}")
+            notes.append(f"{label(r)}: engine refused (build fell back to TFLM): "
+                         f"{r['report']['memory']['engine_refused']}")
     return out + [""] + [f"- {n}" for n in notes]
 
 
@@ -243,6 +264,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--cpus", default=",".join(CPUS))
+    ap.add_argument("--classes", default=",".join(map(str, CLASSES)))
     ap.add_argument("--keep", help="build the folders here and keep them (default: a temporary folder)")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
     a = ap.parse_args(argv)
@@ -252,14 +274,15 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="edgecnn_keras_apps_") as tmp:
         work = Path(a.keep) if a.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        for name in models:
-            row = build(name, work)
-            if "report" in row:
-                row["qemu"] = {}
-                for cpu in cpus:
-                    row["qemu"][cpu] = v = verify(row["out"], cpu)
-                    print(f"{name} {cpu}: {v}", flush=True)
-            rows.append(row)
+        for classes in map(int, a.classes.split(",")):
+            for name in models:
+                for row in build(name, classes, work):
+                    if "report" in row:
+                        row["qemu"] = {}
+                        for cpu in cpus:
+                            row["qemu"][cpu] = v = verify(row["out"], cpu)
+                            print(f"{label(row)} {cpu}: {v}", flush=True)
+                    rows.append(row)
     import tensorflow as tf
 
     qemu = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
@@ -273,7 +296,11 @@ def main(argv=None) -> int:
           "MobileNetV3Small with `minimalistic=False` (hard swish, squeeze-and-excite). With random weights the "
           "logits are nearly constant and TFLM's own int8 softmax aborts on them, so the models are converted with "
           "`classifier_activation=None` (int8 logits out) where the softmax build fails (MobileNetV2 is tried "
-          "with softmax first; the failure, if any, is listed below); MobileNetV3 is converted with None directly.",
+          "with softmax first; the failure, if any, is listed below); MobileNetV3 is converted with None directly. "
+          "Each with Keras' 1000-class ImageNet head and with a 10-class head. Input batch: `dynamic` is the "
+          "Keras model as is (batch None); Keras 3's Flatten then converts to a SHAPE -> STRIDED_SLICE -> PACK -> "
+          "RESHAPE int32 subgraph that the engine refuses, so where a build falls back to TFLM the model is "
+          "converted again with a fixed batch-1 input (`keras.Input(shape, batch_size=1)`), which folds it away.",
           "", "Each model is built as a user would, without a data set: `edgecnn build --from-model X.tflite "
           "--target cortex-m4 --verify host --out DIR` (seeded random int8 golden inputs, TFLM's outputs as "
           "reference). Route: `engine` when the generated engine runs every layer, `tflm` when the build fell "
@@ -291,8 +318,8 @@ def main(argv=None) -> int:
     results.mkdir(parents=True, exist_ok=True)
     (results / "keras_apps.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
-    failed = [r["model"] for r in rows if "report" not in r]
-    inexact = [(r["model"], c) for r in rows for c, v in r.get("qemu", {}).items() if v["ok"] and v["exact"] < 1]
+    failed = [label(r) for r in rows if "report" not in r and r["activation"] != "softmax"]
+    inexact = [(label(r), c) for r in rows for c, v in r.get("qemu", {}).items() if v["ok"] and v["exact"] < 1]
     if failed or inexact:
         print(f"keras_apps: failed builds {failed}, not bit-exact {inexact}", file=sys.stderr)
         return 1
