@@ -15,6 +15,7 @@ from pathlib import Path
 from deploy.c_format import GENERATED_HEADER, c_comment, c_float, c_int, c_string, unique_identifiers
 from deploy.engine_ops import OPS, Lowered, OpContext, check_op
 from deploy.fusion import FusedOp, emit_residual_block, find_residual_blocks, fused_op
+from deploy.graph_passes import simplify
 from deploy.memory_plan import Buffer, MemoryPlan, Overlap, check_plan, plan_memory
 from deploy.templates import TEMPLATE_DIR, render
 from deploy.tflite_reader import Graph, read_tflite
@@ -45,13 +46,13 @@ class EngineInfo:
 
 
 def _load(model) -> Graph:
-    if isinstance(model, Graph):
-        return model
-    return read_tflite(model)
+    """The model's first subgraph, cleaned of what no kernel needs (deploy.graph_passes)."""
+    return simplify(model if isinstance(model, Graph) else read_tflite(model))
 
 
 def check_model(graph: Graph) -> None:
     """Raise UnsupportedOpError naming every layer the engine cannot run (and why)."""
+    graph = simplify(graph)
     problems = []
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         problems.append(f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
