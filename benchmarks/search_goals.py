@@ -50,7 +50,8 @@ def grid(dataset: str, space: tuple, epochs: int, out: Path, workers: int) -> tu
     t0 = time.perf_counter()
     outcome = run_search(SearchSettings(target="cortex-m4", dataset=dataset, epochs=epochs, out=str(out), grid=True,
                                         build=False, prune=False, space_choices=space, workers=workers,
-                                        trials=None, time_seconds=None), progress=quiet([]))
+                                        trials=None, time_seconds=None, resume=(out / "study.db").is_file()),
+                         progress=quiet([]))
     return outcome.rows, time.perf_counter() - t0
 
 
@@ -59,7 +60,8 @@ def search(dataset: str, space: tuple, epochs: int, budget_kib: int, trials: int
     t0 = time.perf_counter()
     outcome = run_search(SearchSettings(target="cortex-m4", dataset=dataset, epochs=epochs, out=str(out),
                                         budget=Budget(ram_bytes=budget_kib * 1024), trials=trials, build=False,
-                                        space_choices=space, workers=workers), progress=quiet([]))
+                                        space_choices=space, workers=workers, resume=(out / "study.db").is_file()),
+                         progress=quiet([]))
     return outcome.rows, outcome.summary, time.perf_counter() - t0
 
 
@@ -75,8 +77,8 @@ def goal_rows(dataset, space, epochs, tmp: Path, workers: int, lines: list, chec
     engine_ram = {arch(r["params"]): r["engine_ram_bytes"] for r in done}
     checks["trained_plan_equal"] += sum(r["engine_ram_bytes"] == r["plan"]["ram_bytes"] for r in done)
     checks["trained"] += len(done)
-    lines.append(f"| {dataset} | grid | all {len(rows)} | {len(done)} | | "
-                 f"{max(r['accuracy'] for r in done):.4f} | | | {grid_s:.0f} |")
+    lines.append(f"| {dataset} | none (grid) | all {len(rows)} | {len(done)} trained (the grid) | "
+                 f"{max(r['accuracy'] for r in done):.4f} | | | | {grid_s:.0f} |")
     for kib in BUDGETS_KIB:
         fit = [r for r in done if r["plan"]["ram_bytes"] <= kib * 1024]
         if not fit:
@@ -138,23 +140,37 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4, help="epochs per trial")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--work", default=None, help="keep the studies in this folder: a rerun resumes them (an "
+                    "interrupted benchmark loses only the trials that were running)")
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="edgecnn-search-bench-") as tmp:
+        run(args, Path(args.work) if args.work else Path(tmp))
+
+
+def run(args, work: Path) -> None:
+    work.mkdir(parents=True, exist_ok=True)
     lines = ["| data set | budget | grid candidates | search trainings | grid best val acc | search best val acc "
              "| gap (points) | goal | wall s |", "|---|---|---|---|---|---|---:|---|---:|"]
     checks = {"goal1": [], "trained": 0, "trained_plan_equal": 0, "rejected": 0, "rejected_untrained": 0,
               "rejected_compared": 0, "rejected_plan_equal": 0}
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="edgecnn-search-bench-") as tmp:
-        for ds in args.datasets.split(","):
-            space = () if args.full else REDUCED[ds]
-            goal_rows(ds, space, args.epochs, Path(tmp), args.workers, lines, checks)
-        ray_lines = [] if args.no_ray else ray_throughput("digits", args.epochs, Path(tmp), 8)
+    ray_lines: list[str] = []
+    datasets = args.datasets.split(",")
+    for i, ds in enumerate(datasets):
+        space = () if args.full else REDUCED[ds]
+        goal_rows(ds, space, args.epochs, work, args.workers, lines, checks)
+        if i == 0 and not args.no_ray:  # after the first data set: a partial run still has the Ray figures
+            ray_lines = ray_throughput("digits", args.epochs, work, 8)
+        write(args, datasets[:i + 1], lines, checks, ray_lines, time.perf_counter() - t0)
+
+
+def write(args, datasets, lines, checks, ray_lines, seconds) -> None:
     spaces = "the whole space" if args.full else "; ".join(
-        f"{ds}: " + ", ".join(f"{k} {'/'.join(map(str, v))}" for k, v in REDUCED[ds]) for ds in args.datasets.split(","))
+        f"{ds}: " + ", ".join(f"{k} {'/'.join(map(str, v))}" for k, v in REDUCED[ds]) for ds in datasets)
     text = "\n".join([
         "# edgecnn search: the goals of issue 14", "",
         f"Command: `python benchmarks/search_goals.py {' '.join(sys.argv[1:])}` at commit `{commit()}`, "
-        f"{time.perf_counter() - t0:.0f} s. Target cortex-m4, budgets on the engine's RAM, {args.epochs} epochs "
+        f"{seconds:.0f} s. Target cortex-m4, budgets on the engine's RAM, {args.epochs} epochs "
         f"per trial, {args.workers} local workers. Space: {spaces} (other dimensions: all choices).", "",
         f"Machine: {platform.machine()}, {subprocess.getoutput('nproc')} cores (shared with other work), Python "
         f"{platform.python_version()}", "",
@@ -168,10 +184,10 @@ def main() -> None:
         f"- trained candidates whose planned RAM equals their generated engine's: {checks['trained_plan_equal']} of "
         f"{checks['trained']}", ""]
         + (["## Ray throughput, same 8 candidates (goal: 2 workers >= 1.7x one)", "", "| | |", "|---|---|",
-            *ray_lines, ""] if ray_lines else ["Ray throughput: not measured (--no-ray).", ""]))
+            *ray_lines, ""] if ray_lines else ["Ray throughput: not measured.", ""]))
     out = ROOT / "benchmarks" / "results" / "search.md"
     out.write_text(text)
-    print(text)
+    print(text, flush=True)
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ class Progress:
         for r in recent[:max(0, SHOWN - len(self.running))]:
             plan = r.get("plan") or {}
             acc = f"{r['accuracy']:.3f}" if r.get("accuracy") is not None else ""
-            status = r["status"] + (" (repeat)" if "duplicate_of" in r else "")
+            status = r["status"] + (" (repeat)" if "duplicate_of" in r and r["status"] != "repeat" else "")
             table.add_row(str(r["number"]), r.get("candidate") or candidate_text(r["params"]), status,
                           _n(plan.get("ram_bytes")), _n(plan.get("flash_bytes")), acc, _n(r.get("instructions")),
                           f"{r.get('seconds', 0):.0f}")

@@ -285,6 +285,7 @@ def run_search(settings: SearchSettings, progress=None) -> SearchOutcome:
         **{k: v for k, v in settings.space_choices})
     progress = progress or Progress()
     backend = make_backend(settings.ray, settings.workers)
+    restore = _sigterm_as_interrupt()
     try:
         pre = []
         if not settings.resume:
@@ -311,9 +312,27 @@ def run_search(settings: SearchSettings, progress=None) -> SearchOutcome:
         backend.stop()
         progress.stop()
         raise
+    finally:
+        restore()
     backend.close()
     progress.stop()
     return _finish(study, run, t0)
+
+
+def _sigterm_as_interrupt():
+    """While the search runs, SIGTERM (a scheduler, `kill`) stops it as Ctrl-C does: workers stopped, finished
+    trials kept. Returns what restores the previous handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _prepare(study, run: _Run, space: Space) -> int | None:
@@ -381,6 +400,11 @@ def _propose(study, run: _Run) -> bool:
     if seen is not None and not run.s.grid:
         _record(study, trial, params, {**_copy(run.rows[seen]), "duplicate_of": seen}, run)
         return False
+    running = next((t.number for t, p in run.pending.values() if p == params), None)
+    if running is not None and not run.s.grid:  # the same candidate is being trained now: no second training
+        _record(study, trial, params, {"status": "repeat", "duplicate_of": running, "seconds": 0.0,
+                                       "reason": f"the same candidate as trial {running}, running"}, run)
+        return False
     if key in run.rejected:
         _record(study, trial, params, {"status": "rejected", "reason": run.rejected[key], "plan": run.plans[key],
                                        "seconds": 0.0, "known": True}, run)
@@ -412,7 +436,7 @@ def _record(study, trial, params: dict, res: dict, run: _Run) -> None:
             trial.set_user_attr(key, value)
     if row["status"] == "complete":
         study.tell(trial, [row["accuracy"], _cost(row, run.objective)])
-    elif row["status"] in ("rejected", "pruned"):
+    elif row["status"] in ("rejected", "pruned", "repeat"):
         study.tell(trial, state=TrialState.PRUNED)
     else:
         study.tell(trial, state=TrialState.FAIL)
