@@ -116,11 +116,11 @@ def _bad_npz(path):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--target", "cortex-m99"], "unknown target 'cortex-m99'"),
+    (["--target", "cortex-m99"], "'cortex-m99' is not one of 'cortex-m'"),
     (["--target", "cortex-m", "--model", "vgg16"], "unknown model 'vgg16'"),
     (["--target", "cortex-m", "--dataset", "imagenet"], "unknown data set 'imagenet'"),
     (["--target", "cortex-m", "--epochs", "0"], "--epochs must be a positive integer"),
-    (["--target", "cortex-m", "--conv", "wide"], "--conv 'wide'"),
+    (["--target", "cortex-m", "--conv", "wide"], "'wide' is not one of 'standard', 'depthwise', 'grouped'"),
     (["--target", "cortex-m", "--dataset", "ONECLASS"], "only one class"),
     (["--target", "cortex-m", "--from-model", "JUNK.keras"], "cannot load Keras model"),
     (["--target", "cortex-m", "--from-model", "JUNK.tflite"], "not a valid .tflite model"),

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from toolkit.config import BuildConfig
+from toolkit.config import CONV_KINDS, VERIFY_MODES, BuildConfig
 from toolkit.errors import EdgecnnError
+from toolkit.targets import target_names
 
 
 def _fail(exc: EdgecnnError) -> None:
@@ -23,6 +24,10 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except EdgecnnError as exc:
             _fail(exc)
+        except click.UsageError as exc:  # a bad flag or choice: one line too, with the command's --help
+            where = f"edgecnn {exc.ctx.info_name}" if exc.ctx is not None and exc.ctx.parent is not None else "edgecnn"
+            click.echo(f"edgecnn: error: {exc.format_message()} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("edgecnn: interrupted; nothing was written", err=True)
             sys.exit(130)
@@ -41,14 +46,15 @@ def cli():
 
 
 @cli.command()
-@click.option("--target", default=None, help="cortex-m (= cortex-m4), cortex-m0plus/m3/m4/m7/m33/m55, android, "
-              "host (`edgecnn targets`); required here or as `target` in --config")
+@click.option("--target", type=click.Choice(target_names()), metavar="TARGET", default=None,
+              help="cortex-m (= cortex-m4), a CPU (cortex-m0 ... cortex-m55), a board (nucleo-f446re, pico, microbit, "
+                   "...), arduino, android or host (`edgecnn targets`); required here or as `target` in --config")
 @click.option("--dataset", default=None, help="digits, shapes, or a path: .npz, image folder, IDX folder; a "
               "--from-model .tflite needs none (random int8 golden inputs, or --inputs)"
               " [default: digits]")
-@click.option("--model", default=None, help="a model from `edgecnn models`"
+@click.option("--model", default=None, help="see `edgecnn models`"
               f" [default: {BuildConfig.model}]")
-@click.option("--conv", default=None, help="standard, depthwise or grouped"
+@click.option("--conv", type=click.Choice(CONV_KINDS), default=None, help="the convolution kind"
               f" [default: {BuildConfig.conv}]")
 @click.option("--groups", type=int, default=None, help="groups for --conv grouped"
               f" [default: {BuildConfig.groups}]")
@@ -71,7 +77,7 @@ def cli():
               help="with --from-model FILE.tflite and no --dataset: your own golden inputs (a .npy, or a .npz with x "
                    "and optionally y labels), N samples of the model's input shape, float in the model's input "
                    "scale or int8 [default: seeded random int8 inputs]")
-@click.option("--verify", default=None, help="none, host or qemu"
+@click.option("--verify", type=click.Choice(VERIFY_MODES), default=None, help="verify the C"
               f" [default: {BuildConfig.verify}]")
 @click.option("--config", "config_file", default=None,
               help="an edgecnn.toml: a [build] table with the same options (flags win), and [build.board] for "
@@ -141,7 +147,8 @@ def _accuracy_text(acc: dict) -> str:
 
 @cli.command()
 @click.argument("source")
-@click.option("--target", default=None, help="for a .tflite: the target whose engine RAM and flash are "
+@click.option("--target", type=click.Choice(target_names()), metavar="TARGET", default=None,
+              help="for a .tflite: the target whose engine RAM and flash are "
               "reported (`edgecnn targets`) [default: cortex-m4]")
 def report(source, target):
     """Print the memory report of a build folder or an int8 .tflite file (for a .tflite, the engine is planned and
@@ -265,7 +272,7 @@ def flash(out_dir, address, board, via, drive):
 @cli.command()
 def targets():
     """List the deployment targets (example: edgecnn targets)."""
-    from toolkit.targets import ALIASES, TARGETS
+    from toolkit.targets import ALIASES, BOARD_TARGETS, TARGETS
 
     for name, t in TARGETS.items():
         alias = [a for a, v in ALIASES.items() if v == name]
@@ -273,6 +280,12 @@ def targets():
         qemu = f"QEMU {t.qemu_machine}" if t.qemu_machine else ""
         click.echo(f"{name:<14} {t.description}" + (f" (alias: {', '.join(alias)})" if alias else "")
                    + "".join(f"; {s}" for s in (mem, qemu) if s))
+    click.echo("\nBoards (a board is a target: its CPU's flags with the board's memory map, clock and UART; "
+               "`edgecnn flash OUT --board NAME`):")
+    for name, t in BOARD_TARGETS.items():
+        mem = f"flash {t.flash_bytes // 1024} KiB, RAM {t.ram_bytes // 1024} KiB" if t.flash_bytes else ""
+        qemu = f"QEMU {t.qemu_machine}" if t.qemu_machine else ""
+        click.echo(f"{name:<14} {t.description}" + "".join(f"; {s}" for s in (mem, qemu) if s))
 
 
 @cli.command()

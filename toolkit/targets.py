@@ -201,6 +201,13 @@ def board_target(board: Board) -> Target:
 BOARD_TARGETS: dict[str, Target] = {b.name: board_target(b) for b in BOARDS.values() if b.cpu is not None}
 
 
+def target_names(engine_only: bool = False) -> list[str]:
+    """Every --target name, for the command line's choices: aliases, CPUs, android, host, arduino and the vendor
+    boards; engine_only leaves out the targets with no generated C (android)."""
+    names = [*ALIASES, *TARGETS, *BOARD_TARGETS]
+    return [n for n in names if not engine_only or get_target(n).kind != "android"]
+
+
 def get_target(name: str) -> Target:
     """The one place a --target name is resolved: a CPU (or alias), android, host, or a vendor board."""
     key = ALIASES.get(name, name)

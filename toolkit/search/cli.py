@@ -4,18 +4,11 @@ from __future__ import annotations
 import click
 
 from toolkit.errors import ConfigError
-
-
-def _target_names() -> list[str]:
-    """Every --target a search can plan for: the registry's CPUs, aliases and boards (android has no engine)."""
-    from toolkit import targets
-
-    names = [*targets.ALIASES, *targets.TARGETS, *getattr(targets, "BOARD_TARGETS", {})]
-    return [n for n in names if targets.get_target(n).kind != "android"]
+from toolkit.targets import target_names
 
 
 @click.command()
-@click.option("--target", type=click.Choice(_target_names()), default=None,
+@click.option("--target", type=click.Choice(target_names(engine_only=True)), metavar="TARGET", default=None,
               help="the device to fit (`edgecnn targets`)")
 @click.option("--dataset", default=None, help="digits, shapes, or a path (.npz, image folder, IDX folder)")
 @click.option("--ram", default=None, help="RAM the engine may use: bytes or K/M (powers of 1024), e.g. 8K, 64KiB")
