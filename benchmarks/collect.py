@@ -11,6 +11,8 @@ ORDER = (  # (results file, the issue goal it answers): figures on the target co
                  "flash, bit-exactness, weight sharing)"),
     ("keras_apps.md", "Keras applications no one tuned for (MobileNetV2, MobileNetV3-Small): build, verify, RAM "
                       "against TFLM, and op coverage against TFLM's int8 kernels"),
+    ("search.md", "edgecnn search: the most accurate model within a RAM budget, against the exhaustive grid "
+                  "(issue 14 goals)"),
     ("firmware_per_cpu.md", "Firmware per Cortex-M CPU on QEMU"),
     ("build_default.md", "Default build: wall time and the three convolution kinds"),
     ("build_mnist.md", "Default build on MNIST: the time budget, wall time and int8 accuracy"),

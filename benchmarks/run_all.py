@@ -23,6 +23,7 @@ SCRIPTS = (  # (name, arguments): the order collect.py lists them in
     ("build_mnist", []),
     ("suite", []),
     ("keras_apps", []),
+    ("search_goals", []),
     ("engine_vs_tflm", []),
     ("firmware_per_cpu", []),
     ("android_bundle", []),

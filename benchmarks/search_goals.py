@@ -18,6 +18,7 @@ measured for it; the comparison is between what each found.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -160,7 +161,10 @@ def run(args, work: Path) -> None:
         space = () if args.full else REDUCED[ds]
         goal_rows(ds, space, args.epochs, work, args.workers, lines, checks)
         if i == 0 and not args.no_ray:  # after the first data set: a partial run still has the Ray figures
-            ray_lines = ray_throughput("digits", args.epochs, work, 8)
+            kept = work / "ray_throughput.json"
+            ray_lines = json.loads(kept.read_text()) if kept.is_file() else ray_throughput("digits", args.epochs,
+                                                                                          work, 8)
+            kept.write_text(json.dumps(ray_lines))
         write(args, datasets[:i + 1], lines, checks, ray_lines, time.perf_counter() - t0)
 
 

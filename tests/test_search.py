@@ -230,3 +230,30 @@ def test_ray_runs_trials_and_keeps_failed_ones(ray_local, tmp_path, monkeypatch)
     done = [r for r in rows.values() if r["status"] == "complete"]
     assert done and all(r["engine_ram_bytes"] == r["plan"]["ram_bytes"] <= 1536 for r in done)
     assert json.loads((out / "search.json").read_text())["summary"]["failed"] == 1
+
+
+def test_sampler_keeps_proposing_after_rejections(tmp_path):
+    """Past its random start-up trials the multi-objective TPE sampler proposes candidates from a study holding
+    rejected and pruned trials among measured ones (Optuna 4.9's TPE fails on trials told PRUNED)."""
+    from toolkit.search.progress import Progress
+    from toolkit.search.study import SearchSettings, _open_study, _Run, _record
+
+    settings = SearchSettings(target="cortex-m4", dataset="digits", trials=6, out=str(tmp_path))
+    study = _open_study(settings, tmp_path / "study.db", True, 6)
+    from toolkit.search.backends import InlineBackend
+    from toolkit.targets import get_target
+
+    progress = Progress(live=False, echo=lambda text: None)
+    run = _Run(settings, get_target("cortex-m4"), "ram", Space(8), InlineBackend(), progress, tmp_path)
+    progress.start(run, 24, None)
+    for i in range(40):  # mostly rejections, as under a tight budget: TPE's "below" set needs more than measured
+        trial = study.ask()
+        params = run.space.suggest(trial)
+        plan = {"ram_bytes": 100 + i, "flash_bytes": 1000, "macs": 10 + i}
+        status = "complete" if i in (0, 5) else ("rejected", "pruned")[i % 2]
+        res = {"status": status, "plan": plan, "seconds": 0.0, "reason": status, "curve": [0.5]}
+        if status == "complete":
+            res.update(accuracy=0.5 + i / 100, test_accuracy=0.5, instructions=1000 + i)
+        _record(study, trial, params, res, run)
+    assert sum(1 for r in run.rows.values() if r["status"] == "complete") == 2
+    assert {r["status"] for r in run.rows.values()} == {"rejected", "pruned", "complete"}

@@ -6,7 +6,8 @@ Only this process touches the study: it asks Optuna for a candidate, sends the c
 finished trial the moment it finishes. An interrupted search (Ctrl-C, a crash, a full disk) resumes with
 `--resume`: trials that were running are marked failed and queued again, finished ones are kept.
 
-Trials: a candidate over budget is rejected before training (pruned in the study, with its plan); a
+Trials: a candidate over budget is rejected before training (a failed trial in Optuna's terms, with its plan and
+status "rejected" in its attributes, as pruned, repeated and failed ones have theirs); a
 candidate whose architecture was already planned over budget, or that was already measured, costs nothing;
 `--trials N` counts the candidates trained.
 """
@@ -436,10 +437,8 @@ def _record(study, trial, params: dict, res: dict, run: _Run) -> None:
             trial.set_user_attr(key, value)
     if row["status"] == "complete":
         study.tell(trial, [row["accuracy"], _cost(row, run.objective)])
-    elif row["status"] in ("rejected", "pruned", "repeat"):
-        study.tell(trial, state=TrialState.PRUNED)
-    else:
-        study.tell(trial, state=TrialState.FAIL)
+    else:  # rejected, pruned, repeat, failed: the attributes say which. Not PRUNED: multi-objective TPE (Optuna
+        study.tell(trial, state=TrialState.FAIL)  # 4.9) fails on pruned trials, which have no values
     run.learn(row)
     run.progress.finished(row)
 
