@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy.c_format import GENERATED_HEADER, c_bytes, c_comment, c_float, c_string
+import numpy as np
+
+from deploy.c_format import GENERATED_HEADER, c_bytes, c_comment, c_float, c_int_array_body, c_string
 from deploy.templates import render
 from deploy.tflite_reader import Graph
 from toolkit.errors import UnsupportedOpError
@@ -25,8 +27,11 @@ RESOLVER_METHODS = {
 ARENA_MARGIN = 1.25  # the host-measured arena holds 64-bit structs; the margin also covers alignment
 
 
-def write_tflm_arrays(graph: Graph, tflite: bytes, out_dir: Path, labels, arena_total: int, model_name: str) -> list[Path]:
-    """Write model_data.h/.c and op_resolver.h into out_dir (firmware/tflm/)."""
+def write_tflm_arrays(graph: Graph, tflite: bytes, out_dir: Path, labels, arena_total: int, model_name: str,
+                      golden: dict | None = None, cpu_flags: tuple[str, ...] = ()) -> list[Path]:
+    """Write model_data.h/.c and op_resolver.h into out_dir (firmware/tflm/); with golden (inputs_int8,
+    outputs_int8), also the example main.cc that classifies golden input 0 and its Makefile (cpu_flags: the
+    target's compiler flags, the Makefile's default)."""
     ops = []
     for name in graph.op_names():
         if name not in RESOLVER_METHODS:
@@ -50,6 +55,13 @@ def write_tflm_arrays(graph: Graph, tflite: bytes, out_dir: Path, labels, arena_
         "model_data.c": render("tflm/model_data.c.j2", data=c_bytes(tflite), data_len=len(tflite), **ctx),
         "op_resolver.h": render("tflm/op_resolver.h.j2", guard="EDGECNN_OP_RESOLVER_H", **ctx),
     }
+    if golden is not None and len(golden.get("inputs_int8", ())):
+        x = np.asarray(golden["inputs_int8"][0], dtype=np.int8).reshape(-1)
+        expected = int(np.argmax(np.asarray(golden["outputs_int8"][0]).reshape(-1)))
+        files["main.cc"] = render("tflm/main.cc.j2", input_body=c_int_array_body([int(v) for v in x]),
+                                  expected=expected, expected_name=str(labels[expected]).replace('"', "'"), **ctx)
+        files["Makefile"] = render("tflm/Makefile.j2", cpu_flags=" ".join(cpu_flags or ("-mcpu=cortex-m4", "-mthumb")),
+                                   **ctx)
     paths = []
     for fname, text in files.items():
         p = out_dir / fname

@@ -390,7 +390,8 @@ def stage_codegen(ctx: Context) -> None:
 
     firmware = ctx.out / "firmware"
     write_tflm_arrays(ctx.graph, ctx.int8_tflite, firmware / "tflm", ctx.labels,
-                      ctx.report["memory"]["tflm_arena_bytes"], ctx.model_name)
+                      ctx.report["memory"]["tflm_arena_bytes"], ctx.model_name, golden=ctx.golden,
+                      cpu_flags=ctx.target.cflags)
     if ctx.engine is None:  # the engine refused a layer (report.json memory.engine_refused): TFLM arrays only
         return
     write_engine(ctx.engine, firmware / "engine")
