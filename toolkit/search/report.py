@@ -41,7 +41,8 @@ def summarize(rows: list[dict], objective: str, settings, space, backend: str) -
     checked = [r for r in trained if r.get("engine_ram_bytes") is not None]
     return {
         "trained": count["complete"] + count["pruned"], "measured": count["complete"], "pruned": count["pruned"],
-        "failed": count["failed"], "rejected_before_training": count["rejected"],
+        "failed": count["failed"], "rejected_before_training": sum(1 for r in rejected if not r.get("known")),
+        "rejected_repeats": sum(1 for r in rejected if r.get("known")),
         "rejected_after_training": 0,  # every budget check happens on the plan, before training
         "repeats": sum(1 for r in rows if "duplicate_of" in r), "grid_size": len(space.grid()),
         "planned_ram_equals_engine_ram": (sum(1 for r in checked if r["engine_ram_bytes"] == r["plan"]["ram_bytes"]),
@@ -94,7 +95,8 @@ def render_markdown(doc: dict, rows: list[dict], front: list[dict], objective: s
              f"Budget: {settings.budget.text()}. Objectives: int8 validation accuracy (up) and {objective} (down). "
              f"{summary['trained']} candidates trained ({summary['measured']} measured, {summary['pruned']} pruned "
              f"early), {summary['rejected_before_training']} rejected before training, {summary['failed']} failed, "
-             f"{summary['repeats']} repeated proposals answered from the study; the space has "
+             f"{summary['repeats'] + summary['rejected_repeats']} repeated proposals answered from the study; the "
+             "space has "
              f"{summary['grid_size']} candidates. Trials ran on {summary['backend']} in {doc['seconds']:.0f} s.", "",
              f"Planned RAM equals the generated engine's RAM for {ok} of {of} trained candidates.", "",
              "## Pareto front", "",
