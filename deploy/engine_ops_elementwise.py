@@ -115,14 +115,6 @@ def rule_leaky_alpha(ctx: OpContext) -> tuple[bool, str]:
     return True, ""
 
 
-def rule_prelu_alpha(ctx: OpContext) -> tuple[bool, str]:
-    """PRELU's alpha is a constant int8 tensor with one scale and zero point."""
-    alpha = ctx.t(1)
-    if alpha is None or not alpha.is_constant:
-        return False, "alpha must be a constant tensor"
-    return rule_operands_int8(ctx)
-
-
 def _slice_params(ctx: OpContext):
     """TFLM's StridedSlice, indices padded to 5-D: per axis (start, stop, stride)."""
     x = ctx.t(0)
@@ -474,8 +466,6 @@ def emit_pad_constant(ctx: OpContext) -> Lowered:
 _COMMON = (rule_int8_activations, rule_batch_one)
 _BINARY = _COMMON + (rule_operands_int8, rule_broadcastable)
 _UNARY = "int8, any shape, as a 256-entry table of TFLM's integer kernel"
-# PRELU: ecnn_binary has TFLM's PRELU arithmetic (emit_binary, rule_prelu_alpha), but the op is not registered
-# until a converter-made PRELU model is among the tests (Keras 3's PReLU converts to float NEG ops instead)
 MORE_OPS: dict[str, OpSpec] = {
     "ADD": OpSpec(emit_binary, _BINARY + (rule_add_multipliers, rule_fused_activation),
                   "element-wise add with numpy broadcasting (residuals, squeeze-and-excite), constant operands"),
@@ -483,6 +473,9 @@ MORE_OPS: dict[str, OpSpec] = {
                   "element-wise subtraction with numpy broadcasting"),
     "MUL": OpSpec(emit_binary, _BINARY + (rule_fused_activation,),
                   "element-wise multiplication with numpy broadcasting (squeeze-and-excite gates)"),
+    "PRELU": OpSpec(emit_binary, _COMMON + (rule_operands_int8, rule_broadcastable),
+                    "parametric ReLU (Keras PReLU, any shared axes): TFLM's two requantizations, x >= 0 and "
+                    "alpha * x, alpha broadcast"),
     "HARD_SWISH": OpSpec(emit_hard_swish, _COMMON, f"hard swish, {_UNARY}"),
     "LOGISTIC": OpSpec(emit_logistic, _COMMON + (rule_logistic_output,), f"sigmoid, {_UNARY}"),
     "TANH": OpSpec(emit_tanh, _COMMON, f"tanh, {_UNARY}"),

@@ -66,6 +66,12 @@ def _models() -> dict:
         x = layers.Lambda(lambda t: tf.pad(t, [[0, 0], [1, 2], [0, 1], [0, 0]], constant_values=0.5))(x)
         return layers.Lambda(lambda t: tf.reduce_mean(t, axis=3, keepdims=True))(x)
 
+    def prelu(x):  # alpha per element, one shared alpha, one per channel; negative alphas too
+        alpha = keras.initializers.RandomUniform(-0.5, 0.8)
+        x = layers.PReLU(alpha_initializer=alpha)(x)
+        x = layers.PReLU(shared_axes=[1, 2, 3], alpha_initializer=alpha)(layers.Conv2D(6, 1)(x))
+        return layers.PReLU(shared_axes=[1, 2], alpha_initializer=alpha)(layers.Conv2D(5, 1)(x))
+
     return {
         "activations": (model((4, 8, 8), activations), {"HARD_SWISH", "LOGISTIC", "TANH", "RELU", "RELU6",
                                                           "LEAKY_RELU"}),
@@ -74,6 +80,7 @@ def _models() -> dict:
         "slicing": (model((6, 7, 4), slicing), {"STRIDED_SLICE", "SPLIT", "SPLIT_V"}),
         "resize_pad_mean": (model((3, 4, 5), resize_pad_mean), {"RESIZE_NEAREST_NEIGHBOR", "PADV2", "MEAN"}),
         "fallback": (model((5, 5, 3), lambda x: layers.Maximum()([x, layers.Conv2D(3, 1)(x)])), {"MAXIMUM"}),
+        "prelu": (model((4, 5, 3), prelu), {"PRELU"}),  # last: the seeds of the models above stay as they were
     }
 
 
@@ -83,7 +90,7 @@ def models() -> dict:
     return {name: (quantize(m, seed=k, scale=2.0), ops) for k, (name, (m, ops)) in enumerate(_models().items())}
 
 
-KERNELS = {"activations": {"ecnn_lut"}, "squeeze_excite": {"ecnn_lut", "ecnn_binary"},
+KERNELS = {"prelu": {"ecnn_binary"}, "activations": {"ecnn_lut"}, "squeeze_excite": {"ecnn_lut", "ecnn_binary"},
            "broadcast_general": {"ecnn_reduce_mean", "ecnn_binary"}, "slicing": {"ecnn_transpose"},
            "resize_pad_mean": {"ecnn_resize_nearest", "ecnn_pad", "ecnn_reduce_mean"}}
 CHECKED = list(KERNELS)
