@@ -14,7 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,8 @@ class QemuRun:
     instructions: list[int]  # per inference, from the plugin ([] when not counted)
     seconds: float
     command: list[str]
+    # per inference, the plugin's Cortex-M4 TRM-weighted cycle ESTIMATE ([] unless asked for with cycles=True)
+    cycles: list[int] = field(default_factory=list)
 
 
 def build_plugin(dest_dir: Path) -> Path:
@@ -68,13 +70,14 @@ def qemu_base_command(board: Board, elf: Path | None) -> list[str]:
 
 
 def run_verify_firmware(elf: Path, board: Board, inputs: np.ndarray, output_size: int, timeout: float,
-                        plugin: Path | None = None) -> QemuRun:
-    """Run the verify firmware on `inputs` (N, input_size) int8; returns its outputs and instruction counts."""
+                        plugin: Path | None = None, cycles: bool = False) -> QemuRun:
+    """Run the verify firmware on `inputs` (N, input_size) int8; returns its outputs and instruction counts
+    (and, with `cycles`, the plugin's cycle estimate per inference: slower, see insn_count.c)."""
     inputs = np.ascontiguousarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
     cmd = qemu_base_command(board, elf) + ["-serial", "null", "-semihosting-config", "enable=on,target=native"]
     if plugin is not None:
         start, end = symbol_address(elf, START_SYMBOL), symbol_address(elf, END_SYMBOL)
-        cmd += ["-plugin", f"{plugin},start=0x{start:x},end=0x{end:x}", "-d", "plugin", "-D", "plugin.log"]
+        cmd += ["-plugin", f"{plugin},{plugin_args(start, end, cycles)}", "-d", "plugin", "-D", "plugin.log"]
     with tempfile.TemporaryDirectory(prefix="edgecnn-qemu-") as tmp:
         work = Path(tmp)
         inputs.tofile(work / "inputs.bin")
@@ -101,14 +104,29 @@ def run_verify_firmware(elf: Path, board: Board, inputs: np.ndarray, output_size
                                  f"QEMU {board.qemu_machine}, expected {len(inputs) * output_size}"
                                  + (f": {msg[:400]}" if msg else ""))
         counts: list[int] = []
+        cyc: list[int] = []
         if plugin is not None:
             log = (work / "plugin.log").read_text() if (work / "plugin.log").is_file() else ""
             counts = [int(x) for x in re.findall(r"^edgecnn-insns (\d+)$", log, re.M)]
             if len(counts) != len(inputs):
                 raise ToolchainError(f"the QEMU instruction counter reported {len(counts)} inferences for "
                                      f"{len(inputs)} samples", hint="QEMU must support TCG plugins (-plugin)")
+            cyc = parse_cycles(log) if cycles else []
+            if cycles and len(cyc) != len(inputs):
+                raise ToolchainError(f"the QEMU plugin reported {len(cyc)} cycle estimates for {len(inputs)} samples")
     return QemuRun(outputs=data.reshape(len(inputs), output_size), instructions=counts, seconds=seconds,
-                   command=cmd)
+                   command=cmd, cycles=cyc)
+
+
+def plugin_args(start: int, end: int, cycles: bool = False) -> str:
+    """The insn_count plugin's arguments: count from `start` to `end` (addresses); `cycles` adds the
+    Cortex-M4 TRM-weighted cycle estimate (cycles=m4)."""
+    return f"start=0x{start:x},end=0x{end:x}" + (",cycles=m4" if cycles else "")
+
+
+def parse_cycles(log: str) -> list[int]:
+    """The per-pass cycle estimates ("edgecnn-cycles N") in a plugin log."""
+    return [int(x) for x in re.findall(r"^edgecnn-cycles (\d+)$", log, re.M)]
 
 
 def free_port() -> int:
@@ -218,4 +236,5 @@ class _Watchdog:
         self._timer.cancel()
 
 
-__all__ = ["DeviceTimeoutError", "QemuRun", "build_plugin", "run_verify_firmware", "serial_qemu", "free_port"]
+__all__ = ["DeviceTimeoutError", "QemuRun", "build_plugin", "parse_cycles", "plugin_args", "run_verify_firmware",
+           "serial_qemu", "free_port"]

@@ -39,6 +39,9 @@ def test_m4_is_bit_exact_on_every_golden_sample(qbuild):
     macs = report["model"]["macs"]
     assert macs / 2 < r["instructions_per_inference"] < 50 * macs
     assert r["instructions_min"] <= r["instructions_per_inference"] <= r["instructions_max"]
+    # the cycle estimate sits next to the exact count, labelled; every TRM weight is at least 1 cycle
+    assert r["cycles_estimate_model"] == "Cortex-M4 TRM instruction timings, estimate"
+    assert r["instructions_per_inference"] <= r["cycles_estimate_per_inference"] < 3 * r["instructions_per_inference"]
 
 
 @pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m3", "cortex-m7", "cortex-m33", "cortex-m55"])
@@ -49,6 +52,8 @@ def test_other_cpus_boot_and_are_bit_exact(qbuild, cpu):
     assert r["qemu_machine"] == TARGETS[cpu].qemu_machine and r["instructions_per_inference"] > 0
     if cpu == "cortex-m0plus":
         assert any("M3 board" in c for c in r["caveats"])
+    # cycles are estimated with the M4 table on the M4 and M7 only
+    assert (r["cycles_estimate_per_inference"] is not None) == (cpu == "cortex-m7")
 
 
 def test_instruction_count_is_identical_on_two_runs(qbuild):
