@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,19 +39,50 @@ GOAL_INSTR_RATIO = 1 / 3
 KIT = ROOT.parent / "shared" / "tflm-cortex-m"  # TFLM prebuilt for the emulated cores (see its README)
 
 
-def kit_measure(tflite: Path, golden: Path, cpu: str = "m4", kernels: str = "cmsis") -> dict | None:
+def kit_measure(tflite: Path, golden: Path, cpu: str = "m4", kernels: str = "cmsis",
+                work: Path | None = None) -> dict | None:
     """The peer on the same emulated core: TFLM + CMSIS-NN from the kit, first golden input. Its arena is the
-    least that works on the 32-bit target; instructions are counted inside Invoke by the kit's QEMU plugin."""
+    least that works on the 32-bit target; instructions are counted inside Invoke by the kit's QEMU plugin.
+    With `work`, the kit keeps its build there and the result names the ELF ("elf"), for kit_cycles."""
     script = KIT / "run_tflm.py"
     if not script.is_file():
         print(f"warning: no TFLM kit at {KIT}: the TFLM + CMSIS-NN columns stay empty", file=sys.stderr)
         return None
     r = subprocess.run([sys.executable, str(script), str(tflite), "--cpu", cpu, "--kernels", kernels,
-                        "--input", str(golden)], capture_output=True, text=True)
+                        "--input", str(golden), *(["--work", str(work)] if work is not None else [])],
+                       capture_output=True, text=True)
     if r.returncode != 0:
         print(f"warning: the TFLM kit failed on {tflite.name}: {r.stderr.strip()[-400:]}", file=sys.stderr)
         return None
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def kit_cycles(kit: dict, plugin_dir: Path, timeout: float = 600.0) -> dict:
+    """Re-run the kit's ELF (kit_measure with `work`) on its QEMU board, exactly as run_tflm.py runs it, under
+    edgecnn's plugin with the cycle estimate, between the kit's own markers (mark_start, mark_stop around
+    Invoke). Returns the first Invoke's instructions (must equal the kit's count) and estimated cycles."""
+    from deploy.firmware import symbol_address
+    from deploy.qemu import build_plugin, parse_cycles, plugin_args
+
+    elf = Path(kit["elf"])
+    plugin = build_plugin(plugin_dir)
+    start, stop = symbol_address(elf, "mark_start"), symbol_address(elf, "mark_stop")
+    log = elf.parent / "edgecnn_plugin.log"
+    log.unlink(missing_ok=True)
+    r = subprocess.run(["qemu-system-arm", "-M", kit["machine"], "-display", "none", "-monitor", "none", "-serial",
+                        "null", "-semihosting-config", "enable=on,target=native", "-kernel", str(elf),
+                        "-plugin", f"{plugin},{plugin_args(start, stop, cycles=True)}", "-d", "plugin", "-D", str(log)],
+                       capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    text = log.read_text() if log.is_file() else ""
+    insns = [int(x) for x in re.findall(r"^edgecnn-insns (\d+)$", text, re.M)]
+    cycles = parse_cycles(text)
+    if r.returncode != 0 or not insns or not cycles:
+        raise RuntimeError(f"QEMU with edgecnn's plugin failed on the kit's {elf} ({r.returncode}): "
+                           f"{(r.stdout + r.stderr)[-400:]}")
+    if insns[0] != kit["instructions_per_inference"]:
+        raise RuntimeError(f"edgecnn's plugin counted {insns[0]} instructions in the kit's first Invoke, the kit's "
+                           f"own plugin {kit['instructions_per_inference']}: the markers differ")
+    return dict(instructions=insns[0], cycles=cycles[0])
 
 
 def host_instructions(tflite: bytes, x: np.ndarray, engine_dir: Path, work: Path) -> tuple[int, int]:
