@@ -48,7 +48,15 @@ loop:                       @ 4 passes
     bne loop                @ 1, +P=2 when taken (3 of 4 passes)     1 (+2)
     cbz r0, 2f              @ taken                                  1+2
     nop                     @ skipped
-2:  pop {r4, r5, r6, pc}    @ 1+N+P, N=4                             7
+2:  cmp r0, #1              @                                        1
+    it eq                   @                                        1
+    bxeq lr                 @ in an IT block, not taken              1
+    movs r2, #0             @                                        1
+    cmp r2, #0              @                                        1
+    it eq                   @                                        1
+    beq 3f                  @ in an IT block, taken                  1+2
+    nop                     @ skipped
+3:  pop {r4, r5, r6, pc}    @ 1+N+P, N=4                             7
                             @ then "bl mark_end" in reset: 1+P       3
 
     .thumb_func
@@ -62,8 +70,8 @@ buf: .word 1, 0, 0, 0
 LINKER = """MEMORY { FLASH (rx) : ORIGIN = 0, LENGTH = 64K  RAM (rwx) : ORIGIN = 0x20000000, LENGTH = 64K }
 SECTIONS { .text : { KEEP(*(.vectors)) *(.text*) *(.rodata*) } > FLASH  .data : { *(.data*) } > RAM }
 """
-INSNS = 3 + 4 * 8 + 1 + 1 + 1                             # 38
-CYCLES = 5 + 2 + 4 * 10 + 3 * 2 + 3 + 7 + 3                # 66
+INSNS = 3 + 4 * 8 + 1 + 3 + 4 + 1 + 1                     # 45
+CYCLES = 5 + 2 + 4 * 10 + 3 * 2 + 3 + 3 + 6 + 7 + 3        # 75
 
 
 def run(tmp_path, extra: str = "", cycles: bool = True):
@@ -104,7 +112,11 @@ def test_each_instruction_gets_its_class_weight(tmp_path):
     assert weights["smlad r5, r2, r3, r5"] == "1" and weights["mla r6, r2, r3, r5"] == "1"
     assert weights["str r5, [r1, #8]"] == "1"
     assert weights["bne #0x20"] == "1+P?" and weights["cbz r0, #0x38"] == "1+P?"
-    assert weights["pop {r4, r5, r6, pc}"] == "7" and weights["bx lr"] == "3"
+    assert weights["it eq"] == "1" and weights["b #0x48"] == "1+P?"  # "beq" in an IT block: printed "b"
+    # "bx lr": in the IT block, conditional; in mark_end, 1+P
+    assert [w for _, w, d in re.findall(r"^edgecnn-trace 0x([0-9a-f]+) (\S+) (.*)$", text, re.M)
+            if d.strip() == "bx lr"] == ["1+P?", "3"]
+    assert weights["pop {r4, r5, r6, pc}"] == "7"
 
 
 def test_without_cycles_the_plugin_prints_counts_only(tmp_path):

@@ -34,7 +34,8 @@
  *   floating point: VLDR VSTR 2, VMLA/VMLS/VNMLA/VNMLS 3, VDIV VSQRT 14, other V* 1
  *   unconditional branch or PC write (B BL BX BLX, POP/LDM with PC, LDR PC, MOV/ADD PC,
  *     TBB/TBH): the class cost plus P                                                  (1, 1+N, 2, 2)+P
- *   conditional branch (Bcc, CBZ, CBNZ, or a PC write inside an IT block): 1, plus P when taken.
+ *   conditional branch (Bcc, CBZ, CBNZ, or a branch or PC write inside an IT block): 1, plus P when taken.
+ *   An instruction inside an IT block whose condition fails is charged as if it ran.
  * Taken or not is seen at run time: QEMU ends a translation block (TB) at every branch, so a per-TB
  * callback compares the address of the TB that runs next with the fall-through address of the
  * conditional branch that ended the previous TB.
@@ -226,14 +227,14 @@ static int is_cond(const char *c)
 
 /* Class and static weight of one instruction from its disassembly "mnemonic operands" (QEMU's capstone
  * output, e.g. "ldr.w r3, [r1, #4]", "smlad r0, r2, r3, r0", "bne #0x1a4", "pop {r4, r5, pc}"). */
-static struct insn_cost classify(const char *text)
+static struct insn_cost classify(const char *text, int in_it)
 {
     struct insn_cost c = {1, 0, 0, -1, 0};
     char m[16];
     const char *ops = text;
     size_t n = 0, len;
     unsigned nregs = 0, list_regs = 0, list_mask = 0;
-    int writes_pc, cond = 0;
+    int writes_pc, cond = in_it;
     const char *brace;
     while (*ops == ' ') {
         ++ops;
@@ -266,7 +267,11 @@ static struct insn_cost classify(const char *text)
         return c;
     }
     if (strcmp(m, "b") == 0 || strcmp(m, "bl") == 0 || strcmp(m, "bx") == 0 || strcmp(m, "blx") == 0) {
-        c.cycles = 1 + P_REFILL;
+        if (in_it) {
+            c.cond_branch = 1; /* e.g. "it eq; bx lr": capstone prints it without the condition */
+        } else {
+            c.cycles = 1 + P_REFILL;
+        }
         return c;
     }
     if ((len == 3 && m[0] == 'b' && is_cond(m + 1)) || (len == 4 && starts(m, "bx") && is_cond(m + 2)) ||
@@ -274,7 +279,9 @@ static struct insn_cost classify(const char *text)
         c.cond_branch = 1;
         return c;
     }
-    /* a condition suffix on any other mnemonic (inside an IT block): strip it, remember it */
+    /* a condition suffix on any other mnemonic (inside an IT block): strip it, remember it. (QEMU disassembles
+     * one instruction at a time, so capstone does not know the IT state and prints none; the IT block is
+     * tracked by the caller, in_it) */
     if (len > 2 && is_cond(m + len - 2) && strcmp(m, "teq") != 0 && !starts(m, "vc") && strcmp(m, "vmls") != 0 &&
         strcmp(m, "vnmls") != 0 && strcmp(m, "smmls") != 0 && strcmp(m, "smlals") != 0 &&
         strcmp(m, "umlals") != 0 && strcmp(m, "bics") != 0 && strcmp(m, "mls") != 0) {
@@ -347,6 +354,7 @@ static void on_tb_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     size_t i;
     struct insn_cost prev = {0, 0, 0, -1, 0};
     struct tb_info *info = NULL;
+    int it_left = 0; /* instructions still to come in the current IT block */
     (void)id;
     if (estimate_cycles) {
         info = malloc(sizeof *info); /* lives as long as the TB may run: not freed (a few bytes per TB) */
@@ -369,7 +377,13 @@ static void on_tb_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &executed, 1);
         if (estimate_cycles) {
             char *text = qemu_plugin_insn_disas(insn);
-            struct insn_cost c = classify(text ? text : "");
+            struct insn_cost c = classify(text ? text : "", it_left > 0);
+            const char *mn = text ? text + strspn(text, " ") : "";
+            if (it_left > 0) {
+                --it_left;
+            } else if (mn[0] == 'i' && mn[1] == 't' && (mn[2] == ' ' || mn[2] == 't' || mn[2] == 'e')) {
+                it_left = (int)strcspn(mn, " ") - 1; /* "it" 1, "itt"/"ite" 2, ... "itete" 4 */
+            }
             if (c.single_load && prev.single_load && prev.load_dest >= 0 &&
                 !(c.load_addr_regs & (1 << prev.load_dest))) {
                 c.cycles -= 1; /* pipelined behind the load just before it (TRM 3.3.2) */
