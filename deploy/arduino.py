@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from deploy.c_format import GENERATED_HEADER, c_int_array_body
+from deploy.engine_description import EngineDescription, read_description
 from deploy.firmware import ensure_engine
 from deploy.templates import render
 from toolkit.errors import OutputError
@@ -36,22 +37,27 @@ def _model_name(build_dir: Path) -> str:
         return ""
 
 
-def write_arduino_library(build_dir, out: Path | None = None, version: str = "0.1.0") -> tuple[Path, Path]:
-    """<out or build/arduino>/EdgeCNN_<model>/ and its .zip; returns (folder, zip)."""
+def write_arduino_library(build_dir, out: Path | None = None, version: str = "0.1.0", *,
+                          engine: EngineDescription | None = None, model: str | None = None,
+                          golden: dict | None = None) -> tuple[Path, Path]:
+    """<out or build/arduino>/EdgeCNN_<model>/ and its .zip; returns (folder, zip). The build passes its engine's
+    description, model name and golden arrays; without them they are read from the folder (engine.json,
+    report.json, golden.npz)."""
     build_dir = Path(build_dir)
     edir = ensure_engine(build_dir)
     out = Path(out) if out is not None else build_dir / "arduino"
-    header = (edir / "edgecnn_model.h").read_text()
-    model = _model_name(build_dir)
+    engine = engine if engine is not None else read_description(edir)
+    model = model if model is not None else _model_name(build_dir)
     name = library_name(model)
-    numbers = {k: int(v) for k, v in re.findall(r"^#define (ECNN_\w+) (\d+)\s*$", header, re.M)}
-    with np.load(build_dir / "golden.npz") as g:
-        x = np.asarray(g["inputs_int8"][0], dtype=np.int8).reshape(-1)
-        expected = int(np.argmax(np.asarray(g["outputs_int8"][0]).reshape(-1)))
+    if golden is None:
+        with np.load(build_dir / "golden.npz") as g:
+            golden = {k: g[k] for k in ("inputs_int8", "outputs_int8")}
+    x = np.asarray(golden["inputs_int8"][0], dtype=np.int8).reshape(-1)
+    expected = int(np.argmax(np.asarray(golden["outputs_int8"][0]).reshape(-1)))
     sketch = render("arduino/ClassifyGolden.ino.j2", header=GENERATED_HEADER.replace("/*", "//").split("*/")[0].rstrip(),
                     sample=0, expected=expected, input_body=c_int_array_body([int(v) for v in x]))
     props = render("arduino/library.properties.j2", library=name, version=version, model=model or "the model",
-                   peak_ram=numbers.get("ECNN_PEAK_RAM_BYTES", 0), weights=numbers.get("ECNN_WEIGHT_BYTES", 0))
+                   peak_ram=engine.peak_ram_bytes, weights=engine.weight_bytes)
     folder = out / name
     try:
         if folder.exists():

@@ -11,8 +11,8 @@ Layout, next to the engine that deploy.codegen writes into <build>/firmware/engi
                                        port, e.g. stm32f4.c, for clock, UART and cycle counter), a custom board
                                        ([build.board]) or another CPU's board
 
-Before linking, the model's constant bytes and RAM plan (from edgecnn_model.h) plus the compiled code are
-checked against the target chip; a model that does not fit is a ModelTooLargeError that gives the numbers.
+Before linking, the model's constant bytes and RAM plan (from the engine's description, engine.json) plus the
+compiled code are checked against the target chip; a model that does not fit is a ModelTooLargeError that gives the numbers.
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from deploy.c_format import GENERATED_HEADER, c_string
+from deploy.engine_description import FILE_NAME as DESCRIPTION_FILE
+from deploy.engine_description import EngineDescription, read_description
 from deploy.images import write_images
 from deploy.templates import TEMPLATE_DIR, render
 from toolkit.boards import CYCLE_COUNTERS
@@ -55,8 +57,6 @@ TOOL_PACKAGES = {
     "qemu-system-arm": "qemu-system-arm",
     "gcc": "gcc",
 }
-ENGINE_MACROS = ("ECNN_INPUT_SIZE", "ECNN_OUTPUT_SIZE", "ECNN_NUM_CLASSES", "ECNN_PEAK_RAM_BYTES",
-                 "ECNN_WEIGHT_BYTES", "ECNN_CONST_BYTES", "ECNN_ARENA_BYTES")
 
 
 class ModelTooLargeError(ModelError):
@@ -73,7 +73,7 @@ class FirmwareBuild:
     dir: Path
     elves: dict[str, Path]
     sizes: dict[str, dict]  # mode -> {flash_bytes, ram_bytes, text, data, bss, stack}
-    engine: dict = field(default_factory=dict)  # the ECNN_* numbers from edgecnn_model.h
+    engine: EngineDescription | None = None  # the engine the firmware runs (deploy.engine_description)
     limits: dict = field(default_factory=dict)  # {flash_bytes, ram_bytes} the firmware was linked against
     images: dict = field(default_factory=dict)  # mode -> {"bin": Path, "hex": Path[, "uf2": Path]}
 
@@ -115,7 +115,7 @@ def ensure_engine(build_dir: Path) -> Path:
     """The engine folder of a build; generated from model_int8.tflite when the build has none yet."""
     build_dir = Path(build_dir)
     edir = engine_dir(build_dir)
-    if all((edir / f).is_file() for f in ("edgecnn_model.h", *ENGINE_SOURCES)):
+    if all((edir / f).is_file() for f in ("edgecnn_model.h", DESCRIPTION_FILE, *ENGINE_SOURCES)):
         return edir
     model = build_dir / "model_int8.tflite"
     if not model.is_file():
@@ -133,22 +133,6 @@ def ensure_engine(build_dir: Path) -> Path:
                 labels = [str(x) for x in g["class_labels"]]
     generate_engine(model, edir, labels=labels)
     return edir
-
-
-def engine_numbers(edir: Path) -> dict[str, int]:
-    """The ECNN_* sizes #defined in the generated edgecnn_model.h."""
-    text = (Path(edir) / "edgecnn_model.h").read_text()
-    out = {}
-    for name in ENGINE_MACROS:
-        m = re.search(rf"^#define {name} (\d+)\s*$", text, re.M)
-        if m:
-            out[name] = int(m.group(1))
-    missing = [n for n in ("ECNN_INPUT_SIZE", "ECNN_OUTPUT_SIZE", "ECNN_PEAK_RAM_BYTES", "ECNN_WEIGHT_BYTES")
-               if n not in out]
-    if missing:
-        raise ModelError(f"{edir / 'edgecnn_model.h'} does not define {', '.join(missing)}",
-                         hint="regenerate the engine with this version of edgecnn")
-    return out
 
 
 def _hex(v: int) -> str:
@@ -229,8 +213,8 @@ def generate_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str
         qemu_machine=brd.qemu_machine or "", qemu_args=" ".join(brd.qemu_args), board_name_plain=brd.name,
         cycle_counter=CYCLE_COUNTERS.get(brd.cycle_counter or "", "DWT CYCCNT"), flash_how=flash_how(brd),
     )
-    engine = engine_numbers(edir)
-    ctx.update(input_size=engine["ECNN_INPUT_SIZE"], output_size=engine["ECNN_OUTPUT_SIZE"],
+    engine = read_description(edir)
+    ctx.update(input_size=engine.input.size, output_size=engine.output.size,
                samples=len(golden["inputs_int8"]) if golden is not None else "the")
     texts: dict[str, str | bytes] = {name: render(f"cortex_m/{tpl}", **ctx) for name, tpl in TEMPLATED_FILES.items()}
     for name in STATIC_FILES:
@@ -309,21 +293,21 @@ def symbol_address(elf: Path, name: str) -> int:
     raise ToolchainError(f"symbol {name} is not in {elf}", hint="rebuild the firmware with this edgecnn version")
 
 
-def check_fits(engine: dict, code: dict, limits: dict, target: Target, where: str) -> None:
+def check_fits(engine: EngineDescription, code: dict, limits: dict, target: Target, where: str) -> None:
     """ModelTooLargeError with the numbers when the model plus the firmware code exceed flash or RAM.
 
     `code` holds the compiled objects' sizes without the model: {flash, ram}. Object sizes include code
     the linker later drops, so this errs on the safe side by at most the unused kernels (a few KB)."""
-    const = engine.get("ECNN_CONST_BYTES", engine["ECNN_WEIGHT_BYTES"])
+    const = engine.const_bytes
     flash_need = code["flash"] + const
-    ram_need = code["ram"] + engine["ECNN_PEAK_RAM_BYTES"] + target.stack_bytes
+    ram_need = code["ram"] + engine.peak_ram_bytes + target.stack_bytes
     problems = []
     if flash_need > limits["flash_bytes"]:
         problems.append(f"flash: {flash_need:,} B needed (weights and other constants {const:,} B, of which "
-                        f"weights {engine['ECNN_WEIGHT_BYTES']:,} B; firmware code {code['flash']:,} B) but "
+                        f"weights {engine.weight_bytes:,} B; firmware code {code['flash']:,} B) but "
                         f"{target.name} has {limits['flash_bytes']:,} B")
     if ram_need > limits["ram_bytes"]:
-        problems.append(f"RAM: {ram_need:,} B needed (tensor arena {engine['ECNN_PEAK_RAM_BYTES']:,} B, "
+        problems.append(f"RAM: {ram_need:,} B needed (tensor arena {engine.peak_ram_bytes:,} B, "
                         f"stack {target.stack_bytes:,} B, firmware buffers {code['ram']:,} B) but {target.name} "
                         f"has {limits['ram_bytes']:,} B")
     if problems:
@@ -355,7 +339,7 @@ def build_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | 
     size_tool = require_tool("arm-none-eabi-size")
     fdir = generate_firmware(build_dir, target.name, board)
     edir = engine_dir(build_dir)
-    engine = engine_numbers(edir)
+    engine = read_description(edir)
     limits = link_limits(target, brd)
     check_fits(engine, {"flash": 0, "ram": 0}, limits, target, "the model alone")
     out = fdir / "build"
@@ -382,8 +366,8 @@ def build_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | 
         objs = [objects[s] for s in mode_sources(mode, brd)] + [objects[s] for s in ENGINE_SOURCES]
         mine = [rows[o.name] for o in objs if o.name in rows]
         # objects hold the model's constants and arena too: the code is what is left
-        code_flash = max(0, sum(x["text"] + x["data"] for x in mine) - engine.get("ECNN_CONST_BYTES", 0))
-        code_ram = max(0, sum(x["data"] + x["bss"] for x in mine) - engine["ECNN_PEAK_RAM_BYTES"])
+        code_flash = max(0, sum(x["text"] + x["data"] for x in mine) - engine.const_bytes)
+        code_ram = max(0, sum(x["data"] + x["bss"] for x in mine) - engine.peak_ram_bytes)
         check_fits(engine, {"flash": code_flash, "ram": code_ram}, limits, target, f"{mode} firmware")
         elf = out / f"edgecnn_{mode}.elf"
         r = _run([gcc, *cflags(target), *map(str, objs), "-T", str(fdir / "linker.ld"), *LDFLAGS,
@@ -406,5 +390,5 @@ def build_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | 
 
 
 __all__ = ["FirmwareBuild", "ModelTooLargeError", "build_firmware", "generate_firmware", "ensure_engine",
-           "engine_numbers", "elf_sizes", "symbol_address", "require_tool", "firmware_dir", "check_fits",
+           "elf_sizes", "symbol_address", "require_tool", "firmware_dir", "check_fits",
            "link_limits", "MODES"]

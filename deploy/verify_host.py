@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deploy.engine_description import EngineDescription, read_description
 from deploy.templates import TEMPLATE_DIR
 from toolkit.errors import ToolchainError, VerificationError
 
@@ -94,11 +94,6 @@ def arm_size(engine_dir: Path, work: Path) -> dict | None:
     return dict(text=int(total[0]), data=int(total[1]), bss=int(total[2]))
 
 
-def _header_value(engine_dir: Path, name: str) -> int | None:
-    m = re.search(rf"#define {name} (\d+)", (Path(engine_dir) / "edgecnn_model.h").read_text())
-    return int(m.group(1)) if m else None
-
-
 def compare(device: np.ndarray, reference: np.ndarray, ref_float: np.ndarray | None, labels: np.ndarray | None,
             ref_int8_for_accuracy: np.ndarray | None = None) -> dict:
     """The verify.json comparison figures for device outputs against the reference outputs."""
@@ -128,11 +123,12 @@ def compare(device: np.ndarray, reference: np.ndarray, ref_float: np.ndarray | N
 
 
 def verify_host(out_dir: Path, samples: int | None = None, sanitize: bool = False,
-                golden: dict | None = None) -> dict:
+                golden: dict | None = None, engine: EngineDescription | None = None) -> dict:
     """Compile <out>/firmware/engine with gcc, run <out>/golden.npz's inputs (or `golden`, a record like it from
-    deploy.verify_inputs), return the verify.json dict."""
+    deploy.verify_inputs), return the verify.json dict. `engine`: the engine's description (by default its
+    engine.json)."""
     out_dir = Path(out_dir)
-    engine = out_dir / "firmware" / "engine"
+    engine_dir = out_dir / "firmware" / "engine"
     if golden is None:
         golden_file = out_dir / "golden.npz"
         if not golden_file.is_file():
@@ -145,22 +141,22 @@ def verify_host(out_dir: Path, samples: int | None = None, sanitize: bool = Fals
                 raise VerificationError(f"{golden_file} has no '{key}'", hint="re-run `edgecnn build` to re-export it")
     else:
         data = {k: v for k, v in golden.items() if v is not None}
-    if not engine.is_dir():
-        raise VerificationError(f"{engine} does not exist", hint="run `edgecnn build` with code generation")
+    if not engine_dir.is_dir():
+        raise VerificationError(f"{engine_dir} does not exist", hint="run `edgecnn build` with code generation")
     n = len(data["inputs_int8"]) if samples is None else max(0, min(int(samples), len(data["inputs_int8"])))
     x = data["inputs_int8"][:n]
     ref = data["outputs_int8"][:n]
-    out_size = _header_value(engine, "ECNN_OUTPUT_SIZE") or int(np.prod(ref.shape[1:]))
     with tempfile.TemporaryDirectory(prefix="edgecnn_verify_") as tmp:
         work = Path(tmp)
-        exe = compile_host(engine, work, sanitize=sanitize)
-        dev = run_host(exe, x, out_size, work)
-        sizes = arm_size(engine, work)
+        exe = compile_host(engine_dir, work, sanitize=sanitize)
+        desc = engine if engine is not None else read_description(engine_dir)
+        dev = run_host(exe, x, desc.output.size, work)
+        sizes = arm_size(engine_dir, work)
     res = dict(device="host")
     res.update(compare(dev, ref, data.get("outputs_float", None)[:n] if "outputs_float" in data else None,
                        data["labels"][:n] if "labels" in data else None))
     res["flash_bytes"] = (sizes["text"] + sizes["data"]) if sizes else None
-    res["ram_bytes"] = _header_value(engine, "ECNN_PEAK_RAM_BYTES")
+    res["ram_bytes"] = desc.peak_ram_bytes
     res["instructions_per_inference"] = None
     res["ram_parts"] = {"engine_activations": res["ram_bytes"]}
     res["caveats"] = ["host: RAM is the engine's activation arena alone (no firmware, no stack); flash is the "
@@ -206,7 +202,7 @@ def first_differing_layer(build_dir: Path, sample_index: int = 0, inputs: np.nda
     if not 0 <= sample_index < len(inputs):
         raise VerificationError(f"sample {sample_index} is out of range: the inputs hold {len(inputs)}")
     x = inputs[sample_index:sample_index + 1]
-    out_size = _header_value(engine, "ECNN_OUTPUT_SIZE") or 1
+    out_size = read_description(engine).output.size
     with tempfile.TemporaryDirectory(prefix="edgecnn_debug_") as tmp:
         work = Path(tmp)
         exe = compile_host(engine, work, debug=True)

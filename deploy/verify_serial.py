@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.firmware import elf_sizes, engine_dir, engine_numbers, firmware_dir
+from deploy.engine_description import FILE_NAME as DESCRIPTION_FILE
+from deploy.engine_description import read_description
+from deploy.firmware import elf_sizes, engine_dir, firmware_dir
 from deploy.serial_protocol import MAX_CHUNK, VERSION, Link, ProtocolError
 from deploy.verify_common import compare_outputs, load_golden, ram_parts
 from toolkit.errors import ConfigError, ToolchainError
@@ -68,12 +70,13 @@ def board_timing(board: str | None, cycles: list[int]) -> dict:
 
 
 def verify_serial(build_dir, port: str, samples: int | None = None, timeout: float = 2.0, baudrate: int = 115200,
-                  retries: int = 3, transport=None, golden: dict | None = None) -> dict:
+                  retries: int = 3, transport=None, golden: dict | None = None, engine=None) -> dict:
     """Run the golden inputs of `build_dir` on the board at `port`; compare with the TFLM reference.
 
     `timeout` is per request; each request is retried `retries` times after a resync. `transport` may be
     an already-open pyserial-like object (then `port` is only its name in the result). `golden` replaces the
-    build's golden.npz with other inputs and their TFLM outputs (deploy.verify_inputs)."""
+    build's golden.npz with other inputs and their TFLM outputs (deploy.verify_inputs). `engine`: the build's
+    EngineDescription (by default its engine.json), which the board's model must match."""
     build_dir = Path(build_dir)
     golden = golden if golden is not None else load_golden(build_dir, samples)
     inputs = np.asarray(golden["inputs_int8"], dtype=np.int8).reshape(len(golden["inputs_int8"]), -1)
@@ -90,13 +93,13 @@ def verify_serial(build_dir, port: str, samples: int | None = None, timeout: flo
                                 hint="flash the serial firmware built by this version of edgecnn")
         want_in = inputs.shape[1]
         want_out = np.asarray(golden["outputs_int8"]).reshape(len(inputs), -1).shape[1]
-        edir = engine_dir(build_dir)
-        if (edir / "edgecnn_model.h").is_file():
-            eng = engine_numbers(edir)
-            if (eng["ECNN_WEIGHT_BYTES"], eng["ECNN_PEAK_RAM_BYTES"]) != (info.weight_bytes, info.peak_ram_bytes):
+        if engine is None and (engine_dir(build_dir) / DESCRIPTION_FILE).is_file():
+            engine = read_description(engine_dir(build_dir))
+        if engine is not None:
+            if (engine.weight_bytes, engine.peak_ram_bytes) != (info.weight_bytes, info.peak_ram_bytes):
                 raise ProtocolError(f"the board on {port} runs a different model ({info.weight_bytes} weight bytes, "
-                                    f"{info.peak_ram_bytes} B RAM) than {build_dir} ({eng['ECNN_WEIGHT_BYTES']}, "
-                                    f"{eng['ECNN_PEAK_RAM_BYTES']})",
+                                    f"{info.peak_ram_bytes} B RAM) than {build_dir} ({engine.weight_bytes}, "
+                                    f"{engine.peak_ram_bytes})",
                                     hint=f"flash {build_dir}/firmware/<cpu or board>/build/edgecnn_serial.elf")
         if (info.input_size, info.output_size) != (want_in, want_out):
             raise ProtocolError(f"the board on {port} runs a model with {info.input_size} inputs and "

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from deploy import firmware
+from deploy.engine_description import read_description
 from deploy.firmware import ModelTooLargeError, build_firmware, generate_firmware
 from firmware_support import copy_build
 from toolkit.errors import ConfigError, ToolchainError
@@ -32,8 +33,8 @@ def test_firmware_builds_for_every_cpu_with_werror(fw_build, cpu):
         assert elf.is_file()
         s = fw.sizes[mode]
         # the model's constants live in flash and its arena in RAM; the stack is reserved in RAM
-        assert s["flash_bytes"] > fw.engine["ECNN_CONST_BYTES"]
-        assert s["ram_bytes"] >= fw.engine["ECNN_PEAK_RAM_BYTES"] + TARGETS[cpu].stack_bytes
+        assert s["flash_bytes"] > fw.engine.const_bytes
+        assert s["ram_bytes"] >= fw.engine.peak_ram_bytes + TARGETS[cpu].stack_bytes
         assert s["flash_bytes"] <= fw.limits["flash_bytes"] and s["ram_bytes"] <= fw.limits["ram_bytes"]
     assert "-Werror" in firmware.cflags(TARGETS[cpu])
     board = get_board(TARGETS[cpu])
@@ -94,7 +95,7 @@ def test_too_big_model_is_refused_with_numbers_before_compiling(fw_build):
 
 
 def test_code_that_pushes_the_model_over_is_refused_before_linking(fw_build):
-    consts = firmware.engine_numbers(firmware.ensure_engine(fw_build))["ECNN_CONST_BYTES"]
+    consts = read_description(firmware.ensure_engine(fw_build)).const_bytes
     tight = {**STM32_LIKE, "name": "tight", "flash_bytes": consts + 256}  # the model fits, the code does not
     out = firmware.firmware_dir(fw_build, "cortex-m7", "tight") / "build"
     shutil.rmtree(out, ignore_errors=True)

@@ -394,11 +394,12 @@ def stage_codegen(ctx: Context) -> None:
                       cpu_flags=ctx.target.cflags)
     if ctx.engine is None:  # the engine refused a layer (report.json memory.engine_refused): TFLM arrays only
         return
-    write_engine(ctx.engine, firmware / "engine")
+    write_engine(ctx.engine, firmware / "engine", ctx.target)
     if ctx.target.kind == "arduino":
         from deploy.arduino import write_arduino_library
 
-        folder, zipped = write_arduino_library(ctx.out)
+        folder, zipped = write_arduino_library(ctx.out, engine=ctx.engine.description, model=ctx.model_name,
+                                               golden=ctx.golden)
         ctx.notes.append(f"Arduino library: {folder.relative_to(ctx.out)}/ and {zipped.relative_to(ctx.out)} "
                          "(Sketch > Include Library > Add .ZIP Library)")
     if ctx.target.kind == "mcu":

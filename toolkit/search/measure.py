@@ -22,14 +22,13 @@ def int8_outputs(int8_tflite: bytes, x_float: np.ndarray) -> tuple[np.ndarray, n
 def instructions_on_core(plan, target, x_int8: np.ndarray, ref: np.ndarray, labels: np.ndarray) -> dict:
     """Write the planned engine, link the verify firmware for `target`, run `x_int8` under QEMU and compare with
     TFLM's `ref`: instructions (mean per inference; None without an emulated core), bit_exact (fraction of
-    samples equal to TFLM), and engine_ram_bytes read back from the generated engine's header."""
+    samples equal to TFLM), and engine_ram_bytes of the planned engine."""
     from deploy.codegen import write_engine
-    from deploy.firmware import engine_numbers
 
     with tempfile.TemporaryDirectory(prefix="edgecnn_search_") as tmp:
         edir = Path(tmp) / "firmware" / "engine"
-        write_engine(plan, edir)
-        out = {"engine_ram_bytes": engine_numbers(edir)["ECNN_PEAK_RAM_BYTES"], "instructions": None,
+        write_engine(plan, edir, target)
+        out = {"engine_ram_bytes": plan.description.peak_ram_bytes, "instructions": None,
                "bit_exact": None}
         if target.kind != "mcu" or not target.qemu_machine:
             return out
