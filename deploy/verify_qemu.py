@@ -6,6 +6,9 @@ The result has the verify.json keys (deploy.verify_common.VERIFY_KEYS) plus cpu,
 instructions_min/max, mismatched_samples and first_mismatch. instructions_per_inference is the mean over
 the samples of the instructions from ecnn_invoke's entry to its return (counted by a QEMU TCG plugin, so
 the same on every run); flash_bytes and ram_bytes come from the ELF (RAM includes the reserved stack).
+With estimate_cycles (the default; Cortex-M4 and M7 only, else None), cycles_estimate_per_inference is the
+mean of the plugin's cycle ESTIMATE (each executed instruction weighted with the Cortex-M4 TRM timings, see
+insn_count.c) and cycles_estimate_model names the timing model; instructions stay the exact count.
 """
 from __future__ import annotations
 
@@ -22,6 +25,13 @@ from toolkit.targets import get_board, get_target
 BASE_TIMEOUT_S = 60.0
 INSNS_PER_MAC = 12  # reference kernels on ARMv6-M, the slowest case
 SLOW_MIPS = 30e6
+# The plugin's cycle weights are the Cortex-M4 TRM's (firmware_templates/qemu_plugin/insn_count.c); the M7 TRM
+# publishes no per-instruction timings, so the M7 estimate uses the same table (its dual issue is not modelled).
+CYCLE_MODELS = {
+    "cortex-m4": "Cortex-M4 TRM instruction timings, estimate",
+    "cortex-m7": "Cortex-M4 TRM instruction timings applied to the Cortex-M7 binary (the M7 TRM publishes no "
+                 "instruction timings; dual issue not modelled), estimate",
+}
 
 
 def default_timeout(build_dir: Path, samples: int) -> float:
@@ -37,7 +47,8 @@ def default_timeout(build_dir: Path, samples: int) -> float:
 
 
 def verify_qemu(build_dir, cpu: str = "cortex-m4", samples: int | None = None, timeout: float | None = None,
-                board: dict | str | None = None, count_instructions: bool = True, golden: dict | None = None) -> dict:
+                board: dict | str | None = None, count_instructions: bool = True, golden: dict | None = None,
+                estimate_cycles: bool = True) -> dict:
     """Run the golden inputs of `build_dir` (or `golden`, a record like golden.npz's from
     deploy.verify_inputs) through the engine on QEMU's model of `cpu`; compare with TFLM."""
     build_dir = Path(build_dir).resolve()  # QEMU runs in a temporary folder: the plugin path must be absolute
@@ -53,7 +64,8 @@ def verify_qemu(build_dir, cpu: str = "cortex-m4", samples: int | None = None, t
     n = len(golden["inputs_int8"])
     limit = float(timeout) if timeout is not None else default_timeout(build_dir, n)
     run = run_verify_firmware(fw.elves["verify"], brd, golden["inputs_int8"], fw.engine.output.size,
-                              limit, plugin)
+                              limit, plugin,
+                              cycles=bool(plugin is not None and estimate_cycles and cpu_model(target.name)))
     result = compare_outputs(golden, run.outputs, f"qemu:{target.name}")
     counts = run.instructions
     result.update(
@@ -63,10 +75,19 @@ def verify_qemu(build_dir, cpu: str = "cortex-m4", samples: int | None = None, t
         cpu=target.name, board=brd.name, qemu_machine=brd.qemu_machine, seconds=round(run.seconds, 3),
         ram_parts=ram_parts(fw.sizes["verify"], fw.engine.peak_ram_bytes),
     )
+    if estimate_cycles:
+        cyc = run.cycles
+        result.update(cycles_estimate_per_inference=int(round(sum(cyc) / len(cyc))) if cyc else None,
+                      cycles_estimate_model=cpu_model(target.name) or f"no cycle model for {target.name}")
     result["caveats"] = ([target.qemu_note] if target.qemu_note else []) + [
         "QEMU counts instructions exactly but models no pipeline, caches or wait states: instructions per "
         "inference are not cycles"]
     return result
 
 
-__all__ = ["verify_qemu", "default_timeout"]
+def cpu_model(cpu: str) -> str | None:
+    """The label of the cycle model the plugin applies on `cpu`, or None (no estimate for that core)."""
+    return CYCLE_MODELS.get(cpu)
+
+
+__all__ = ["verify_qemu", "default_timeout", "cpu_model", "CYCLE_MODELS"]
