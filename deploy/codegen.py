@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.c_format import GENERATED_HEADER, c_comment, c_float, c_int, c_string, unique_identifiers
-from deploy.engine_description import EngineDescription, describe, for_target, write_description
 from deploy.engine_ops import OPS, Lowered, OpContext, check_op
 from deploy.fusion import FusedOp, emit_residual_block, find_residual_blocks, fused_op
-from deploy.graph_passes import simplify
+from deploy.graph_passes import float_io, simplify
 from deploy.memory_plan import Buffer, MemoryPlan, Overlap, check_plan, plan_memory
 from deploy.templates import TEMPLATE_DIR, render
 from deploy.tflite_reader import Graph, read_tflite
@@ -40,6 +39,8 @@ class EngineInfo:
     tensors: list[dict] = field(default_factory=list)
     input_shape: tuple = ()
     output_shape: tuple = ()
+    input_type: str = "int8"  # the model's own: float32 where ecnn_run quantizes its input (graph_passes.float_io)
+    output_type: str = "int8"  # float32 where ecnn_run dequantizes its output
     files: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -62,8 +63,9 @@ def check_model(graph: Graph) -> None:
         for i in idx:
             t = graph.tensors[i]
             if t.dtype != "int8":
-                problems.append(f"the model {what} '{t.name}' is {t.dtype}; the engine needs an int8 {what} "
-                                "(full-integer quantization)")
+                problems.append(f"the model {what} '{t.name}' is {t.dtype}; the engine needs an int8 {what}, or a "
+                                f"float32 one that only a {'QUANTIZE' if what == 'input' else 'DEQUANTIZE'} "
+                                "converts (full-integer quantization)")
     names = unique_identifiers([o.name for o in graph.operators])
     for op, ident in zip(graph.operators, names):
         for why in check_op(OpContext(graph, op, ident)):
@@ -164,7 +166,6 @@ class EnginePlan:
 
     info: EngineInfo
     texts: dict[str, str]
-    description: EngineDescription | None = None  # written as engine.json beside the C (deploy.engine_description)
 
 
 def generate_engine(model, out_dir: Path, labels: list[str] | None = None, fuse: bool = True) -> EngineInfo:
@@ -178,8 +179,10 @@ def plan_engine(model, labels: list[str] | None = None, fuse: bool = True) -> En
     fuse: run the patterns deploy.fusion finds (residual blocks) as fused line-by-line kernels; False runs
     every op on its own (more RAM, every intermediate tensor exists, e.g. for layer-by-layer debugging).
     """
-    graph = _load(model)
+    raw = model if isinstance(model, Graph) else read_tflite(model)
+    graph = simplify(raw)
     check_model(graph)
+    float_in, float_out = float_io(raw)  # float32 model input / output around the int8 core, or None
     inp, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     classes = out.size
     if labels is None:
@@ -245,7 +248,7 @@ def plan_engine(model, labels: list[str] | None = None, fuse: bool = True) -> En
         output_scale=c_float(oq.scale[0]), output_zero_point=c_int(int(oq.zero_point[0])),
         input_offset=off[graph.inputs[0]], output_offset=off[graph.outputs[0]],
         labels=[c_string(s) for s in labels], arrays=arrays, structs=structs, steps=steps,
-        op_count=len(lowered),
+        op_count=len(lowered), input_float=float_in is not None, output_float=float_out is not None,
     )
     texts = {
         "edgecnn_model.h": render("engine/edgecnn_model.h.j2", **ctx),
@@ -258,14 +261,13 @@ def plan_engine(model, labels: list[str] | None = None, fuse: bool = True) -> En
     info = EngineInfo(arena_bytes=arena, scratch_bytes=scratch, peak_ram_bytes=arena + scratch,
                       weight_bytes=weight_bytes, const_bytes=const_bytes, ops=ops_info,
                       tensor_offsets={t["name"]: t["offset"] for t in tensors}, tensors=tensors,
-                      input_shape=tuple(inp.shape), output_shape=tuple(out.shape))
-    return EnginePlan(info=info, texts=texts,
-                      description=describe(graph, info, labels, sorted(texts), steps=len(lowered)))
+                      input_shape=tuple(inp.shape), output_shape=tuple(out.shape),
+                      input_type="float32" if float_in else "int8", output_type="float32" if float_out else "int8")
+    return EnginePlan(info=info, texts=texts)
 
 
-def write_engine(plan: EnginePlan, out_dir: Path, target=None) -> EngineInfo:
-    """Write a planned engine's files and its engine.json (for `target`, a Target, when given) into out_dir;
-    returns its EngineInfo with the file paths."""
+def write_engine(plan: EnginePlan, out_dir: Path) -> EngineInfo:
+    """Write a planned engine's files into out_dir; returns its EngineInfo with the file paths."""
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -274,9 +276,6 @@ def write_engine(plan: EnginePlan, out_dir: Path, target=None) -> EngineInfo:
     except OSError as exc:
         raise OutputError(f"cannot write the engine into {out_dir}: {exc}",
                           hint="check the output folder's permissions and free space") from None
-    if target is not None:
-        plan.description = for_target(plan.description, target)
-    write_description(plan.description, out_dir)
     plan.info.files = [str(out_dir / n) for n in ENGINE_FILES]
     return plan.info
 

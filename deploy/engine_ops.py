@@ -278,7 +278,8 @@ def rule_concat(ctx: OpContext) -> tuple[bool, str]:
 
 def rule_quantize(ctx: OpContext) -> tuple[bool, str]:
     if ctx.t(0).dtype != "int8":
-        return False, f"QUANTIZE from {ctx.t(0).dtype} is a float op; give the model an int8 input"
+        return False, (f"QUANTIZE from {ctx.t(0).dtype} inside the model is a float op (the engine quantizes only "
+                       "the model's own float32 input, in ecnn_run)")
     return True, ""
 
 
@@ -603,8 +604,10 @@ OPS: dict[str, OpSpec] = {
                         f"permutation of the axes of a tensor of up to {TRANSPOSE_MAX_DIMS} dimensions "
                         "(e.g. a channel shuffle)"),
     "QUANTIZE": OpSpec(emit_quantize, (rule_quantize,) + _COMMON, "int8 to int8 requantization"),
-    "DEQUANTIZE": OpSpec(None, (rule_never("DEQUANTIZE produces float32, which the int8 engine does not run; "
-                                           "export the model with an int8 output"),), "not supported"),
+    "DEQUANTIZE": OpSpec(None, (rule_never("DEQUANTIZE inside the model produces float32 that later ops would "
+                                           "compute on, which the int8 engine does not run (a DEQUANTIZE making the "
+                                           "model's output runs in ecnn_run)"),),
+                         "only as the model's last op (its float32 output, in ecnn_run)"),
 }
 
 

@@ -175,3 +175,77 @@ def test_refused_op_falls_back_to_tflm(models, tmp_path):
     assert not (out / "firmware" / "engine").exists() and not (out / "verify.json").exists()
     assert "engine not generated, TFLM fallback" in r.stdout and "layer maximum_1 (MAXIMUM)" in r.stdout
     assert "Engine: not planned" in (out / "report.md").read_text()
+
+
+FLOAT_RUNNER = r"""
+#include <stdio.h>
+#include "edgecnn_model.h"
+int main(int argc, char **argv)
+{
+    static ecnn_input_t in[ECNN_INPUT_SIZE];
+    static ecnn_output_t out[ECNN_OUTPUT_SIZE];
+    FILE *fi = fopen(argv[1], "rb"), *fo = fopen(argv[2], "wb");
+    (void)argc;
+    if (!fi || !fo || ecnn_init() != 0) return 1;
+    while (fread(in, sizeof in[0], ECNN_INPUT_SIZE, fi) == ECNN_INPUT_SIZE) {
+        if (ecnn_run(in, out) != 0 || fwrite(out, sizeof out[0], ECNN_OUTPUT_SIZE, fo) != ECNN_OUTPUT_SIZE) return 2;
+    }
+    fclose(fi);
+    return fclose(fo) != 0;
+}
+"""
+
+
+def _float_io_tflite() -> bytes:
+    """TensorFlow's converter with its default float32 input and output around a full-integer core (no
+    inference_input_type / inference_output_type int8), as many users' models come."""
+    import keras
+    from keras import layers
+
+    from deploy.quantize import to_int8_tflite
+
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((6, 5, 2))
+    x = layers.Dense(6, activation="hard_swish")(layers.Flatten()(inp))
+    m = keras.Model(inp, layers.Dense(4)(x))
+    return to_int8_tflite(m, np.random.RandomState(3).randn(16, 6, 5, 2).astype(np.float32) * 2, float_io=True)
+
+
+def test_float_input_and_output_bit_exact_with_tflm(tmp_path):
+    """QUANTIZE at the model's float input and DEQUANTIZE at its float output run in ecnn_run; its float32 outputs
+    are TFLM's bit for bit, on inputs that land exactly halfway between two int8 steps (rounding away from zero),
+    outside the int8 range, and the signed zeros."""
+    import subprocess
+
+    from deploy.verify_host import CFLAGS, SANITIZE
+
+    tfl = _float_io_tflite()
+    g = read_tflite(tfl)
+    fin, fout = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
+    assert (fin.dtype, fout.dtype) == ("float32", "float32") and {"QUANTIZE", "DEQUANTIZE"} <= set(g.op_names())
+    info = generate_engine(tfl, tmp_path / "engine")
+    assert (info.input_type, info.output_type) == ("float32", "float32")
+    assert {o["op"] for o in info.ops}.isdisjoint({"QUANTIZE", "DEQUANTIZE"})  # ecnn_run does both
+    header = (tmp_path / "engine" / "edgecnn_model.h").read_text()
+    assert "typedef float ecnn_input_t;" in header and "typedef float ecnn_output_t;" in header
+    (tmp_path / "runner.c").write_text(FLOAT_RUNNER)
+    exe = tmp_path / "run"
+    sources = sorted(map(str, (tmp_path / "engine").glob("*.c")))
+    r = subprocess.run(["gcc", *CFLAGS, *SANITIZE, "-I", str(tmp_path / "engine"), *sources, str(tmp_path / "runner.c"),
+                        "-o", str(exe)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    q_in = next(op for op in g.operators if op.op == "QUANTIZE")
+    scale = np.float32(g.tensors[q_in.outputs[0]].quant.scale[0])
+    rng = np.random.RandomState(5)
+    x = (rng.randn(8, *fin.shape[1:]) * 2).astype(np.float32)
+    x[0] = (np.arange(x[0].size).reshape(x[0].shape) % 300 - 150 + 0.5).astype(np.float32) * scale  # halfway
+    x[1] = np.where(rng.rand(*x[1].shape) < 0.5, -1e6, 1e6)                                       # far outside
+    x[2] = 0.0
+    x[3] = -0.0
+    x.tofile(tmp_path / "in.bin")
+    subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")], check=True)
+    y = np.fromfile(tmp_path / "out.bin", dtype=np.float32).reshape(len(x), -1)
+    ref = run_tflm(tfl, x).reshape(len(x), -1)
+    assert ref.dtype == np.float32
+    assert np.array_equal(y.view(np.uint32), ref.view(np.uint32)), f"engine {y[:2]} tflm {ref[:2]}"
+
