@@ -269,11 +269,17 @@ def rule_pad(ctx: OpContext) -> tuple[bool, str]:
 
 
 def rule_concat(ctx: OpContext) -> tuple[bool, str]:
+    """No fused activation, no constant input, and every input has the output's scale and zero point: TFLM's int8
+    CONCATENATION refuses other quantizations in Prepare (it never requantizes), so no reference exists for them."""
     if ctx.op.options.get("fused_activation", "NONE") != "NONE":
         return False, "a fused activation on CONCATENATION is not supported"
     if any(i >= 0 and ctx.graph.tensors[i].is_constant for i in ctx.op.inputs):
         return False, "concatenating a constant tensor is not supported"
-    return rule_same_quant_in_out(ctx)
+    ok, why = rule_same_quant_in_out(ctx)
+    if not ok:
+        why += ("; TFLM's int8 CONCATENATION refuses that too (it does not requantize), so neither runs the model: "
+                "convert it with TensorFlow's converter, which gives CONCATENATION's inputs one quantization")
+    return ok, why
 
 
 def rule_quantize(ctx: OpContext) -> tuple[bool, str]:

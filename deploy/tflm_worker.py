@@ -19,6 +19,7 @@ EXIT_ARENA_TOO_SMALL = 4
 _ARENA_LINE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
 _TOO_SMALL = re.compile(r"Failed to allocate|arena size is too small|Failed to resize buffer|"
                         r"AllocateTensors\(\) failed", re.I)
+_ARENA_SHORT = re.compile(r"Failed to allocate (?!tensors)|arena size is too small|Failed to resize buffer", re.I)
 
 
 def _fail(code: int, message: str) -> None:
@@ -45,7 +46,12 @@ def main(argv: list[str]) -> None:
             interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
     except (RuntimeError, ValueError) as exc:
         native = "".join(log)
-        code = EXIT_ARENA_TOO_SMALL if _TOO_SMALL.search(native + str(exc)) else EXIT_REFUSED
+        text = native + str(exc)
+        # an op's Prepare refusing its tensors (CONCATENATION of different scales) also ends in "failed to allocate
+        # tensors": not the arena's fault unless an allocator message says so
+        too_small = _ARENA_SHORT.search(text) or (_TOO_SMALL.search(text)
+                                                  and not re.search(r"failed to prepare", text, re.I))
+        code = EXIT_ARENA_TOO_SMALL if too_small else EXIT_REFUSED
         _fail(code, f"{exc}. {native}")
     d = interp.get_input_details(0)
     shape, dtype = tuple(d["shape"]), d["dtype"]

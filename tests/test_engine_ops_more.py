@@ -249,3 +249,32 @@ def test_float_input_and_output_bit_exact_with_tflm(tmp_path):
     assert ref.dtype == np.float32
     assert np.array_equal(y.view(np.uint32), ref.view(np.uint32)), f"engine {y[:2]} tflm {ref[:2]}"
 
+
+def test_concatenation_of_differently_quantized_inputs_refused_as_tflm_does():
+    """TFLM's int8 CONCATENATION refuses inputs whose scale differs from the output's (Prepare, it does not
+    requantize); the engine refuses the same model, names the layer and says TFLM refuses it too."""
+    import flatbuffers
+    import keras
+    from keras import layers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    from deploy.codegen import engine_supports
+    from toolkit.errors import ModelError
+
+    keras.utils.set_random_seed(2)
+    inp = keras.Input((4, 4, 2))
+    tfl = quantize(keras.Model(inp, layers.Concatenate()([layers.Conv2D(3, 1)(inp), layers.Conv2D(2, 1)(inp)])),
+                   seed=1)
+    assert engine_supports(tfl)[0]  # as converted: one quantization for all
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tfl, 0))
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in m.operatorCodes]
+    cat = next(op for op in m.subgraphs[0].operators if codes[op.opcodeIndex] == schema.BuiltinOperator.CONCATENATION)
+    q = m.subgraphs[0].tensors[cat.inputs[0]].quantization
+    q.scale = [q.scale[0] * 2]  # the first branch's conv now writes at twice the scale
+    b = flatbuffers.Builder(0)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    mixed = bytes(b.Output())
+    ok, why = engine_supports(mixed)
+    assert not ok and "(CONCATENATION)" in why and "different quantization" in why and "TFLM" in why
+    with pytest.raises(ModelError, match="concatenation.cc.*failed to prepare"):
+        run_tflm(mixed, np.zeros((1, 4, 4, 2), np.int8))
