@@ -13,8 +13,7 @@ RAM against the TFLM arena, flash, the ops in the model and the build's wall tim
     edgecnn verify DIR --device qemu:cortex-m55 --samples 3   (and qemu:cortex-m4)
 
 for instructions per inference and bit-exactness on the emulated cores, or the error line when the model
-does not fit. Also writes the table of op coverage against TFLM's int8 kernels, made from the engine's op
-registry (deploy/engine_ops*.py) and edgecnn's TFLM resolver list (deploy/tflm_codegen.py).
+does not fit. (Op coverage against TFLM's int8 kernels: benchmarks/op_coverage.py.)
 
 Writes benchmarks/results/keras_apps.md.
 Usage: python benchmarks/keras_apps.py [--models mobilenet_v2_035,...] [--cpus cortex-m55,cortex-m4] [--keep DIR]
@@ -38,7 +37,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-EDGECNN = ROOT / ".venv" / "bin" / "edgecnn"
+# `edgecnn` of this checkout (a git worktree too): the interpreter running this script, with ROOT first on its path
+EDGECNN = [sys.executable, "-m", "toolkit.cli"]
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
 SHAPE = (96, 96, 3)
 CALIBRATION = 32  # seeded random representative samples
 BUILD_TIMEOUT = 3600
@@ -61,44 +62,6 @@ MODELS = {
 }
 CLASSES = (1000, 10)  # Keras' ImageNet head, and a 10-class head as a microcontroller application would have
 CPUS = ("cortex-m55", "cortex-m4")
-
-# TFLM's int8 kernels (tflite-micro's micro_mutable_op_resolver), as the engine's author listed them; the table
-# says for each whether the engine runs it and whether edgecnn's TFLM fallback registers it
-TFLM_INT8 = (
-    "ABS", "ADD", "ADD_N", "ARG_MAX", "ARG_MIN", "AVERAGE_POOL_2D", "BATCH_MATMUL", "BATCH_TO_SPACE_ND",
-    "BROADCAST_TO", "CAST", "CONCATENATION", "CONV_2D", "CUMSUM", "DEPTH_TO_SPACE", "DEPTHWISE_CONV_2D",
-    "DEQUANTIZE", "DIV", "ELU", "EMBEDDING_LOOKUP", "EQUAL", "EXP", "EXPAND_DIMS", "FILL", "FULLY_CONNECTED",
-    "GATHER", "GATHER_ND", "GREATER", "GREATER_EQUAL", "HARD_SWISH", "L2_NORMALIZATION", "L2_POOL_2D",
-    "LEAKY_RELU", "LESS", "LESS_EQUAL", "LOG_SOFTMAX", "LOGISTIC", "MAX_POOL_2D", "MAXIMUM", "MEAN", "MINIMUM",
-    "MIRROR_PAD", "MUL", "NEG", "NOT_EQUAL", "PACK", "PAD", "PADV2", "PRELU", "QUANTIZE", "REDUCE_MAX",
-    "REDUCE_MIN", "RELU", "RELU6", "RESHAPE", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "REVERSE_V2",
-    "RSQRT", "SELECT_V2", "SHAPE", "SLICE", "SOFTMAX", "SPACE_TO_BATCH_ND", "SPACE_TO_DEPTH", "SPLIT", "SPLIT_V",
-    "SQUARED_DIFFERENCE", "SQUEEZE", "STRIDED_SLICE", "SUB", "SUM", "SVDF", "TANH", "TRANSPOSE", "TRANSPOSE_CONV",
-    "UNIDIRECTIONAL_SEQUENCE_LSTM", "UNPACK", "ZEROS_LIKE",
-)
-# the conditions under which the engine runs an op it has a kernel for (the rules in deploy/engine_ops*.py)
-CONDITIONS = {
-    "ADD": "incl. broadcast and a constant operand; rescale factors below one, as TFLM requires",
-    "SUB": "incl. broadcast and a constant operand",
-    "MUL": "incl. broadcast and a constant operand",
-    "CONCATENATION": "inputs and output of the same quantization, no constant input, no fused activation",
-    "CONV_2D": "incl. grouped; symmetric int8 weights; fused none/ReLU/ReLU6",
-    "DEPTHWISE_CONV_2D": "incl. depth multiplier; fused none/ReLU/ReLU6",
-    "FULLY_CONNECTED": "per-tensor or per-channel weights",
-    "LEAKY_RELU": "alpha >= 0",
-    "LOGISTIC": "output zero point -128",
-    "MEAN": "any constant axes",
-    "PAD": "4-D, none on the batch",
-    "PADV2": "4-D, none on the batch, pad value in the output's quantization",
-    "QUANTIZE": "int8 -> int8 only",
-    "SOFTMAX": "last axis, at most 256 classes, output scale 1/256 zero point -128",
-    "STRIDED_SLICE": "constant begin/end/strides, no ellipsis or new-axis mask, up to 5-D",
-    "SPLIT": "constant axis, up to 5-D",
-    "SPLIT_V": "constant axis, up to 5-D",
-    "TRANSPOSE": "up to 5-D",
-    "RESIZE_NEAREST_NEIGHBOR": "4-D, constant output size",
-}
-
 
 def make_tflite(name: str, activation: str | None, batch: int | None, classes: int) -> bytes:
     """The Keras application with random weights, converted by TensorFlow's converter to full int8."""
@@ -151,7 +114,7 @@ def build(name: str, classes: int, work: Path) -> list[dict]:
         tfl_path.write_bytes(make_tflite(name, activation, batch, classes))
         convert_s = time.perf_counter() - t0
         out = tfl_path.with_suffix("")
-        code, text, secs = run([str(EDGECNN), "build", "--from-model", str(tfl_path), "--target", "cortex-m4",
+        code, text, secs = run([*EDGECNN, "build", "--from-model", str(tfl_path), "--target", "cortex-m4",
                                 "--verify", "host", "--out", str(out)], BUILD_TIMEOUT)
         attempt = dict(activation=tag, tflite_bytes=tfl_path.stat().st_size, convert_s=convert_s, exit=code,
                        seconds=secs, error=None if code == 0 else last_line(text))
@@ -169,7 +132,7 @@ def build(name: str, classes: int, work: Path) -> list[dict]:
 
 
 def verify(out: Path, cpu: str) -> dict:
-    code, text, secs = run([str(EDGECNN), "verify", str(out), "--device", f"qemu:{cpu}", "--samples", "3"],
+    code, text, secs = run([*EDGECNN, "verify", str(out), "--device", f"qemu:{cpu}", "--samples", "3"],
                            VERIFY_TIMEOUT)
     if code != 0:
         return dict(ok=False, error=last_line(text), seconds=secs)
@@ -234,32 +197,6 @@ def results_table(rows: list[dict], cpus: list[str]) -> list[str]:
     return out + [""] + [f"- {n}" for n in notes]
 
 
-def coverage_table() -> list[str]:
-    from deploy.engine_ops import OPS
-    from deploy.tflm_codegen import RESOLVER_METHODS
-
-    engine = {k for k, v in OPS.items() if v.emit is not None}
-    both = [op for op in TFLM_INT8 if op in engine]
-    only = [op for op in TFLM_INT8 if op not in engine]
-    extra = sorted(engine - set(TFLM_INT8))
-    out = ["| op | engine (bit-exact with TFLM) | conditions for the engine |", "|---|---|---|"]
-    out += [f"| {op} | yes | {CONDITIONS.get(op, '')} |" for op in both]
-    out += ["", f"Both run: {len(both)} ops. Only TFLM runs: {len(only)} ops; for these the build falls back to the "
-            "TFLM arrays (firmware/tflm) when edgecnn's TFLM resolver list (deploy/tflm_codegen.py) has the op, and "
-            "otherwise stops with a one-line error naming it:", "",
-            "| op | build with this op |", "|---|---|"]
-    out += [f"| {op} | {'falls back to TFLM' if op in RESOLVER_METHODS else 'stops (not in edgecnn TFLM list)'} |"
-            for op in only]
-    out += ["", "- PRELU: the engine has TFLM's PRELU arithmetic but does not register the op (no converter-made PRELU "
-            "model is tested yet; Keras 3's PReLU converts to float ops).",
-            "- CONCATENATION of inputs with different quantization: TFLM itself refuses it for int8, and so does "
-            "the engine.",
-            "- DEQUANTIZE (int8 -> float) is refused by the engine: the engine runs int8 outputs only."]
-    if extra:
-        out.append(f"- The engine also runs {', '.join(extra)}, which are not in the TFLM int8 list above.")
-    return out
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(MODELS))
@@ -299,8 +236,9 @@ def main(argv=None) -> int:
           "with softmax first; the failure, if any, is listed below); MobileNetV3 is converted with None directly. "
           "Each with Keras' 1000-class ImageNet head and with a 10-class head. Input batch: `dynamic` is the "
           "Keras model as is (batch None); Keras 3's Flatten then converts to a SHAPE -> STRIDED_SLICE -> PACK -> "
-          "RESHAPE int32 subgraph that the engine refuses, so where a build falls back to TFLM the model is "
-          "converted again with a fixed batch-1 input (`keras.Input(shape, batch_size=1)`), which folds it away.",
+          "RESHAPE int32 subgraph, which the engine drops (deploy/graph_passes.py: the shape is static in the "
+          "file). Only where a build falls back to TFLM is the model converted again with a fixed batch-1 input "
+          "(`keras.Input(shape, batch_size=1)`), which folds the subgraph away.",
           "", "Each model is built as a user would, without a data set: `edgecnn build --from-model X.tflite "
           "--target cortex-m4 --verify host --out DIR` (seeded random int8 golden inputs, TFLM's outputs as "
           "reference). Route: `engine` when the generated engine runs every layer, `tflm` when the build fell "
@@ -310,10 +248,8 @@ def main(argv=None) -> int:
           "`edgecnn verify DIR --device qemu:CPU --samples 3` per core: instructions per inference counted by "
           "QEMU inside `ecnn_invoke` (mean over the samples), bit-exact against TFLM, and the linked firmware's "
           "flash.", "", *results_table(rows, cpus), "",
-          "## Op coverage against TFLM's int8 kernels", "",
-          "Made from the engine's op registry (`deploy/engine_ops.py`, `deploy/engine_ops_elementwise.py`; "
-          "`edgecnn ops` prints its rules) and edgecnn's TFLM resolver list, at the same commit.", "",
-          *coverage_table()]
+          "Op coverage against TFLM's int8 kernels, derived from TFLM's op resolver and kernel sources: "
+          "`benchmarks/op_coverage.py` (results/op_coverage.md)."]
     results = Path(a.results)
     results.mkdir(parents=True, exist_ok=True)
     (results / "keras_apps.md").write_text("\n".join(md) + "\n")
