@@ -6,7 +6,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 ORDER = (  # (results file, the issue goal it answers): figures on the target cores first
-    ("cores.md", "Speed on every emulated Cortex-M core against TFLM + CMSIS-NN (issue 11 goals)"),
+    ("cores.md", "Speed on every emulated Cortex-M core against TFLM + CMSIS-NN (issue 11 goals): instructions "
+                 "measured, cycles estimated"),
     ("suite.md", "On the emulated Cortex-M4 against TFLM + CMSIS-NN, and the model zoo against TFLM (RAM, speed, "
                  "flash, bit-exactness, weight sharing)"),
     ("keras_apps.md", "Keras applications no one tuned for (MobileNetV2, MobileNetV3-Small): build, verify, RAM "
