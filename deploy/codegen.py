@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.c_format import GENERATED_HEADER, c_comment, c_float, c_int, c_string, unique_identifiers
+from deploy.engine_description import EngineDescription, describe, for_target, write_description
 from deploy.engine_ops import OPS, Lowered, OpContext, check_op
 from deploy.fusion import FusedOp, emit_residual_block, find_residual_blocks, fused_op
 from deploy.graph_passes import float_io, simplify
@@ -166,6 +167,7 @@ class EnginePlan:
 
     info: EngineInfo
     texts: dict[str, str]
+    description: EngineDescription | None = None  # written as engine.json beside the C (deploy.engine_description)
 
 
 def generate_engine(model, out_dir: Path, labels: list[str] | None = None, fuse: bool = True) -> EngineInfo:
@@ -263,11 +265,13 @@ def plan_engine(model, labels: list[str] | None = None, fuse: bool = True) -> En
                       tensor_offsets={t["name"]: t["offset"] for t in tensors}, tensors=tensors,
                       input_shape=tuple(inp.shape), output_shape=tuple(out.shape),
                       input_type="float32" if float_in else "int8", output_type="float32" if float_out else "int8")
-    return EnginePlan(info=info, texts=texts)
+    return EnginePlan(info=info, texts=texts,
+                      description=describe(graph, info, labels, sorted(texts), steps=len(lowered)))
 
 
-def write_engine(plan: EnginePlan, out_dir: Path) -> EngineInfo:
-    """Write a planned engine's files into out_dir; returns its EngineInfo with the file paths."""
+def write_engine(plan: EnginePlan, out_dir: Path, target=None) -> EngineInfo:
+    """Write a planned engine's files and its engine.json (for `target`, a Target, when given) into out_dir;
+    returns its EngineInfo with the file paths."""
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -276,6 +280,9 @@ def write_engine(plan: EnginePlan, out_dir: Path) -> EngineInfo:
     except OSError as exc:
         raise OutputError(f"cannot write the engine into {out_dir}: {exc}",
                           hint="check the output folder's permissions and free space") from None
+    if target is not None:
+        plan.description = for_target(plan.description, target)
+    write_description(plan.description, out_dir)
     plan.info.files = [str(out_dir / n) for n in ENGINE_FILES]
     return plan.info
 
