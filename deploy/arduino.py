@@ -15,7 +15,7 @@ import numpy as np
 
 from deploy.c_format import GENERATED_HEADER, c_int_array_body
 from deploy.engine_description import EngineDescription, read_description
-from deploy.firmware import ensure_engine
+from deploy.firmware import engine_dir, ensure_engine
 from deploy.templates import render
 from toolkit.errors import OutputError
 
@@ -44,7 +44,7 @@ def write_arduino_library(build_dir, out: Path | None = None, version: str = "0.
     description, model name and golden arrays; without them they are read from the folder (engine.json,
     report.json, golden.npz)."""
     build_dir = Path(build_dir)
-    edir = ensure_engine(build_dir)
+    edir = engine_dir(build_dir) if engine is not None else ensure_engine(build_dir)
     out = Path(out) if out is not None else build_dir / "arduino"
     engine = engine if engine is not None else read_description(edir)
     model = model if model is not None else _model_name(build_dir)

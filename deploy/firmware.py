@@ -88,11 +88,11 @@ def require_tool(name: str) -> str:
     return path
 
 
-def firmware_dir(build_dir: Path, cpu: str, board: Board | str | None = None) -> Path:
+def firmware_dir(build_dir: Path, target: Target | str, board: Board | str | None = None) -> Path:
     """<build>/firmware/<cpu>/ for the CPU's own (QEMU) board, <build>/firmware/<board name>/ for any other, so
     that verifying on QEMU never overwrites a custom board's files. `board` may be the name a firmware
     reports (ECNN_BOARD_NAME)."""
-    target = get_target(cpu)
+    target = mcu_target(target)
     name = board.name if isinstance(board, Board) else board
     own = target.board or target.qemu_machine
     return Path(build_dir) / "firmware" / (target.name if not name or name == own else name)
@@ -102,17 +102,22 @@ def engine_dir(build_dir: Path) -> Path:
     return Path(build_dir) / "firmware" / "engine"
 
 
-def _mcu_target(cpu: str) -> Target:
-    target = get_target(cpu)
+def mcu_target(target: Target | str) -> Target:
+    """The Cortex-M Target itself; a name (from tests, benchmarks or a device string) is resolved here, at the
+    edge; the build hands the Target object down and nothing is looked up again."""
+    if not isinstance(target, Target):
+        target = get_target(target)
     if target.kind != "mcu":
         from toolkit.errors import ConfigError
 
-        raise ConfigError(f"{cpu} is not a Cortex-M target", hint="use cortex-m0plus, m3, m4, m7, m33 or m55")
+        raise ConfigError(f"{target.name} is not a Cortex-M target",
+                          hint="use cortex-m0plus, m3, m4, m7, m33 or m55")
     return target
 
 
 def ensure_engine(build_dir: Path) -> Path:
-    """The engine folder of a build; generated from model_int8.tflite when the build has none yet."""
+    """The engine folder of a build; generated from model_int8.tflite when the build has none yet. For callers
+    outside a build (benchmarks, tests on a copied folder): the build's stages pass their engine description."""
     build_dir = Path(build_dir)
     edir = engine_dir(build_dir)
     if all((edir / f).is_file() for f in ("edgecnn_model.h", DESCRIPTION_FILE, *ENGINE_SOURCES)):
@@ -180,16 +185,18 @@ def mode_sources(mode: str, brd: Board) -> tuple[str, ...]:
     return (*MODE_SOURCES[mode], *brd.family_sources)
 
 
-def generate_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | None = None,
-                      golden: dict | None = None) -> Path:
-    """Write the board files for `cpu` into firmware_dir(build_dir, cpu, board) (byte-identical from run to run).
+def generate_firmware(build_dir: Path, target: Target | str = "cortex-m4", board: Board | dict | str | None = None,
+                      golden: dict | None = None, engine: EngineDescription | None = None) -> Path:
+    """Write the board files for `target` into firmware_dir(build_dir, target, board) (byte-identical from run to
+    run).
 
     With `golden` (inputs_int8, outputs_int8; by default the build's golden.npz), also inputs.bin and
-    expected.bin, which `make run-verify` runs and compares."""
-    target = _mcu_target(cpu)
+    expected.bin, which `make run-verify` runs and compares. `engine`: the description of the engine in
+    <build>/firmware/engine (the build passes it; without it, engine.json is read, or the engine generated)."""
+    target = mcu_target(target)
     brd = get_board(target, board)
-    edir = ensure_engine(build_dir)
-    fdir = firmware_dir(build_dir, target.name, brd)
+    edir = engine_dir(build_dir) if engine is not None else ensure_engine(build_dir)
+    fdir = firmware_dir(build_dir, target, brd)
     if golden is None and (Path(build_dir) / "golden.npz").is_file():
         with np.load(Path(build_dir) / "golden.npz") as g:
             if "inputs_int8" in g and "outputs_int8" in g:
@@ -213,7 +220,7 @@ def generate_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str
         qemu_machine=brd.qemu_machine or "", qemu_args=" ".join(brd.qemu_args), board_name_plain=brd.name,
         cycle_counter=CYCLE_COUNTERS.get(brd.cycle_counter or "", "DWT CYCCNT"), flash_how=flash_how(brd),
     )
-    engine = read_description(edir)
+    engine = engine if engine is not None else read_description(edir)
     ctx.update(input_size=engine.input.size, output_size=engine.output.size,
                samples=len(golden["inputs_int8"]) if golden is not None else "the")
     texts: dict[str, str | bytes] = {name: render(f"cortex_m/{tpl}", **ctx) for name, tpl in TEMPLATED_FILES.items()}
@@ -327,19 +334,22 @@ def _engine_object_dir(edir: Path, target: Target, flags: list[str]) -> Path:
     return d
 
 
-def build_firmware(build_dir: Path, cpu: str = "cortex-m4", board: dict | str | None = None,
-                   modes: tuple[str, ...] = MODES) -> FirmwareBuild:
-    """Generate the board files and build the firmware ELFs for `cpu` with arm-none-eabi-gcc.
+def build_firmware(build_dir: Path, target: Target | str = "cortex-m4", board: Board | dict | str | None = None,
+                   modes: tuple[str, ...] = MODES, engine: EngineDescription | None = None,
+                   rendered: bool = False, golden: dict | None = None) -> FirmwareBuild:
+    """Generate the board files (unless `rendered`: code generation already wrote them) and build the firmware
+    ELFs for `target` with arm-none-eabi-gcc.
 
-    Order: model-size check from edgecnn_model.h, compile every source to an object, check model plus
+    Order: model-size check from the engine's description, compile every source to an object, check model plus
     objects against the target (ModelTooLargeError), link, read flash/RAM from the ELF."""
-    target = _mcu_target(cpu)
+    target = mcu_target(target)
     brd = get_board(target, board)
     gcc = require_tool("arm-none-eabi-gcc")
     size_tool = require_tool("arm-none-eabi-size")
-    fdir = generate_firmware(build_dir, target.name, board)
+    fdir = (firmware_dir(build_dir, target, brd) if rendered and engine is not None
+            else generate_firmware(build_dir, target, brd, golden=golden, engine=engine))
     edir = engine_dir(build_dir)
-    engine = read_description(edir)
+    engine = engine if engine is not None else read_description(edir)
     limits = link_limits(target, brd)
     check_fits(engine, {"flash": 0, "ram": 0}, limits, target, "the model alone")
     out = fdir / "build"

@@ -17,15 +17,16 @@ class DeviceTimeoutError(ToolchainError):
 
 
 def load_golden(build_dir: Path, samples: int | None = None) -> dict[str, np.ndarray]:
-    """The first `samples` golden records of a build (all when None)."""
-    path = Path(build_dir) / "golden.npz"
-    if not path.is_file():
-        raise OutputError(f"{path} does not exist", hint="point at the output folder of `edgecnn build`")
-    with np.load(path) as g:
-        data = {k: g[k] for k in g.files}
-    for key in ("inputs_int8", "outputs_int8"):  # labels are absent when the build had no data set
-        if key not in data:
-            raise OutputError(f"{path} has no {key!r} array", hint="rebuild with this version of edgecnn")
+    """The first `samples` golden records of a build folder (all when None)."""
+    from toolkit.artifacts import read_golden
+
+    return select_samples(read_golden(build_dir), samples)
+
+
+def select_samples(data: dict | None, samples: int | None = None) -> dict[str, np.ndarray]:
+    """The first `samples` records of a build's golden arrays (all when None)."""
+    if data is None:
+        raise OutputError("the build has no golden.npz", hint="point at the output folder of `edgecnn build`")
     n = len(data["inputs_int8"])
     if samples is not None:
         if samples <= 0:

@@ -3,7 +3,8 @@
     result = verify_device("build/compact_cnn", "qemu:cortex-m7", samples=100)   # writes verify.json
     result = verify_device("build/compact_cnn", "host", inputs="mine.npz")       # the user's own inputs
 
-Parses the device string, runs the matching verifier (deploy.verify_host, deploy.verify_qemu,
+Takes the build (toolkit.artifacts.Build, or a folder read through its loader), parses the device string (or
+takes a Target), runs the matching verifier (deploy.verify_host, deploy.verify_qemu,
 deploy.verify_serial) on the build's golden.npz or on the user's inputs (deploy.verify_inputs, compared with
 TFLM on the same inputs), writes <build>/verify-<device>.json and verify.json with where the inputs came from,
 and with check=True raises VerificationError naming the first differing sample (after writing, so the record
@@ -11,12 +12,12 @@ of the failure stays).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from deploy.verify_common import check_verification, write_verify_json
+from deploy.verify_common import check_verification, select_samples, write_verify_json
+from toolkit.artifacts import Build, load_build
 from toolkit.errors import ConfigError
-from toolkit.targets import ALIASES, TARGETS
+from toolkit.targets import ALIASES, TARGETS, Target, get_target
 
 DEVICE_KINDS = ("host", "qemu", "serial")
 
@@ -45,46 +46,48 @@ def parse_device(spec: str, default_cpu: str = "cortex-m4") -> tuple[str, str | 
     return kind, cpu
 
 
-def _build_cpu(build_dir: Path) -> str:
-    """The build's own Cortex-M target if report.json records one, else cortex-m4."""
-    try:
-        rep = json.loads((Path(build_dir) / "report.json").read_text())
-    except (OSError, ValueError):
-        return "cortex-m4"
-    target = rep.get("target") or rep.get("model", {}).get("target")
-    target = ALIASES.get(target, target)
-    return target if target in TARGETS and TARGETS[target].kind == "mcu" else "cortex-m4"
-
-
-def verify_device(build_dir, device: str, samples: int | None = None, *, board: dict | str | None = None,
+def verify_device(build, device: str | Target, samples: int | None = None, *, board: dict | str | None = None,
                   timeout: float | None = None, check: bool = False, write: bool = True,
                   inputs: str | Path | None = None) -> dict:
     """Verify a build on `device`; returns the verify.json dict (and writes it unless write=False).
 
-    `inputs`: a .npy/.npz of the user's own inputs (deploy.verify_inputs) instead of the build's golden.npz."""
+    `build`: a toolkit.artifacts.Build (the build's stages hand theirs), or a build folder, read through
+    toolkit.artifacts.load_build. `device`: a Target (QEMU's model of that Cortex-M), or a device string
+    (host, qemu[:CPU], serial:PORT; a bare qemu is the build's own CPU). `inputs`: a .npy/.npz of the user's own
+    inputs (deploy.verify_inputs) instead of the build's golden.npz."""
     from deploy.verify_inputs import golden_inputs_info, load_user_inputs
 
-    build_dir = Path(build_dir).resolve()  # QEMU and compilers run in other folders: no relative paths
-    kind, arg = parse_device(device, default_cpu=_build_cpu(build_dir))
+    if not isinstance(build, Build):
+        build = load_build(build)
+    build_dir = build.out
+    if isinstance(device, Target):
+        kind, arg = "qemu", device
+    else:
+        kind, arg = parse_device(device, default_cpu=build.mcu_target.name)
+        if kind == "qemu":
+            arg = get_target(arg)
     golden = load_user_inputs(inputs, build_dir, samples) if inputs is not None else None
     if kind == "host":
         from deploy.verify_host import verify_host
 
-        result = verify_host(build_dir, samples=samples, golden=golden)
+        result = verify_host(build_dir, samples=samples, golden=golden if golden is not None else build.golden,
+                             engine=build.engine)
     elif kind == "qemu":
         from deploy.verify_qemu import verify_qemu
 
-        result = verify_qemu(build_dir, arg, samples=samples, timeout=timeout, board=board, golden=golden)
+        result = verify_qemu(build, arg, samples=samples, timeout=timeout, board=board, golden=golden)
     else:
         from deploy.verify_serial import verify_serial
 
         result = verify_serial(build_dir, arg, samples=samples, timeout=timeout if timeout is not None else 2.0,
-                               golden=golden)
+                               golden=golden if golden is not None else select_samples(build.golden, samples),
+                               engine=build.engine)
     if golden is not None:
         result["inputs"] = golden["inputs"]
         result["caveats"] = list(result.get("caveats") or []) + golden["caveats"]
     else:
-        result["inputs"] = golden_inputs_info(build_dir, result["samples"])
+        result["inputs"] = golden_inputs_info(build_dir, result["samples"],
+                                              labelled=build.golden is not None and "labels" in build.golden)
     if result.get("first_mismatch") is not None:
         result["first_differing_layer"] = _locate_layer(build_dir, result["first_mismatch"],
                                                         golden["inputs_int8"] if golden is not None else None)

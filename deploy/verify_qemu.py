@@ -12,14 +12,12 @@ insn_count.c) and cycles_estimate_model names the timing model; instructions sta
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from deploy.firmware import build_firmware
+from deploy.firmware import build_firmware, firmware_dir, mcu_target
 from deploy.qemu import build_plugin, run_verify_firmware
-from deploy.verify_common import compare_outputs, load_golden, ram_parts
+from deploy.verify_common import compare_outputs, ram_parts, select_samples
+from toolkit.artifacts import Build, load_build
 from toolkit.errors import ModelError
-from toolkit.targets import get_board, get_target
+from toolkit.targets import get_board
 
 # Default time limit: generous for 2 shared cores (QEMU runs this firmware at 50-300 M instructions/s).
 BASE_TIMEOUT_S = 60.0
@@ -34,35 +32,32 @@ CYCLE_MODELS = {
 }
 
 
-def default_timeout(build_dir: Path, samples: int) -> float:
-    """Seconds for one QEMU run of `samples` inferences, from the model's MACs in report.json."""
-    macs = 1_000_000
-    report = Path(build_dir) / "report.json"
-    if report.is_file():
-        try:
-            macs = int(json.loads(report.read_text())["model"]["macs"]) or macs
-        except (ValueError, KeyError, TypeError):
-            pass
+def default_timeout(build: Build, samples: int) -> float:
+    """Seconds for one QEMU run of `samples` inferences, from the model's MACs in the build's report."""
+    macs = build.macs or 1_000_000
     return BASE_TIMEOUT_S + samples * macs * INSNS_PER_MAC / SLOW_MIPS
 
 
 def verify_qemu(build_dir, cpu: str = "cortex-m4", samples: int | None = None, timeout: float | None = None,
                 board: dict | str | None = None, count_instructions: bool = True, golden: dict | None = None,
                 estimate_cycles: bool = True) -> dict:
-    """Run the golden inputs of `build_dir` (or `golden`, a record like golden.npz's from
-    deploy.verify_inputs) through the engine on QEMU's model of `cpu`; compare with TFLM."""
-    build_dir = Path(build_dir).resolve()  # QEMU runs in a temporary folder: the plugin path must be absolute
-    target = get_target(cpu)
-    golden = golden if golden is not None else load_golden(build_dir, samples)
-    fw = build_firmware(build_dir, target.name, board, modes=("verify",))
-    brd = get_board(target, board)
+    """Run the golden inputs of `build_dir` (a toolkit.artifacts.Build, or a build folder read through its
+    loader; or `golden`, a record like golden.npz's from deploy.verify_inputs) through the engine on QEMU's model
+    of `cpu` (a Target, or its name from tests and benchmarks); compare with TFLM."""
+    build = build_dir if isinstance(build_dir, Build) else load_build(build_dir)
+    build_dir = build.out  # absolute: QEMU runs in a temporary folder
+    target = mcu_target(cpu)
+    golden = golden if golden is not None else select_samples(build.golden, samples)
+    brd = get_board(target, board if board is not None else build.board)
+    fw = build_firmware(build_dir, target, brd, modes=("verify",), engine=build.engine,
+                        rendered=build.firmware.get(firmware_dir(build_dir, target, brd), False), golden=build.golden)
     n_in = int(golden["inputs_int8"][0].size) if len(golden["inputs_int8"]) else 0
     if n_in != fw.engine.input.size:
         raise ModelError(f"the inputs have {n_in} values but the engine of {build_dir} takes "
                          f"{fw.engine.input.size}", hint="rebuild: the engine and golden.npz are out of step")
     plugin = build_plugin(build_dir / "firmware" / "qemu_plugin") if count_instructions else None
     n = len(golden["inputs_int8"])
-    limit = float(timeout) if timeout is not None else default_timeout(build_dir, n)
+    limit = float(timeout) if timeout is not None else default_timeout(build, n)
     run = run_verify_firmware(fw.elves["verify"], brd, golden["inputs_int8"], fw.engine.output.size,
                               limit, plugin,
                               cycles=bool(plugin is not None and estimate_cycles and cpu_model(target.name)))

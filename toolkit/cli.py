@@ -159,8 +159,6 @@ def report(source, target):
       edgecnn report build/compact_cnn
       edgecnn report model_int8.tflite --target cortex-m7
     """
-    import json
-
     from deploy.report import render_markdown
 
     path = Path(source)
@@ -170,13 +168,9 @@ def report(source, target):
 
             raise ConfigError(f"--target {target} is for a .tflite file; {path} is a build folder, reported for the "
                               "target it was built for", hint="leave --target out, or rebuild for that target")
-        rep_file = path / "report.json"
-        if not rep_file.is_file():
-            raise EdgecnnError(f"{path} has no report.json", hint="give a folder written by `edgecnn build`")
-        try:
-            rep = json.loads(rep_file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise EdgecnnError(f"{rep_file} is not valid JSON: {exc}", hint="re-run edgecnn build") from None
+        from toolkit.artifacts import load_build
+
+        rep = load_build(path, need_report=True).report
     else:
         from toolkit.stages import tflite_report
 
@@ -211,7 +205,9 @@ def verify(out_dir, device, samples, timeout, inputs):
         raise ConfigError(f"--samples must be a positive integer, got {samples}")
     from deploy.verify_common import device_slug
 
-    result = verify_device(Path(out_dir), device, samples=samples, timeout=timeout, check=True, inputs=inputs)
+    from toolkit.artifacts import load_build
+
+    result = verify_device(load_build(out_dir), device, samples=samples, timeout=timeout, check=True, inputs=inputs)
     _print_verify(result)
     written = Path(out_dir) / f"verify-{device_slug(result['device'])}.json"
     click.echo(f"  wrote {written} (and verify.json)")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.artifacts import Build
 from toolkit.config import BuildConfig
 from toolkit.errors import ConfigError, ModelError, ModelFileError, UnsupportedOpError
 from toolkit.targets import Target
@@ -40,6 +41,11 @@ class Context:
     golden_info: dict = field(default_factory=dict)  # where golden.npz's inputs came from (report.json)
     notes: list[str] = field(default_factory=list)
     log: Any = None  # the pipeline's line printer, for stages that report progress while they run
+    build: Build | None = None  # what the deploy functions and verifiers take: filled stage by stage
+
+    def __post_init__(self):
+        if self.build is None:
+            self.build = Build(out=self.out, target=self.target, board=self.cfg.board or None)
 
     @property
     def model_name(self) -> str:
@@ -183,7 +189,7 @@ def stage_export(ctx: Context) -> None:
     n = min(ctx.cfg.golden_samples, len(data.y_test))
     ctx.golden_info = {"source": "dataset", "dataset": data.name, "split": "test", "samples": int(n),
                        "labelled": True}
-    ctx.golden = {k: v[:n] for k, v in arrays.items()}
+    ctx.golden = ctx.build.golden = {k: v[:n] for k, v in arrays.items()}
     np.savez_compressed(out / "golden.npz", **ctx.golden, class_labels=np.array(data.labels))
     if any(ch in label for label in data.labels for ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
         ctx.notes.append("labels.txt not written: a class name holds a line break (golden.npz keeps the names)")
@@ -215,6 +221,7 @@ def _export_without_data(ctx: Context) -> None:
                                       what=f"model {ctx.model_name}")
         ctx.golden_info = {"source": "random", "seed": cfg.seed, "samples": n, "labelled": False,
                            "format": "int8, uniform in [-128, 127]"}
+    ctx.build.golden = ctx.golden
     n = len(ctx.golden["inputs_int8"])
     labels = ctx.golden.get("labels")
     if labels is not None:
@@ -295,6 +302,7 @@ def stage_report(ctx: Context) -> None:
     if ctx.android is not None:
         ctx.report["android"] = ctx.android
     write_report(ctx.report, ctx.out)
+    ctx.build.report, ctx.build.plan = ctx.report, ctx.engine
 
 
 def plan_engine_memory(graph, labels, target: Target, board: dict | None = None) -> tuple[Any, dict]:
@@ -361,12 +369,12 @@ def _engine_memory(plan, target: Target, board: dict | None) -> tuple[int, str, 
     from deploy.codegen import write_engine
 
     with tempfile.TemporaryDirectory(prefix="edgecnn_flash_") as tmp:
-        src = write_engine(plan, Path(tmp) / "firmware" / "engine")
+        src = write_engine(plan, Path(tmp) / "firmware" / "engine", target)
         if target.kind == "mcu" and shutil.which("arm-none-eabi-gcc"):
             from deploy.firmware import ModelTooLargeError, build_firmware
 
             try:
-                fw = build_firmware(Path(tmp), target.name, board, modes=("serial",))
+                fw = build_firmware(Path(tmp), target, board, modes=("serial",), engine=plan.description)
             except ModelTooLargeError as exc:
                 return plan.info.const_bytes, f"engine constants only: {exc.message}", None
             how = (f"text + data of the serial firmware linked for {target.name} ({fw.board}; "
@@ -395,6 +403,7 @@ def stage_codegen(ctx: Context) -> None:
     if ctx.engine is None:  # the engine refused a layer (report.json memory.engine_refused): TFLM arrays only
         return
     write_engine(ctx.engine, firmware / "engine", ctx.target)
+    ctx.build.engine = ctx.engine.description
     if ctx.target.kind == "arduino":
         from deploy.arduino import write_arduino_library
 
@@ -405,7 +414,9 @@ def stage_codegen(ctx: Context) -> None:
     if ctx.target.kind == "mcu":
         from deploy.firmware import generate_firmware
 
-        generate_firmware(ctx.out, ctx.target.name, ctx.cfg.board or None, golden=ctx.golden)
+        fdir = generate_firmware(ctx.out, ctx.target, ctx.cfg.board or None, golden=ctx.golden,
+                                 engine=ctx.build.engine)
+        ctx.build.firmware[fdir] = True  # rendered: --verify qemu links these files, it does not render them again
 
 
 def stage_verify(ctx: Context) -> None:
@@ -422,8 +433,8 @@ def stage_verify(ctx: Context) -> None:
                 "memory.engine_refused in report.json), and TFLM is the reference itself")
     from deploy.verify_device import verify_device
 
-    device = "host" if ctx.cfg.verify == "host" else f"qemu:{ctx.target.name}"
-    ctx.verify = verify_device(ctx.out, device, board=ctx.cfg.board or None, check=True)
+    device = "host" if ctx.cfg.verify == "host" else ctx.target
+    ctx.verify = verify_device(ctx.build, device, board=ctx.cfg.board or None, check=True)
     ctx.notes.append(f"verified on {ctx.verify['device']}: bit-exact {ctx.verify['bit_exact']:.4f} on "
                      f"{ctx.verify['samples']} samples")
     ctx.notes.extend(f"caveat ({ctx.verify['device']}): {c}" for c in ctx.verify.get("caveats") or ())

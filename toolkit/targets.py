@@ -97,9 +97,12 @@ def _int(value, key: str) -> int:
             from None
 
 
-def get_board(target: Target, board: dict | str | None = None) -> Board:
+def get_board(target: Target, board: Board | dict | str | None = None) -> Board:
     """The board a firmware build links for: the target's QEMU board, a named board, or a generic board
-    given as {flash_origin, flash_bytes, ram_origin, ram_bytes[, uart_base, name]} (e.g. [build.board])."""
+    given as {flash_origin, flash_bytes, ram_origin, ram_bytes[, uart_base, name]} (e.g. [build.board]); a Board
+    object is already one."""
+    if isinstance(board, Board):
+        return board
     if not board:
         default = target.board or target.qemu_machine
         if default not in BOARDS:
