@@ -10,9 +10,18 @@ from deploy.tflite_reader import Graph, read_tflite
 from toolkit.errors import ModelError
 
 
+def _core(graph: Graph) -> Graph:
+    """The int8 core: a model with float32 input/output (its first QUANTIZE, last DEQUANTIZE) without them."""
+    from deploy.graph_passes import peel_float_io
+
+    return peel_float_io(graph)
+
+
 def quantize_input(x: np.ndarray, graph: Graph) -> np.ndarray:
-    """Float model inputs -> the int8 model's input, with its scale and zero point (TFLite rounding)."""
-    q = graph.tensors[graph.inputs[0]].quant
+    """Float model inputs -> the int8 model's input, with its scale and zero point (TFLite rounding); for a model
+    with a float32 input, the int8 tensor its QUANTIZE makes."""
+    core = _core(graph)
+    q = core.tensors[core.inputs[0]].quant
     if q is None:
         raise ModelError(f"{graph.source}: the model input is not quantized", hint="give a full-integer int8 model")
     scaled = np.round(np.asarray(x, np.float32) / q.scale[0]) + q.zero_point[0]
@@ -20,8 +29,40 @@ def quantize_input(x: np.ndarray, graph: Graph) -> np.ndarray:
 
 
 def dequantize_output(y: np.ndarray, graph: Graph) -> np.ndarray:
-    q = graph.tensors[graph.outputs[0]].quant
+    core = _core(graph)
+    q = core.tensors[core.outputs[0]].quant
     return (y.astype(np.float32) - q.zero_point[0]) * q.scale[0]
+
+
+def reference_inputs(graph: Graph, x_int8: np.ndarray) -> np.ndarray:
+    """What the .tflite itself takes for the int8 core inputs x_int8: x_int8, or for a float32 input the floats
+    (q - zero point) * scale, which its QUANTIZE (TFLM: float32 division, round half away) maps back to x_int8."""
+    from deploy.graph_passes import float_io
+
+    fin, _ = float_io(graph)
+    x_int8 = np.ascontiguousarray(x_int8, dtype=np.int8)
+    if fin is None:
+        return x_int8
+    scale = np.float32(fin.scale)
+    x = (x_int8.astype(np.float32) - np.float32(fin.zero_point)) * scale
+    r = x / scale
+    back = np.clip(np.trunc(r + np.copysign(np.float32(0.5), r)) + fin.zero_point, -128, 127)
+    if not np.array_equal(back.astype(np.int8), x_int8):  # cannot happen for |q - zp| <= 255; checked anyway
+        raise ModelError(f"{graph.source}: float inputs for the int8 golden inputs do not quantize back to them",
+                         hint="report this model")
+    return x
+
+
+def core_outputs(graph: Graph, y: np.ndarray) -> np.ndarray:
+    """The int8 core's outputs from the .tflite's own: y, or for a float32 output (its DEQUANTIZE made
+    scale * (q - zero point)) q again, exactly (the float is within an ulp of an integer multiple of scale)."""
+    from deploy.graph_passes import float_io
+
+    _, fout = float_io(graph)
+    if fout is None:
+        return np.asarray(y).astype(np.int8)
+    q = np.round(np.asarray(y, np.float64) / np.float64(np.float32(fout.scale))) + fout.zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
 
 
 def onnx_from_float_tflite(float_tflite: bytes, opset: int = 17) -> bytes:
@@ -65,7 +106,7 @@ def golden_arrays(int8_tflite: bytes, x_float: np.ndarray, labels: np.ndarray,
 
     graph = read_tflite(int8_tflite)
     x_int8 = quantize_input(x_float, graph)
-    ref = run_tflm(int8_tflite, x_int8)
+    ref = core_outputs(graph, run_tflm(int8_tflite, reference_inputs(graph, x_int8)))
     arrays = {"inputs_float": x_float.astype(np.float32), "inputs_int8": x_int8,
               "outputs_int8": ref.reshape(len(x_int8), -1).astype(np.int8), "labels": labels.astype(np.int64)}
     if float_outputs is not None:
@@ -87,11 +128,12 @@ def golden_from_int8(int8_tflite: bytes, x_int8: np.ndarray, x_float: np.ndarray
     from deploy.tflm import run_tflm
 
     graph = read_tflite(int8_tflite)
-    q = graph.tensors[graph.inputs[0]].quant
+    core = _core(graph)
+    q = core.tensors[core.inputs[0]].quant
     x_int8 = np.ascontiguousarray(x_int8, dtype=np.int8)
     if x_float is None:
         x_float = (x_int8.astype(np.float32) - q.zero_point[0]) * q.scale[0]
-    ref = run_tflm(int8_tflite, x_int8, what=what)
+    ref = core_outputs(graph, run_tflm(int8_tflite, reference_inputs(graph, x_int8), what=what))
     arrays = {"inputs_float": np.asarray(x_float, np.float32), "inputs_int8": x_int8,
               "outputs_int8": ref.reshape(len(x_int8), -1).astype(np.int8)}
     if labels is not None:
@@ -107,12 +149,13 @@ def desktop_agreement(int8_tflite: bytes, inputs_int8: np.ndarray, reference: np
                          experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    graph = read_tflite(int8_tflite)
     got = []
-    for x in inputs_int8:
+    for x in reference_inputs(graph, inputs_int8):
         interp.set_tensor(inp["index"], x.reshape(inp["shape"]).astype(inp["dtype"]))
         interp.invoke()
         got.append(interp.get_tensor(out["index"]).reshape(-1))
-    got = np.stack(got).astype(np.int32)
+    got = core_outputs(graph, np.stack(got)).astype(np.int32)
     ref = reference.reshape(len(got), -1).astype(np.int32)
     same = np.all(got == ref, axis=1)
     return {"runtime": "ai-edge-litert (BUILTIN_REF)", "samples": int(len(got)), "bit_exact_samples": int(same.sum()),

@@ -278,3 +278,22 @@ def test_concatenation_of_differently_quantized_inputs_refused_as_tflm_does():
     assert not ok and "(CONCATENATION)" in why and "different quantization" in why and "TFLM" in why
     with pytest.raises(ModelError, match="concatenation.cc.*failed to prepare"):
         run_tflm(mixed, np.zeros((1, 4, 4, 2), np.int8))
+
+
+def test_float_io_tflite_builds_without_a_data_set(tmp_path):
+    """`edgecnn build --from-model` a float32-I/O .tflite, no data set: golden inputs go to TFLM as the floats its
+    QUANTIZE maps back to them, its float outputs back to the int8 core's; the engine (ecnn_run with float types)
+    verifies bit-exact on the int8 core."""
+    model = tmp_path / "float_io.tflite"
+    model.write_bytes(_float_io_tflite())
+    out = tmp_path / "out"
+    r = run_cli("build", "--from-model", model, "--target", "cortex-m4", "--verify", "host", "--out", out)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((out / "report.json").read_text())
+    assert rep.get("deploy_route", "engine") == "engine" and {"QUANTIZE", "DEQUANTIZE"} <= set(rep["model"]["ops"])
+    v = json.loads((out / "verify.json").read_text())
+    # desktop LiteRT ran the float file too; its reference HARD_SWISH is 1 LSB off TFLM's on a few inputs (the same
+    # with int8 I/O), so it agrees to 1 LSB here, not bit for bit
+    assert rep["desktop_check"]["samples"] == v["samples"] and rep["desktop_check"]["max_abs_diff_lsb"] <= 1
+    assert v["bit_exact"] == 1.0 and v["samples"] > 0
+    assert "typedef float ecnn_output_t;" in (out / "firmware" / "engine" / "edgecnn_model.h").read_text()

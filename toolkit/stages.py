@@ -106,14 +106,17 @@ def stage_model(ctx: Context) -> None:
         elif path.suffix == ".tflite":
             from deploy.tflite_reader import read_tflite
 
+            from deploy.graph_passes import peel_float_io
+
             ctx.graph = read_tflite(path)  # errors name the file
             ctx.int8_tflite = path.read_bytes()
-            for role, idx in (("input", ctx.graph.inputs), ("output", ctx.graph.outputs)):
+            core = peel_float_io(ctx.graph)  # a float32 input/output its QUANTIZE/DEQUANTIZE convert is fine
+            for role, idx in (("input", core.inputs), ("output", core.outputs)):
                 if len(idx) != 1:
                     raise ModelFileError(f"{path} has {len(idx)} {role}s; edgecnn deploys models with one input "
                                          "and one output")
-                if ctx.graph.tensors[idx[0]].dtype != "int8":
-                    raise ModelFileError(f"{path} has a {ctx.graph.tensors[idx[0]].dtype} {role}; "
+                if core.tensors[idx[0]].dtype != "int8":
+                    raise ModelFileError(f"{path} has a {core.tensors[idx[0]].dtype} {role}; "
                                          "--from-model .tflite must be a full-integer int8 model",
                                          hint="give the .keras model instead and edgecnn quantizes it")
         else:
@@ -122,7 +125,8 @@ def stage_model(ctx: Context) -> None:
             if cfg.inputs:
                 from deploy.verify_inputs import read_user_inputs
 
-                ctx.user_inputs = read_user_inputs(cfg.inputs, ctx.graph, samples=cfg.golden_samples)
+                ctx.user_inputs = read_user_inputs(cfg.inputs, peel_float_io(ctx.graph),
+                                                   samples=cfg.golden_samples)
             return
         shape = (tuple(ctx.graph.tensors[ctx.graph.inputs[0]].shape[1:]) if ctx.model is None
                  else tuple(ctx.model.inputs[0].shape[1:]))
