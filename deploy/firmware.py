@@ -17,7 +17,6 @@ compiled code are checked against the target chip; a model that does not fit is 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,8 @@ from deploy.engine_description import FILE_NAME as DESCRIPTION_FILE
 from deploy.engine_description import EngineDescription, read_description
 from deploy.images import write_images
 from deploy.templates import TEMPLATE_DIR, render
+from deploy.toolchain import (LDFLAGS, elf_sizes, firmware_cflags, parse_size_output, require_tool,  # noqa: F401
+                              run_tool, symbol_address)  # elf_sizes, symbol_address: re-exported for their callers
 from toolkit.boards import CYCLE_COUNTERS
 from toolkit.errors import ModelError, OutputError, ToolchainError
 from toolkit.targets import Board, Target, get_board, get_target
@@ -43,19 +44,6 @@ COMMON_SOURCES = ("startup.c", "board_uart.c")  # in both modes (MODE_SOURCES st
 MODE_SOURCES = {
     "verify": ("startup.c", "board_uart.c", "semihost.c", "main_verify.c"),
     "serial": ("startup.c", "board_uart.c", "ecnn_link.c", "main_serial.c"),
-}
-# Every firmware build: C99, warnings are errors, unused code and data dropped at link.
-COMMON_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections",
-                 "-fno-common")
-LDFLAGS = ("-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments")
-# Debian package that provides each tool (the ToolchainError names it).
-TOOL_PACKAGES = {
-    "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
-    "arm-none-eabi-size": "binutils-arm-none-eabi",
-    "arm-none-eabi-nm": "binutils-arm-none-eabi",
-    "arm-none-eabi-objcopy": "binutils-arm-none-eabi",
-    "qemu-system-arm": "qemu-system-arm",
-    "gcc": "gcc",
 }
 
 
@@ -76,16 +64,6 @@ class FirmwareBuild:
     engine: EngineDescription | None = None  # the engine the firmware runs (deploy.engine_description)
     limits: dict = field(default_factory=dict)  # {flash_bytes, ram_bytes} the firmware was linked against
     images: dict = field(default_factory=dict)  # mode -> {"bin": Path, "hex": Path[, "uf2": Path]}
-
-
-def require_tool(name: str) -> str:
-    """Absolute path of an external tool, or a ToolchainError naming the Debian package to install."""
-    path = shutil.which(name)
-    if path is None:
-        pkg = TOOL_PACKAGES.get(name, name)
-        raise ToolchainError(f"{name} is not installed",
-                             hint=f"install it with `sudo apt-get install {pkg}` (or run ./install.sh)")
-    return path
 
 
 def firmware_dir(build_dir: Path, target: Target | str, board: Board | str | None = None) -> Path:
@@ -151,8 +129,7 @@ def link_limits(target: Target, board: Board) -> dict[str, int]:
     return {"flash_bytes": flash, "ram_bytes": ram}
 
 
-def cflags(target: Target) -> list[str]:
-    return [*target.cflags, *COMMON_CFLAGS]
+cflags = firmware_cflags  # the firmware's compiler flags for a target (deploy.toolchain owns them)
 
 
 WAIT_LOOPS = 1_000_000  # bound of every clock/peripheral wait in a board port (ms on a real part)
@@ -244,14 +221,6 @@ def generate_firmware(build_dir: Path, target: Target | str = "cortex-m4", board
     return fdir
 
 
-def _run(cmd: list[str], what: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300)
-    except subprocess.TimeoutExpired:
-        raise ToolchainError(f"{what} did not finish within 300 s: {' '.join(cmd[:3])} ...") from None
-    return r
-
-
 def _compile_error(r: subprocess.CompletedProcess, src: str, fdir: Path) -> ToolchainError:
     err = (r.stderr or r.stdout).strip()
     if re.search(r"(stdint|string|stddef)\.h: No such file", err) or "nano.specs" in err:
@@ -260,44 +229,6 @@ def _compile_error(r: subprocess.CompletedProcess, src: str, fdir: Path) -> Tool
     lines = err.splitlines()
     return ToolchainError(f"arm-none-eabi-gcc failed on {src} in {fdir}: " + " | ".join(lines[:6]),
                           hint="the generated C must compile with -Wall -Wextra -Werror; please report this")
-
-
-def parse_size_output(text: str) -> list[dict]:
-    """Rows of `arm-none-eabi-size` (Berkeley format): [{text, data, bss, filename}]."""
-    rows = []
-    for line in text.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) >= 6 and parts[0].isdigit():
-            rows.append(dict(text=int(parts[0]), data=int(parts[1]), bss=int(parts[2]), filename=parts[5]))
-    return rows
-
-
-def elf_sizes(elf: Path, stack_bytes: int) -> dict:
-    """Flash (text + rodata + .data image) and RAM (.data + .bss, the reserved stack included) of an ELF."""
-    size = require_tool("arm-none-eabi-size")
-    r = _run([size, "-A", "-d", str(elf)], "arm-none-eabi-size")
-    if r.returncode != 0:
-        raise ToolchainError(f"arm-none-eabi-size failed on {elf}: {r.stderr.strip()}")
-    sec = {}
-    for line in r.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[1].isdigit():
-            sec[parts[0]] = int(parts[1])
-    text = sec.get(".text", 0) + sec.get(".ARM.exidx", 0)
-    data, bss, stack = sec.get(".data", 0), sec.get(".bss", 0), sec.get(".stack", stack_bytes)
-    return dict(flash_bytes=text + data, ram_bytes=data + bss + stack, text=text, data=data, bss=bss,
-                stack=stack)
-
-
-def symbol_address(elf: Path, name: str) -> int:
-    """Address of a function or object in an ELF (Thumb bit cleared), from arm-none-eabi-nm."""
-    nm = require_tool("arm-none-eabi-nm")
-    r = _run([nm, str(elf)], "arm-none-eabi-nm")
-    for line in r.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[2] == name:
-            return int(parts[0], 16) & ~1
-    raise ToolchainError(f"symbol {name} is not in {elf}", hint="rebuild the firmware with this edgecnn version")
 
 
 def check_fits(engine: EngineDescription, code: dict, limits: dict, target: Target, where: str) -> None:
@@ -365,11 +296,11 @@ def build_firmware(build_dir: Path, target: Target | str = "cortex-m4", board: B
         if name in ENGINE_SOURCES and obj.is_file() and obj.stat().st_mtime >= newest_engine:
             objects[name] = obj  # the same engine, compiled with the same flags for another board
             continue
-        r = _run([gcc, *flags, "-c", str(src), "-o", str(obj)], "arm-none-eabi-gcc")
+        r = run_tool([gcc, *flags, "-c", str(src), "-o", str(obj)], "arm-none-eabi-gcc")
         if r.returncode != 0:
             raise _compile_error(r, name, fdir)
         objects[name] = obj
-    r = _run([size_tool, *map(str, objects.values())], "arm-none-eabi-size")
+    r = run_tool([size_tool, *map(str, objects.values())], "arm-none-eabi-size")
     rows = {Path(row["filename"]).name: row for row in parse_size_output(r.stdout)}
     elves, sizes, images = {}, {}, {}
     for mode in modes:
@@ -380,7 +311,7 @@ def build_firmware(build_dir: Path, target: Target | str = "cortex-m4", board: B
         code_ram = max(0, sum(x["data"] + x["bss"] for x in mine) - engine.peak_ram_bytes)
         check_fits(engine, {"flash": code_flash, "ram": code_ram}, limits, target, f"{mode} firmware")
         elf = out / f"edgecnn_{mode}.elf"
-        r = _run([gcc, *cflags(target), *map(str, objs), "-T", str(fdir / "linker.ld"), *LDFLAGS,
+        r = run_tool([gcc, *cflags(target), *map(str, objs), "-T", str(fdir / "linker.ld"), *LDFLAGS,
                   f"-Wl,-Map={out / f'edgecnn_{mode}.map'}", "-o", str(elf)], "arm-none-eabi-gcc (link)")
         if r.returncode != 0:
             err = r.stderr.strip()

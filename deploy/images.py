@@ -22,7 +22,7 @@ UF2_PAYLOAD = 256
 
 def objcopy(elf: Path, fmt: str, dest: Path) -> Path:
     """arm-none-eabi-objcopy -O fmt (binary or ihex): the loadable sections at their load addresses."""
-    from deploy.firmware import require_tool
+    from deploy.toolchain import require_tool
 
     tool = require_tool("arm-none-eabi-objcopy")
     r = subprocess.run([tool, "-O", fmt, str(elf), str(dest)], capture_output=True, text=True, timeout=60)

@@ -71,7 +71,7 @@ def verify_device(build, device: str | Target, samples: int | None = None, *, bo
         from deploy.verify_host import verify_host
 
         result = verify_host(build_dir, samples=samples, golden=golden if golden is not None else build.golden,
-                             engine=build.engine)
+                             engine=build.engine, target=build.target)
     elif kind == "qemu":
         from deploy.verify_qemu import verify_qemu
 

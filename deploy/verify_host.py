@@ -11,12 +11,11 @@ import numpy as np
 
 from deploy.engine_description import EngineDescription, read_description
 from deploy.templates import TEMPLATE_DIR
+from deploy.toolchain import HOST_CFLAGS, SANITIZE, SIZE_CPU, object_sizes
 from toolkit.errors import ToolchainError, VerificationError
+from toolkit.targets import Target, get_target
 
-CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
-SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
-ARM_CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-std=c99", "-Wall", "-Wextra",
-              "-Werror", "-pedantic", "-Os", "-c"]
+CFLAGS = list(HOST_CFLAGS)  # the host build's flags (deploy.toolchain owns them)
 
 
 def _run(cmd: list[str], what: str, cwd: Path | None = None, timeout: int = 600,
@@ -79,19 +78,10 @@ def run_host(exe: Path, inputs: np.ndarray, output_size: int, work: Path, env: d
     return y.reshape(len(inputs), output_size)
 
 
-def arm_size(engine_dir: Path, work: Path) -> dict | None:
-    """text/data/bss of the engine objects built for Cortex-M4 with -Os (None without arm-none-eabi-gcc)."""
-    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("arm-none-eabi-size") is None:
-        return None
-    objs = []
-    for c in sorted(Path(engine_dir).glob("*.c")):
-        o = work / (c.stem + ".arm.o")
-        _run(["arm-none-eabi-gcc", *ARM_CFLAGS, "-I", str(engine_dir), str(c), "-o", str(o)],
-             f"compiling {c.name} for Cortex-M4")
-        objs.append(str(o))
-    r = _run(["arm-none-eabi-size", "-t", *objs], "measuring the Cortex-M4 objects")
-    total = r.stdout.strip().splitlines()[-1].split()
-    return dict(text=int(total[0]), data=int(total[1]), bss=int(total[2]))
+def arm_size(engine_dir: Path, work: Path, target: Target | None = None) -> dict | None:
+    """text/data/bss of the engine objects built for `target`'s CPU (Cortex-M4 by default) with -Os (None without
+    arm-none-eabi-gcc); deploy.toolchain.object_sizes."""
+    return object_sizes(engine_dir, work, target if target is not None else get_target(SIZE_CPU))
 
 
 def compare(device: np.ndarray, reference: np.ndarray, ref_float: np.ndarray | None, labels: np.ndarray | None,
@@ -123,10 +113,12 @@ def compare(device: np.ndarray, reference: np.ndarray, ref_float: np.ndarray | N
 
 
 def verify_host(out_dir: Path, samples: int | None = None, sanitize: bool = False,
-                golden: dict | None = None, engine: EngineDescription | None = None) -> dict:
+                golden: dict | None = None, engine: EngineDescription | None = None,
+                target: Target | None = None) -> dict:
     """Compile <out>/firmware/engine with gcc, run <out>/golden.npz's inputs (or `golden`, a record like it from
     deploy.verify_inputs), return the verify.json dict. `engine`: the engine's description (by default its
-    engine.json)."""
+    engine.json). flash_bytes: the engine's objects compiled for `target`'s CPU (the build's; Cortex-M4 when it
+    has no compiler flags, e.g. --target host)."""
     out_dir = Path(out_dir)
     engine_dir = out_dir / "firmware" / "engine"
     if golden is None:
@@ -151,7 +143,7 @@ def verify_host(out_dir: Path, samples: int | None = None, sanitize: bool = Fals
         exe = compile_host(engine_dir, work, sanitize=sanitize)
         desc = engine if engine is not None else read_description(engine_dir)
         dev = run_host(exe, x, desc.output.size, work)
-        sizes = arm_size(engine_dir, work)
+        sizes = arm_size(engine_dir, work, target)
     res = dict(device="host")
     res.update(compare(dev, ref, data.get("outputs_float", None)[:n] if "outputs_float" in data else None,
                        data["labels"][:n] if "labels" in data else None))
@@ -159,8 +151,9 @@ def verify_host(out_dir: Path, samples: int | None = None, sanitize: bool = Fals
     res["ram_bytes"] = desc.peak_ram_bytes
     res["instructions_per_inference"] = None
     res["ram_parts"] = {"engine_activations": res["ram_bytes"]}
+    cpu = sizes["cpu"] if sizes else (target.name if target is not None else SIZE_CPU)
     res["caveats"] = ["host: RAM is the engine's activation arena alone (no firmware, no stack); flash is the "
-                      "engine's objects compiled for Cortex-M4, not a linked firmware"]
+                      f"engine's objects compiled for {cpu}, not a linked firmware"]
     order = ["device", "samples", "bit_exact", "max_abs_diff_lsb", "top1_agreement_int8", "top1_agreement_float",
              "accuracy", "flash_bytes", "ram_bytes", "ram_parts", "instructions_per_inference", "first_mismatch",
              "caveats"]

@@ -18,7 +18,8 @@ import numpy as np
 
 from deploy.engine_description import FILE_NAME as DESCRIPTION_FILE
 from deploy.engine_description import read_description
-from deploy.firmware import elf_sizes, engine_dir, firmware_dir
+from deploy.firmware import engine_dir, firmware_dir
+from deploy.toolchain import elf_sizes
 from deploy.serial_protocol import MAX_CHUNK, VERSION, Link, ProtocolError
 from deploy.verify_common import compare_outputs, load_golden, ram_parts
 from toolkit.errors import ConfigError, ToolchainError

@@ -54,9 +54,10 @@ def assert_bit_exact(tflite: bytes, work: Path, n: int = 12, seed: int = 1, sani
 
 
 def arm_compile(engine_dir: Path, work: Path) -> None:
-    from deploy.verify_host import ARM_CFLAGS
+    from deploy.toolchain import object_cflags
+    from toolkit.targets import get_target
 
     work.mkdir(parents=True, exist_ok=True)
     for c in sorted(Path(engine_dir).glob("*.c")):
-        subprocess.run(["arm-none-eabi-gcc", *ARM_CFLAGS, "-I", str(engine_dir), str(c), "-o",
+        subprocess.run(["arm-none-eabi-gcc", *object_cflags(get_target("cortex-m4")), "-I", str(engine_dir), str(c), "-o",
                         str(work / (c.stem + ".o"))], check=True, capture_output=True, text=True)

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from deploy import firmware
+from deploy import firmware, toolchain
 from deploy.engine_description import read_description
 from deploy.firmware import ModelTooLargeError, build_firmware, generate_firmware
 from firmware_support import copy_build
@@ -106,7 +106,7 @@ def test_code_that_pushes_the_model_over_is_refused_before_linking(fw_build):
 
 def test_missing_toolchain_names_the_debian_package(fw_build, monkeypatch):
     real = shutil.which
-    monkeypatch.setattr(firmware.shutil, "which", lambda name: None if "arm-none-eabi" in name else real(name))
+    monkeypatch.setattr(toolchain.shutil, "which", lambda name: None if "arm-none-eabi" in name else real(name))
     with pytest.raises(ToolchainError, match="apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi"):
         build_firmware(fw_build, "cortex-m4")
 

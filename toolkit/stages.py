@@ -365,7 +365,8 @@ def tflite_report(path, target_name: str = "cortex-m4", board: dict | None = Non
 
 def _engine_memory(plan, target: Target, board: dict | None) -> tuple[int, str, dict | None]:
     """Flash of what a user flashes: for a Cortex-M target, the serial firmware (engine, start-up, UART link)
-    linked for that CPU and board with --gc-sections; elsewhere the engine's objects built for Cortex-M4.
+    linked for that CPU and board with --gc-sections; elsewhere the engine's objects built with the target's own
+    compiler flags (deploy.toolchain; Cortex-M4's for a target without any, the host).
     Also that firmware's ELF sizes (deploy.firmware.elf_sizes: RAM = .data + .bss + stack), None when no
     firmware was linked."""
     import tempfile
@@ -384,14 +385,16 @@ def _engine_memory(plan, target: Target, board: dict | None) -> tuple[int, str, 
             how = (f"text + data of the serial firmware linked for {target.name} ({fw.board}; "
                    f"{' '.join(target.cflags)} -O2, --gc-sections): engine, start-up code and UART link")
             return fw.sizes["serial"]["flash_bytes"], how, fw.sizes["serial"]
-        from deploy.verify_host import arm_size
+        from deploy.toolchain import object_cflags, object_sizes
 
-        sizes = arm_size(Path(src.files[0]).parent, Path(tmp))
+        sizes = object_sizes(Path(src.files[0]).parent, Path(tmp), target)
     if sizes is None:
         how = "engine constants only (arm-none-eabi-gcc not installed: code not counted)"
         return plan.info.const_bytes, how, None
-    return sizes["text"] + sizes["data"], (f"text + data of the engine objects, arm-none-eabi-gcc -Os, Cortex-M4 "
-                                           f"(--target {target.name} has no Cortex-M firmware to link)"), None
+    flags = " ".join(f for f in object_cflags(target) if f.startswith(("-m", "-O")))
+    return sizes["text"] + sizes["data"], (f"text + data of the engine objects, arm-none-eabi-gcc {flags} "
+                                           f"({sizes['cpu']}; --target {target.name} has no Cortex-M firmware to "
+                                           "link)"), None
 
 
 def stage_codegen(ctx: Context) -> None:
