@@ -152,8 +152,7 @@ def coverage(src: Source) -> dict:
     return dict(ops=ops, int8=int8, pkg=pkg, engine=engine, fallback=set(RESOLVER_METHODS), all_engine=OPS)
 
 
-BOUNDARY = {"QUANTIZE": "also float32 -> int8 as the model's first op (ecnn_run)",
-            "DEQUANTIZE": "int8 -> float32 as the model's last op only (ecnn_run); refused inside a model"}
+BOUNDARY = {"DEQUANTIZE": "int8 -> float32 as the model's last op only (ecnn_run); refused inside a model"}
 
 
 def render(c: dict, command: str, source: str) -> str:

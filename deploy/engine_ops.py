@@ -269,8 +269,10 @@ def rule_pad(ctx: OpContext) -> tuple[bool, str]:
 
 
 def rule_concat(ctx: OpContext) -> tuple[bool, str]:
-    """No fused activation, no constant input, and every input has the output's scale and zero point: TFLM's int8
-    CONCATENATION refuses other quantizations in Prepare (it never requantizes), so no reference exists for them."""
+    """Every input has the output's scale and zero point, as TFLM's int8 kernel requires (it never requantizes).
+
+    TFLM's CONCATENATION refuses other quantizations in Prepare, so there is no reference to be bit-exact with.
+    No fused activation and no constant input either."""
     if ctx.op.options.get("fused_activation", "NONE") != "NONE":
         return False, "a fused activation on CONCATENATION is not supported"
     if any(i >= 0 and ctx.graph.tensors[i].is_constant for i in ctx.op.inputs):
@@ -609,7 +611,9 @@ OPS: dict[str, OpSpec] = {
     "TRANSPOSE": OpSpec(emit_transpose, _COMMON + (rule_transpose, rule_same_quant_in_out),
                         f"permutation of the axes of a tensor of up to {TRANSPOSE_MAX_DIMS} dimensions "
                         "(e.g. a channel shuffle)"),
-    "QUANTIZE": OpSpec(emit_quantize, (rule_quantize,) + _COMMON, "int8 to int8 requantization"),
+    "QUANTIZE": OpSpec(emit_quantize, (rule_quantize,) + _COMMON,
+                       "int8 to int8 requantization; a float32 model input's QUANTIZE and a float32 model output's "
+                       "DEQUANTIZE run in ecnn_run (TFLM's float arithmetic)"),
     "DEQUANTIZE": OpSpec(None, (rule_never("DEQUANTIZE inside the model produces float32 that later ops would "
                                            "compute on, which the int8 engine does not run (a DEQUANTIZE making the "
                                            "model's output runs in ecnn_run)"),),
