@@ -2,11 +2,20 @@
 import json
 import re
 import shutil
+from types import SimpleNamespace
 
 import pytest
+from click.testing import CliRunner
 
-from conftest import run_cli
 from firmware_support import corrupt_second_conv
+from toolkit.cli import cli
+
+
+def run_cli(*args):
+    """`edgecnn ...` in this process (click's CliRunner): these tests check the command, not a fresh process
+    (tests/test_cli_build.py does); an exception other than the CLI's own exit fails the test with its traceback."""
+    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=r.stderr)
 
 
 @pytest.mark.toolchain
@@ -42,12 +51,13 @@ def test_verify_bad_arguments(tmp_path):
 
 
 @pytest.mark.toolchain
-def test_verify_relative_path_on_qemu_keeps_one_result_per_device(build_dir, tmp_path):
+def test_verify_relative_path_on_qemu_keeps_one_result_per_device(build_dir, tmp_path, monkeypatch):
     """A relative OUT used to fail on QEMU (the plugin path stayed relative while QEMU ran elsewhere), and
     each device overwrote the one verify.json."""
     out = tmp_path / "b"
     shutil.copytree(build_dir, out)
-    r = run_cli("verify", "b", "--device", "qemu:cortex-m0plus", "--samples", "3", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    r = run_cli("verify", "b", "--device", "qemu:cortex-m0plus", "--samples", "3")
     assert r.returncode == 0, r.stderr
     assert "instructions per inference" in r.stdout
     assert "caveat: " in r.stdout and "M3 board" in r.stdout  # the device's caveats reach the console
@@ -56,7 +66,7 @@ def test_verify_relative_path_on_qemu_keeps_one_result_per_device(build_dir, tmp
     assert total == json.loads((out / "verify-qemu-cortex-m0plus.json").read_text())["ram_bytes"]
     rep = json.loads((out / "report.json").read_text())
     assert act == rep["memory"]["peak_ram_bytes"]
-    r = run_cli("verify", "b", "--device", "host", "--samples", "3", cwd=tmp_path)
+    r = run_cli("verify", "b", "--device", "host", "--samples", "3")
     assert r.returncode == 0, r.stderr
     m0 = json.loads((out / "verify-qemu-cortex-m0plus.json").read_text())
     host = json.loads((out / "verify-host.json").read_text())
