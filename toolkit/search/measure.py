@@ -33,9 +33,11 @@ def instructions_on_core(plan, target, x_int8: np.ndarray, ref: np.ndarray, labe
         if target.kind != "mcu" or not target.qemu_machine:
             return out
         from deploy.verify_qemu import verify_qemu
+        from toolkit.artifacts import Build
 
         golden = {"inputs_int8": x_int8, "outputs_int8": ref, "labels": np.asarray(labels, dtype=np.int64)}
-        result = verify_qemu(tmp, target.name, golden=golden)
+        build = Build(out=Path(tmp).resolve(), target=target, engine=plan.description)  # nothing read back
+        result = verify_qemu(build, target, golden=golden)
     out.update(instructions=result["instructions_per_inference"], bit_exact=result["bit_exact"],
                firmware_flash_bytes=result["flash_bytes"])
     return out
