@@ -71,7 +71,8 @@ def describe(graph, info, labels, files, steps: int, target=None) -> EngineDescr
     inp, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     return EngineDescription(
         input=_tensor(inp, getattr(info, "input_type", None)),
-        output=_tensor(out, getattr(info, "output_type", None)), num_classes=int(out.size), labels=tuple(str(x) for x in labels),
+        output=_tensor(out, getattr(info, "output_type", None)), num_classes=int(out.size),
+        labels=tuple(str(x) for x in labels),
         arena_bytes=int(info.arena_bytes), scratch_bytes=int(info.scratch_bytes),
         peak_ram_bytes=int(info.peak_ram_bytes), weight_bytes=int(info.weight_bytes),
         const_bytes=int(info.const_bytes),

@@ -12,7 +12,8 @@ Layout, next to the engine that deploy.codegen writes into <build>/firmware/engi
                                        ([build.board]) or another CPU's board
 
 Before linking, the model's constant bytes and RAM plan (from the engine's description, engine.json) plus the
-compiled code are checked against the target chip; a model that does not fit is a ModelTooLargeError that gives the numbers.
+compiled code are checked against the target chip; a model that does not fit is a ModelTooLargeError that gives
+the numbers.
 """
 from __future__ import annotations
 
