@@ -14,7 +14,7 @@ from pathlib import Path
 
 from deploy.c_format import GENERATED_HEADER, c_comment, c_float, c_int, c_string, unique_identifiers
 from deploy.engine_description import EngineDescription, describe, for_target, write_description
-from deploy.engine_ops import OPS, Lowered, OpContext, check_op
+from deploy.engine_ops import OPS, Lowered, OpContext, check_op, kernel_sources
 from deploy.fusion import FusedOp, emit_residual_block, find_residual_blocks, fused_op
 from deploy.graph_passes import float_io, simplify
 from deploy.memory_plan import Buffer, MemoryPlan, Overlap, check_plan, plan_memory
@@ -22,8 +22,10 @@ from deploy.templates import TEMPLATE_DIR, render
 from deploy.tflite_reader import Graph, read_tflite
 from toolkit.errors import ModelError, OutputError, UnsupportedOpError
 
-KERNEL_FILES = ("ecnn_kernels.h", "ecnn_dot.h", "ecnn_kernels.c", "ecnn_elementwise.h", "ecnn_elementwise.c")
-ENGINE_FILES = ("edgecnn_model.h", "edgecnn_model.c") + KERNEL_FILES
+# Every engine carries the kernels' headers and ecnn_common.c; the other kernel files are the ones its kernels
+# name (deploy.engine_ops.KERNEL_SOURCES), so a build compiles only what its model runs.
+KERNEL_HEADERS = ("ecnn_kernels.h", "ecnn_internal.h", "ecnn_dot.h", "ecnn_elementwise.h")
+MODEL_FILES = ("edgecnn_model.h", "edgecnn_model.c")
 
 
 @dataclass
@@ -256,7 +258,7 @@ def plan_engine(model, labels: list[str] | None = None, fuse: bool = True) -> En
         "edgecnn_model.h": render("engine/edgecnn_model.h.j2", **ctx),
         "edgecnn_model.c": render("engine/edgecnn_model.c.j2", **ctx),
     }
-    for name in KERNEL_FILES:
+    for name in (*KERNEL_HEADERS, *kernel_sources(low.kernel for _, _, low in lowered)):
         texts[name] = f"{GENERATED_HEADER}\n" + (TEMPLATE_DIR / "engine" / name).read_text()
     tensors = [dict(index=i, name=graph.tensors[i].name, offset=off[i], size=graph.tensors[i].nbytes,
                     buffer=tensor_buf[i]) for i in sorted(off)]
@@ -275,15 +277,18 @@ def write_engine(plan: EnginePlan, out_dir: Path, target=None) -> EngineInfo:
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name in ENGINE_FILES:
-            (out_dir / name).write_text(plan.texts[name])
+        for stale in out_dir.glob("ecnn_*.[ch]"):  # kernel files of an engine generated here before
+            if stale.name not in plan.texts:
+                stale.unlink()
+        for name, text in plan.texts.items():
+            (out_dir / name).write_text(text)
     except OSError as exc:
         raise OutputError(f"cannot write the engine into {out_dir}: {exc}",
                           hint="check the output folder's permissions and free space") from None
     if target is not None:
         plan.description = for_target(plan.description, target)
     write_description(plan.description, out_dir)
-    plan.info.files = [str(out_dir / n) for n in ENGINE_FILES]
+    plan.info.files = [str(out_dir / n) for n in plan.texts]
     return plan.info
 
 

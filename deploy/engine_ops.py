@@ -22,6 +22,38 @@ FUSED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 DW_MAX_TAPS = 64  # ECNN_DW_MAX_TAPS in ecnn_kernels.h: the fast depthwise kernel keeps one pointer per tap
 
 
+# The kernel files (firmware_templates/engine/) each C kernel is in, with the files it calls into. Every engine
+# also has ecnn_common.c (fixed-point entry points, requantize, copy) and the headers (deploy.codegen).
+COMMON_SOURCE = "ecnn_common.c"
+KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
+    "ecnn_conv2d": ("ecnn_conv.c",), "ecnn_conv2d_fast": ("ecnn_conv.c",), "ecnn_gemm": ("ecnn_conv.c",),
+    "ecnn_resblock": ("ecnn_resblock.c", "ecnn_conv.c", "ecnn_add.c"),
+    "ecnn_depthwise_conv2d": ("ecnn_depthwise.c",), "ecnn_depthwise_fast": ("ecnn_depthwise.c",),
+    "ecnn_fully_connected": ("ecnn_dense.c",),
+    "ecnn_max_pool2d": ("ecnn_pool.c",), "ecnn_avg_pool2d": ("ecnn_pool.c",), "ecnn_mean_hw": ("ecnn_pool.c",),
+    "ecnn_add": ("ecnn_add.c",),
+    "ecnn_softmax": ("ecnn_softmax.c",),
+    "ecnn_pad": ("ecnn_shape.c",), "ecnn_concat": ("ecnn_shape.c",), "ecnn_transpose": ("ecnn_shape.c",),
+    "ecnn_requantize": (), "ecnn_copy": (),
+    # ecnn_elementwise.c calls ecnn_add (ecnn_binary's contiguous ADD runs), so each of its kernels needs both
+    "ecnn_binary": ("ecnn_elementwise.c", "ecnn_add.c"), "ecnn_lut": ("ecnn_elementwise.c", "ecnn_add.c"),
+    "ecnn_resize_nearest": ("ecnn_elementwise.c", "ecnn_add.c"),
+    "ecnn_reduce_mean": ("ecnn_elementwise.c", "ecnn_add.c"),
+}
+
+
+def kernel_sources(kernels) -> tuple[str, ...]:
+    """The kernel .c files an engine calling `kernels` (C function names; '' for aliases) needs, sorted."""
+    files = {COMMON_SOURCE}
+    for k in kernels:
+        if not k:
+            continue
+        if k not in KERNEL_SOURCES:
+            raise KeyError(f"kernel {k} has no entry in deploy.engine_ops.KERNEL_SOURCES (the .c file it is in)")
+        files.update(KERNEL_SOURCES[k])
+    return tuple(sorted(files))
+
+
 @dataclass
 class CArray:
     ctype: str  # int8_t / int32_t
@@ -358,7 +390,8 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
     fields = [("in_h", ih), ("in_w", iw), ("in_c", ic), ("out_h", oh), ("out_w", ow), ("out_c", oc),
               ("k_h", kh), ("k_w", kw), ("k_c", kc), ("stride_h", sh), ("stride_w", sw),
               ("dil_h", dh), ("dil_w", dw), ("pad_h", ph), ("pad_w", pw), ("depth_mult", dm),
-              ("in_offset", -_zp(x)), ("out_offset", _zp(o)), ("act_min", amin), ("act_max", amax)]
+              ("in_offset", -_zp(x)), ("out_offset", _zp(o)), ("act_min", amin), ("act_max", amax),
+              ("rq_right", rq_right(shift))]
     ptrs = [("filter", f"{ctx.ident}_filter"), ("bias", f"{ctx.ident}_bias" if b is not None else "0"),
             ("mult", f"{ctx.ident}_mult"), ("shift", f"{ctx.ident}_shift"),
             ("bias_folded", f"{ctx.ident}_bias_folded" if folded is not None else "0")]
@@ -384,6 +417,13 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
     return Lowered(kernel, f"{kernel}(&{struct.name}, @in0@, @out@);", arrays, [struct], {0: d})
 
 
+def rq_right(shift) -> int:
+    """1 when every shift is a right shift by 1..23: the DSP kernels' short requantization (requant_fast in
+    ecnn_internal.h) is exact there; 0 keeps TFLM's general form."""
+    s = np.asarray(shift).reshape(-1)
+    return int(s.size > 0 and bool(np.all((s >= -23) & (s <= -1))))
+
+
 def _gemm(ctx: OpContext, filt, bias, folded, mult, shift, rows: int, depth: int, cols: int,
           per_channel: bool) -> Lowered:
     """ecnn_gemm for a FULLY_CONNECTED or a 1x1 stride-1 convolution (filter as [cols][depth])."""
@@ -394,7 +434,7 @@ def _gemm(ctx: OpContext, filt, bias, folded, mult, shift, rows: int, depth: int
               _arr(ctx, "int32_t", "bias_folded", folded, bias is not None),
               _arr(ctx, "int32_t", "mult", mult), _arr(ctx, "int32_t", "shift", shift)]
     fields = [("rows", rows), ("depth", depth), ("cols", cols), ("mult_stride", int(per_channel)),
-              ("out_offset", _zp(o)), ("act_min", amin), ("act_max", amax)]
+              ("out_offset", _zp(o)), ("act_min", amin), ("act_max", amax), ("rq_right", rq_right(shift))]
     ptrs = [("filter", f"{ctx.ident}_filter"), ("bias_folded", f"{ctx.ident}_bias_folded"),
             ("mult", f"{ctx.ident}_mult"), ("shift", f"{ctx.ident}_shift")]
     struct = CStruct("ecnn_gemm_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)

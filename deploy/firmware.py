@@ -40,7 +40,6 @@ STATIC_FILES = ("startup.c", "board_uart.c", "semihost.c", "semihost.h", "ecnn_l
                 "main_verify.c", "main_serial.c")
 TEMPLATED_FILES = {"board.h": "board.h.j2", "linker.ld": "linker.ld.j2", "Makefile": "Makefile.j2",
                    "CMakeLists.txt": "CMakeLists.txt.j2", "README.md": "README.md.j2"}
-ENGINE_SOURCES = ("edgecnn_model.c", "ecnn_kernels.c", "ecnn_elementwise.c")
 COMMON_SOURCES = ("startup.c", "board_uart.c")  # in both modes (MODE_SOURCES starts with them)
 MODE_SOURCES = {
     "verify": ("startup.c", "board_uart.c", "semihost.c", "main_verify.c"),
@@ -99,7 +98,7 @@ def ensure_engine(build_dir: Path) -> Path:
     outside a build (benchmarks, tests on a copied folder): the build's stages pass their engine description."""
     build_dir = Path(build_dir)
     edir = engine_dir(build_dir)
-    if all((edir / f).is_file() for f in ("edgecnn_model.h", DESCRIPTION_FILE, *ENGINE_SOURCES)):
+    if all((edir / f).is_file() for f in ("edgecnn_model.h", "edgecnn_model.c", DESCRIPTION_FILE)):
         return edir
     model = build_dir / "model_int8.tflite"
     if not model.is_file():
@@ -117,6 +116,11 @@ def ensure_engine(build_dir: Path) -> Path:
                 labels = [str(x) for x in g["class_labels"]]
     generate_engine(model, edir, labels=labels)
     return edir
+
+
+def engine_sources(engine) -> tuple[str, ...]:
+    """The C files of a generated engine (its EngineDescription lists them: only the kernels its model uses)."""
+    return tuple(f for f in engine.files if f.endswith(".c"))
 
 
 def _hex(v: int) -> str:
@@ -181,11 +185,13 @@ def generate_firmware(build_dir: Path, target: Target | str = "cortex-m4", board
                 golden = {k: g[k] for k in ("inputs_int8", "outputs_int8")}
     limits = link_limits(target, brd)
     rel_engine = Path("..") / edir.name if edir.parent == fdir.parent else edir.resolve()
+    engine = engine if engine is not None else read_description(edir)
+    engine_srcs = engine_sources(engine)
     ctx = dict(
         header=GENERATED_HEADER, cpu=target.name, board_description=brd.description,
         board_name=c_string(brd.name), cpu_name=c_string(target.cpu_name), board=brd, board_defines=board_defines(brd),
-        make_common=" ".join([*COMMON_SOURCES, *brd.family_sources, *(f"$(ENGINE)/{e}" for e in ENGINE_SOURCES)]),
-        cmake_common=" ".join([*COMMON_SOURCES, *brd.family_sources, *(f"${{ENGINE}}/{e}" for e in ENGINE_SOURCES)]),
+        make_common=" ".join([*COMMON_SOURCES, *brd.family_sources, *(f"$(ENGINE)/{e}" for e in engine_srcs)]),
+        cmake_common=" ".join([*COMMON_SOURCES, *brd.family_sources, *(f"${{ENGINE}}/{e}" for e in engine_srcs)]),
         vector_offset=brd.vector_offset, flash_main_origin=_hex(brd.flash_origin + brd.vector_offset),
         flash_main_bytes=limits["flash_bytes"] - brd.vector_offset,
         flash_origin=_hex(brd.flash_origin), ram_origin=_hex(brd.ram_origin),
@@ -198,7 +204,6 @@ def generate_firmware(build_dir: Path, target: Target | str = "cortex-m4", board
         qemu_machine=brd.qemu_machine or "", qemu_args=" ".join(brd.qemu_args), board_name_plain=brd.name,
         cycle_counter=CYCLE_COUNTERS.get(brd.cycle_counter or "", "DWT CYCCNT"), flash_how=flash_how(brd),
     )
-    engine = engine if engine is not None else read_description(edir)
     ctx.update(input_size=engine.input.size, output_size=engine.output.size,
                samples=len(golden["inputs_int8"]) if golden is not None else "the")
     texts: dict[str, str | bytes] = {name: render(f"cortex_m/{tpl}", **ctx) for name, tpl in TEMPLATED_FILES.items()}
@@ -289,12 +294,13 @@ def build_firmware(build_dir: Path, target: Target | str = "cortex-m4", board: B
     flags = [*cflags(target), "-I", str(fdir), "-I", str(edir)]
     objects: dict[str, Path] = {}
     sources = {s: fdir / s for m in modes for s in mode_sources(m, brd)}
-    sources.update({s: edir / s for s in ENGINE_SOURCES})
+    engine_srcs = engine_sources(engine)
+    sources.update({s: edir / s for s in engine_srcs})
     cache = _engine_object_dir(edir, target, flags)
     newest_engine = max(p.stat().st_mtime for p in edir.iterdir() if p.is_file())
     for name, src in sorted(sources.items()):
-        obj = (cache if name in ENGINE_SOURCES else out) / (Path(name).stem + ".o")
-        if name in ENGINE_SOURCES and obj.is_file() and obj.stat().st_mtime >= newest_engine:
+        obj = (cache if name in engine_srcs else out) / (Path(name).stem + ".o")
+        if name in engine_srcs and obj.is_file() and obj.stat().st_mtime >= newest_engine:
             objects[name] = obj  # the same engine, compiled with the same flags for another board
             continue
         r = run_tool([gcc, *flags, "-c", str(src), "-o", str(obj)], "arm-none-eabi-gcc")
@@ -305,7 +311,7 @@ def build_firmware(build_dir: Path, target: Target | str = "cortex-m4", board: B
     rows = {Path(row["filename"]).name: row for row in parse_size_output(r.stdout)}
     elves, sizes, images = {}, {}, {}
     for mode in modes:
-        objs = [objects[s] for s in mode_sources(mode, brd)] + [objects[s] for s in ENGINE_SOURCES]
+        objs = [objects[s] for s in mode_sources(mode, brd)] + [objects[s] for s in engine_srcs]
         mine = [rows[o.name] for o in objs if o.name in rows]
         # objects hold the model's constants and arena too: the code is what is left
         code_flash = max(0, sum(x["text"] + x["data"] for x in mine) - engine.const_bytes)

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from deploy.c_format import GENERATED_HEADER, c_float, c_identifier, c_int, c_string
-from deploy.codegen import ENGINE_FILES, generate_engine
+from deploy.codegen import generate_engine
 from deploy.engine_ops import supported_ops_doc
 from engine_support import arm_compile, assert_bit_exact, quantize
 from toolkit.errors import ModelError, UnsupportedOpError
@@ -105,10 +106,29 @@ def small_tflite():
     return quantize(keras.Model(inp, x))
 
 
+def test_engine_carries_only_the_kernel_files_its_model_uses(small_tflite, tmp_path):
+    """conv + depthwise + add + mean + dense + softmax: those families' files and no others (no shapes, no
+    element-wise); an engine generated over an older one in the same folder leaves no old kernel file behind."""
+    from deploy.engine_ops import KERNEL_SOURCES
+
+    e = tmp_path / "e"
+    e.mkdir()
+    (e / "ecnn_shape.c").write_text("#error stale kernel file from an earlier engine\n")
+    info = generate_engine(small_tflite, e)
+    c_files = sorted(p.name for p in e.glob("*.c"))
+    assert c_files == ["ecnn_add.c", "ecnn_common.c", "ecnn_conv.c", "ecnn_depthwise.c", "ecnn_pool.c",
+                       "ecnn_softmax.c", "edgecnn_model.c"], c_files  # the dense layer runs as a GEMM (ecnn_conv.c)
+    kernels = {op["kernel"] for op in info.ops} - {"alias"}
+    assert set(c_files) == {"ecnn_common.c", "edgecnn_model.c"} | {f for k in kernels for f in KERNEL_SOURCES[k]}
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c", "-I", str(e),
+                    *map(str, sorted(e.glob("*.c")))], check=True, cwd=tmp_path)
+
+
 def test_generation_is_deterministic_and_headed(small_tflite, tmp_path):
     a = generate_engine(small_tflite, tmp_path / "a")
     b = generate_engine(small_tflite, tmp_path / "b")
-    for name in ENGINE_FILES:
+    assert a.files and [Path(f).name for f in a.files] == [Path(f).name for f in b.files]
+    for name in (Path(f).name for f in a.files):
         ta, tb = (tmp_path / "a" / name).read_bytes(), (tmp_path / "b" / name).read_bytes()
         assert ta == tb, name
         assert ta.decode().startswith(GENERATED_HEADER), name
@@ -145,7 +165,7 @@ def test_labels_are_escaped_into_valid_c_strings(small_tflite, tmp_path):
     exe = tmp_path / "labels"
     e = tmp_path / "e"
     subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wtrigraphs", "-I", str(e),
-                    str(e / "edgecnn_model.c"), str(e / "ecnn_kernels.c"), str(tmp_path / "main.c"), "-o", str(exe)],
+                    *map(str, sorted(e.glob("*.c"))), str(tmp_path / "main.c"), "-o", str(exe)],
                    check=True)
     out = subprocess.run([str(exe)], capture_output=True, check=True).stdout
     assert out.split(b"\0")[:-1] == [s.encode("utf-8") for s in labels]

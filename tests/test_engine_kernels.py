@@ -101,7 +101,7 @@ def test_fixed_point_helpers_match_their_definition(tmp_path):
     exe = tmp_path / "t"
     subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1",
                     "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-I", str(src),
-                    str(src / "ecnn_kernels.c"), str(tmp_path / "t.c"), "-o", str(exe)], check=True)
+                    str(src / "ecnn_common.c"), str(tmp_path / "t.c"), "-o", str(exe)], check=True)
     rng = np.random.RandomState(0)
     n = 20000
     a = rng.randint(-2 ** 31, 2 ** 31, n, dtype=np.int64)

@@ -148,7 +148,7 @@ def test_helium_requantization_equals_tflm_on_edge_values(paths_build, tmp_path)
     target = TARGETS["cortex-m55"]
     elf = tmp_path / "requant.elf"
     objs = [fw.dir / "build" / f"{s}.o" for s in ("startup", "board_uart", "semihost")]
-    objs += list((paths_build / "firmware" / ".objects").glob("cortex-m55-*/ecnn_kernels.o"))  # the engine's, per CPU
+    objs += list((paths_build / "firmware" / ".objects").glob("cortex-m55-*/ecnn_common.o"))  # the engine's, per CPU
     assert len(objs) == 4, objs
     subprocess.run(["arm-none-eabi-gcc", *cflags(target), "-I", str(fw.dir), "-I", str(paths_build / "firmware" /
                     "engine"), str(src), *map(str, objs), "-T", str(fw.dir / "linker.ld"), *LDFLAGS, "-o", str(elf)],

@@ -77,7 +77,7 @@ static int32_t mult[64], shift[64];
 static int8_t sep_in[4096], sep_out[4096];
 static int8_t arena[16384];
 int main(void) {
-    ecnn_conv_params p = { IH, IW, IC, OH, OW, OC, KH, KW, KC, SH, SW, 1, 1, PH, PW, DM, 3, -2, -128, 127,
+    ecnn_conv_params p = { IH, IW, IC, OH, OW, OC, KH, KW, KC, SH, SW, 1, 1, PH, PW, DM, 3, -2, -128, 127, 1,
                            filt, 0, mult, shift };
     int i, n_in = IH * IW * IC, n_out = OH * OW * OC, base = 8192;
     for (i = 0; i < 9 * 64; ++i) filt[i] = (int8_t)((i * 37) % 255 - 127);
@@ -112,6 +112,6 @@ def test_kernels_run_in_place_at_the_planned_overlap(case, tmp_path):
     src = TEMPLATE_DIR / "engine"
     exe = tmp_path / "t"
     subprocess.run(["gcc", "-std=c99", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                    *[f"-D{k}={v}" for k, v in defs.items()], "-I", str(src), str(src / "ecnn_kernels.c"),
+                    *[f"-D{k}={v}" for k, v in defs.items()], "-I", str(src), *map(str, sorted(src.glob("ecnn_*.c"))),
                     str(tmp_path / "t.c"), "-o", str(exe)], check=True)
     assert subprocess.run([str(exe)]).returncode == 0

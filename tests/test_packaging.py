@@ -86,7 +86,7 @@ def test_wheel_carries_the_templates_and_builds(tmp_path):
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
                         str(wheel)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert (site / "firmware_templates" / "engine" / "ecnn_kernels.c").is_file()
+    assert (site / "firmware_templates" / "engine" / "ecnn_conv.c").is_file()
     # run from elsewhere, with the wheel's packages ahead of the editable checkout
     env = dict(os.environ, PYTHONPATH=str(site), PYTHONWARNINGS="ignore")
     work = tmp_path / "work"

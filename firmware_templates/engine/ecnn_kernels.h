@@ -32,6 +32,7 @@ typedef struct {
     int32_t depth_mult;             /* 0: convolution, >0: depthwise with this multiplier */
     int32_t in_offset, out_offset;  /* -input zero point, +output zero point */
     int32_t act_min, act_max;
+    int32_t rq_right;               /* 1: every shift is a right shift by 1..23 (the short requantization is exact) */
     const int8_t *filter;
     const int32_t *bias;            /* may be 0 */
     const int32_t *mult;            /* per output channel */
@@ -65,6 +66,7 @@ typedef struct {
     int32_t rows, depth, cols;
     int32_t mult_stride;            /* 1: per-channel mult/shift, 0: one entry */
     int32_t out_offset, act_min, act_max;
+    int32_t rq_right;               /* as in ecnn_conv_params */
     const int8_t *filter;           /* [cols][depth] */
     const int32_t *bias_folded;     /* [cols], never 0 */
     const int32_t *mult;

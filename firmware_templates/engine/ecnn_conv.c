@@ -1,0 +1,787 @@
+/* edgecnn int8 kernels: convolutions (reference, GEMM for 1x1, fast windows, grouped, residual blocks). Portable
+ * C99, no malloc, no floating point; see ecnn_kernels.h. */
+#include "ecnn_internal.h"
+
+void ecnn_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
+{
+    const int32_t groups = p->in_c / p->k_c;
+    const int32_t per_group = p->out_c / groups;
+    int32_t oy, ox, oc, ky, kx, ic;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int32_t x0 = ox * p->stride_w - p->pad_w;
+            int8_t *o = out + ((int32_t)oy * p->out_w + ox) * p->out_c;
+            for (oc = 0; oc < p->out_c; ++oc) {
+                const int32_t c0 = (oc / per_group) * p->k_c;
+                const int8_t *f = p->filter + (int32_t)oc * p->k_h * p->k_w * p->k_c;
+                int32_t acc = 0;
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    const int32_t y = y0 + ky * p->dil_h;
+                    if (y < 0 || y >= p->in_h) {
+                        continue;
+                    }
+                    for (kx = 0; kx < p->k_w; ++kx) {
+                        const int32_t x = x0 + kx * p->dil_w;
+                        const int8_t *src;
+                        const int8_t *w;
+                        if (x < 0 || x >= p->in_w) {
+                            continue;
+                        }
+                        src = in + (y * p->in_w + x) * p->in_c + c0;
+                        w = f + (ky * p->k_w + kx) * p->k_c;
+                        for (ic = 0; ic < p->k_c; ++ic) {
+                            acc += (int32_t)w[ic] * ((int32_t)src[ic] + p->in_offset);
+                        }
+                    }
+                }
+                if (p->bias) {
+                    acc = wrap_add(acc, p->bias[oc]);
+                }
+                acc = mbqm(acc, p->mult[oc], (int)p->shift[oc]);
+                acc += p->out_offset;
+                o[oc] = (int8_t)clamp(acc, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+/* ---- fast paths: dot products over contiguous int8 runs ----
+ * The 16-wide inner blocks have a constant trip count, which lets compilers vectorize them; the sums
+ * are the same integers in any order (no overflow: |x * w| <= 2^15 and runs are far below 2^16). */
+
+/* sum (x[i] + off) * w[i]: TFLM's own formula, for windows that cross the image border */
+ECNN_INLINE int32_t dot_off(const int8_t *x, const int8_t *w, int32_t n, int32_t off)
+{
+    int32_t acc = 0;
+    int32_t i = 0;
+    int32_t j;
+    for (; i + 16 <= n; i += 16) {
+        for (j = 0; j < 16; ++j) {
+            const int16_t v = (int16_t)(x[i + j] + off); /* in [-255, 255] */
+            acc += (int32_t)v * (int32_t)w[i + j];
+        }
+    }
+    for (; i < n; ++i) {
+        acc += ((int32_t)x[i] + off) * (int32_t)w[i];
+    }
+    return acc;
+}
+
+#if defined(ECNN_DOT_MVE)
+/* Requantization of one kernel call for the Helium paths: bias_folded, per-channel (ms = 1) or per-tensor (ms = 0)
+ * multipliers and shifts, output offset and activation clamp. */
+typedef struct {
+    const int32_t *bias;
+    const int32_t *mult;
+    const int32_t *shift;
+    int32_t ms, out_offset, lo, hi;
+} mve_rq;
+
+/* Output channels [oc, oc + m), m <= 4, of one pixel: the pixel's input is n_rows runs of `run` values, xstride
+ * apart; channel k's filter is n_rows runs of `run` values from f + k * fstride. One VMLADAVA per 16 products
+ * and channel, then the four sums requantized as one vector and stored with one narrowing store. */
+ECNN_INLINE void mve_pixel4(const mve_rq *q, const int8_t *x, int32_t xstride, int32_t n_rows, int32_t run, const int8_t *f,
+                            int32_t fstride, int32_t oc, int32_t m, int8_t *o)
+{
+    const int8_t *f0 = f + oc * fstride;
+    const int8_t *f1 = m > 1 ? f0 + fstride : f0;
+    const int8_t *f2 = m > 2 ? f0 + 2 * fstride : f0;
+    const int8_t *f3 = m > 3 ? f0 + 3 * fstride : f0;
+    const mve_pred16_t pc = vctp32q((uint32_t)m);
+    int32_t a0 = 0;
+    int32_t a1 = 0;
+    int32_t a2 = 0;
+    int32_t a3 = 0;
+    int32_t r, i;
+    int32x4_t acc;
+    for (r = 0; r < n_rows; ++r) {
+        const int8_t *xr = x + r * xstride;
+        const int32_t fo = r * run;
+        for (i = 0; i + 16 <= run; i += 16) {
+            const int8x16_t u = vldrbq_s8(xr + i);
+            a0 = vmladavaq_s8(a0, u, vldrbq_s8(f0 + fo + i));
+            a1 = vmladavaq_s8(a1, u, vldrbq_s8(f1 + fo + i));
+            a2 = vmladavaq_s8(a2, u, vldrbq_s8(f2 + fo + i));
+            a3 = vmladavaq_s8(a3, u, vldrbq_s8(f3 + fo + i));
+        }
+        if (i < run) {
+            const mve_pred16_t pr = vctp8q((uint32_t)(run - i));
+            const int8x16_t u = vldrbq_z_s8(xr + i, pr);
+            a0 = vmladavaq_s8(a0, u, vldrbq_z_s8(f0 + fo + i, pr));
+            a1 = vmladavaq_s8(a1, u, vldrbq_z_s8(f1 + fo + i, pr));
+            a2 = vmladavaq_s8(a2, u, vldrbq_z_s8(f2 + fo + i, pr));
+            a3 = vmladavaq_s8(a3, u, vldrbq_z_s8(f3 + fo + i, pr));
+        }
+    }
+    acc = vdupq_n_s32(a0);
+    acc = vsetq_lane_s32(a1, acc, 1);
+    acc = vsetq_lane_s32(a2, acc, 2);
+    acc = vsetq_lane_s32(a3, acc, 3);
+    acc = vaddq_s32(acc, vldrwq_z_s32(q->bias + oc, pc));
+    acc = ecnn_requant_mve(acc, q->ms ? vldrwq_z_s32(q->mult + oc, pc) : vdupq_n_s32(q->mult[0]),
+                           q->ms ? vldrwq_z_s32(q->shift + oc, pc) : vdupq_n_s32(q->shift[0]));
+    acc = vminq_s32(vmaxq_s32(vaddq_s32(acc, vdupq_n_s32(q->out_offset)), vdupq_n_s32(q->lo)), vdupq_n_s32(q->hi));
+    vstrbq_p_s32(o + oc, acc, pc);
+}
+
+#define ECNN_MVE_MAX_KH 16 /* ecnn_conv2d_fast's four-pixel Helium blocks: kernels up to this many rows */
+
+/* Four pixels whose n inputs start at x0, x0 + xstep, x0 + 2 xstep, x0 + 3 xstep, against one filter run w:
+ * s[k] = (first ? 0 : s[k]) + pixel k . w, one VMLADAVA per 16 products, each filter vector loaded once for the four pixels. */
+ECNN_INLINE void mve_dot4px(const int8_t *x0, int32_t xstep, int32_t n, const int8_t *w, int32_t *s, int first)
+{
+    const int8_t *x1 = x0 + xstep;
+    const int8_t *x2 = x1 + xstep;
+    const int8_t *x3 = x2 + xstep;
+    int32_t a0 = first ? 0 : s[0], a1 = first ? 0 : s[1], a2 = first ? 0 : s[2], a3 = first ? 0 : s[3];
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const int8x16_t v = vldrbq_s8(w + i);
+        a0 = vmladavaq_s8(a0, vldrbq_s8(x0 + i), v);
+        a1 = vmladavaq_s8(a1, vldrbq_s8(x1 + i), v);
+        a2 = vmladavaq_s8(a2, vldrbq_s8(x2 + i), v);
+        a3 = vmladavaq_s8(a3, vldrbq_s8(x3 + i), v);
+    }
+    if (i < n) {
+        const mve_pred16_t pr = vctp8q((uint32_t)(n - i));
+        const int8x16_t v = vldrbq_z_s8(w + i, pr);
+        a0 = vmladavaq_p_s8(a0, vldrbq_z_s8(x0 + i, pr), v, pr);
+        a1 = vmladavaq_p_s8(a1, vldrbq_z_s8(x1 + i, pr), v, pr);
+        a2 = vmladavaq_p_s8(a2, vldrbq_z_s8(x2 + i, pr), v, pr);
+        a3 = vmladavaq_p_s8(a3, vldrbq_z_s8(x3 + i, pr), v, pr);
+    }
+    s[0] = a0;
+    s[1] = a1;
+    s[2] = a2;
+    s[3] = a3;
+}
+
+/* Four pixels times output channels [oc, oc + m), m <= 4. Pixel k's input is n_runs runs of `run` values, the
+ * r-th at xs[r] + k * xstep; channel j's filter is n_runs runs of `run` values from f + (oc + j) * fstride.
+ * Sixteen sums, then each pixel's four channels requantized as one vector with the channels' constants loaded
+ * once and written by one narrowing store at o + k * ostride + oc. Each filter vector is loaded once for the
+ * four pixels, as CMSIS-NN's Helium matrix multiply does. */
+ECNN_INLINE void mve_block4x4(const mve_rq *q, const int8_t *const *xs, int32_t n_runs, int32_t xstep, int32_t run,
+                              const int8_t *f, int32_t fstride, int32_t oc, int32_t m, int8_t *o, int32_t ostride)
+{
+    const mve_pred16_t pc = vctp32q((uint32_t)m);
+    int32_t s[4][4];
+    int32x4_t bias, mult, shift;
+    int32_t j, r;
+    for (j = 0; j < 4; ++j) {
+        const int8_t *w = f + (oc + (j < m ? j : m - 1)) * fstride;
+        mve_dot4px(xs[0], xstep, run, w, s[j], 1);
+        for (r = 1; r < n_runs; ++r) {
+            mve_dot4px(xs[r], xstep, run, w + r * run, s[j], 0);
+        }
+    }
+    bias = vldrwq_z_s32(q->bias + oc, pc);
+    mult = q->ms ? vldrwq_z_s32(q->mult + oc, pc) : vdupq_n_s32(q->mult[0]);
+    shift = q->ms ? vldrwq_z_s32(q->shift + oc, pc) : vdupq_n_s32(q->shift[0]);
+    for (j = 0; j < 4; ++j) {
+        int32x4_t acc = vdupq_n_s32(s[0][j]);
+        acc = vsetq_lane_s32(s[1][j], acc, 1);
+        acc = vsetq_lane_s32(s[2][j], acc, 2);
+        acc = vsetq_lane_s32(s[3][j], acc, 3);
+        acc = ecnn_requant_mve(vaddq_s32(acc, bias), mult, shift);
+        acc = vminq_s32(vmaxq_s32(vaddq_s32(acc, vdupq_n_s32(q->out_offset)), vdupq_n_s32(q->lo)), vdupq_n_s32(q->hi));
+        vstrbq_p_s32(o + j * ostride + oc, acc, pc);
+    }
+}
+
+static mve_rq conv_rq(const ecnn_conv_params *p)
+{
+    mve_rq q;
+    q.bias = p->bias_folded;
+    q.mult = p->mult;
+    q.shift = p->shift;
+    q.ms = 1;
+    q.out_offset = p->out_offset;
+    q.lo = p->act_min;
+    q.hi = p->act_max;
+    return q;
+}
+#endif
+
+/* ecnn_gemm on the cores without Helium: two rows by two columns at a time (ecnn_dot2x2), `fast` a constant. */
+ECNN_INLINE void gemm_rows(const ecnn_gemm_params *p, const int8_t *in, int8_t *out, const int fast)
+{
+    const int32_t n = p->depth;
+    const int32_t cols = p->cols;
+    const int32_t ms = p->mult_stride;
+    int32_t r = 0;
+    int32_t o;
+    (void)fast; /* no fast form without the DSP extension */
+    for (; r + 2 <= p->rows; r += 2) {
+        const int8_t *x0 = in + r * n;
+        const int8_t *x1 = x0 + n;
+        int8_t *y0 = out + r * cols;
+        int8_t *y1 = y0 + cols;
+        for (o = 0; o + 2 <= cols; o += 2) {
+            const int8_t *w0 = p->filter + o * n;
+            int32_t acc[4];
+            acc[0] = p->bias_folded[o];
+            acc[1] = p->bias_folded[o + 1];
+            acc[2] = acc[0];
+            acc[3] = acc[1];
+            ecnn_dot2x2_n(x0, w0, n, acc); /* x1 = x0 + n */
+            y0[o] = requant_k(fast, acc[0], p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min,
+                              p->act_max);
+            y0[o + 1] = requant_k(fast, acc[1], p->mult[(o + 1) * ms], p->shift[(o + 1) * ms], p->out_offset,
+                                  p->act_min, p->act_max);
+            y1[o] = requant_k(fast, acc[2], p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min,
+                              p->act_max);
+            y1[o + 1] = requant_k(fast, acc[3], p->mult[(o + 1) * ms], p->shift[(o + 1) * ms], p->out_offset,
+                                  p->act_min, p->act_max);
+        }
+        for (; o < cols; ++o) {
+            const int8_t *w0 = p->filter + o * n;
+            const int32_t a = wrap_add(p->bias_folded[o], ecnn_dot(x0, w0, n));
+            const int32_t b = wrap_add(p->bias_folded[o], ecnn_dot(x1, w0, n));
+            y0[o] = requant_k(fast, a, p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
+            y1[o] = requant_k(fast, b, p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
+        }
+    }
+    for (; r < p->rows; ++r) {
+        const int8_t *x0 = in + r * n;
+        int8_t *y0 = out + r * cols;
+        for (o = 0; o + 2 <= cols; o += 2) {
+            const int8_t *w0 = p->filter + o * n;
+            int32_t acc[2];
+            acc[0] = p->bias_folded[o];
+            acc[1] = p->bias_folded[o + 1];
+            ecnn_dot1x2(x0, w0, w0 + n, n, acc);
+            y0[o] = requant_k(fast, acc[0], p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min,
+                              p->act_max);
+            y0[o + 1] = requant_k(fast, acc[1], p->mult[(o + 1) * ms], p->shift[(o + 1) * ms], p->out_offset,
+                                  p->act_min, p->act_max);
+        }
+        for (; o < cols; ++o) {
+            const int32_t a = wrap_add(p->bias_folded[o], ecnn_dot(x0, p->filter + o * n, n));
+            y0[o] = requant_k(fast, a, p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min, p->act_max);
+        }
+    }
+}
+
+
+void ecnn_gemm(const ecnn_gemm_params *params, const int8_t *in, int8_t *out)
+{
+    const ecnn_gemm_params local = *params; /* a local copy: the int8 output stores cannot alias it */
+    const ecnn_gemm_params *p = &local;
+#if defined(ECNN_DOT_MVE)
+    const int32_t n = p->depth;
+    const int32_t cols = p->cols;
+    const int32_t ms = p->mult_stride;
+    int32_t r = 0;
+    int32_t o;
+    mve_rq q;
+    q.bias = p->bias_folded;
+    q.mult = p->mult;
+    q.shift = p->shift;
+    q.ms = ms;
+    q.out_offset = p->out_offset;
+    q.lo = p->act_min;
+    q.hi = p->act_max;
+    for (; r + 4 <= p->rows; r += 4) {
+        for (o = 0; o < cols; o += 4) {
+            const int8_t *x = in + r * n;
+            mve_block4x4(&q, &x, 1, n, n, p->filter, n, o, cols - o < 4 ? cols - o : 4, out + r * cols, cols);
+        }
+    }
+    for (; r < p->rows; ++r) {
+        for (o = 0; o < cols; o += 4) {
+            mve_pixel4(&q, in + r * n, 0, 1, n, p->filter, n, o, cols - o < 4 ? cols - o : 4, out + r * cols);
+        }
+    }
+    return;
+#else
+    if (p->rq_right) {
+        gemm_rows(p, in, out, 1);
+    } else {
+        gemm_rows(p, in, out, 0);
+    }
+#endif
+}
+
+/* One output pixel whose window crosses the border: taps [ky0, ky1) x [kx0, kx1) exist. */
+static void conv_border_pixel(const ecnn_conv_params *p, const int8_t *in, int8_t *o, int32_t y0, int32_t x0)
+{
+    const int32_t ky0 = y0 < 0 ? -y0 : 0;
+    const int32_t ky1 = y0 + p->k_h > p->in_h ? p->in_h - y0 : p->k_h;
+    const int32_t kx0 = x0 < 0 ? -x0 : 0;
+    const int32_t kx1 = x0 + p->k_w > p->in_w ? p->in_w - x0 : p->k_w;
+    const int32_t run = (kx1 - kx0) * p->in_c;
+    const int32_t frow = p->k_w * p->k_c;
+    int32_t oc, ky;
+    for (oc = 0; oc < p->out_c; ++oc) {
+        const int8_t *f = p->filter + oc * p->k_h * frow + kx0 * p->k_c;
+        int32_t acc = 0;
+        if (run > 0) {
+            for (ky = ky0; ky < ky1; ++ky) {
+                acc += dot_off(in + ((y0 + ky) * p->in_w + x0 + kx0) * p->in_c, f + ky * frow, run, p->in_offset);
+            }
+        }
+        if (p->bias) {
+            acc = wrap_add(acc, p->bias[oc]);
+        }
+        o[oc] = requant_k(p->rq_right, acc, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+    }
+}
+
+/* One kernel row of the window at x0 (k_w taps of input channels [c0, c0 + kc)) into dst; taps outside the
+ * image, and every tap when row is 0 (a padding row), get the input zero point, which adds nothing to a
+ * bias_folded sum: (zero_point + in_offset) * w = 0. */
+static void window_row(const ecnn_conv_params *p, const int8_t *row, int32_t x0, int32_t c0, int32_t kc, int8_t *dst)
+{
+    const int8_t zp = (int8_t)(-p->in_offset);
+    const int32_t kx0 = x0 < 0 ? -x0 : 0;
+    const int32_t kx1 = x0 + p->k_w > p->in_w ? p->in_w - x0 : p->k_w;
+    int32_t kx;
+    if (row == 0 || kx1 <= kx0) {
+        memset(dst, zp, (size_t)(p->k_w * kc));
+        return;
+    }
+    if (kx0 > 0) {
+        memset(dst, zp, (size_t)(kx0 * kc));
+    }
+    if (kc == p->in_c) {                       /* the taps that exist are one contiguous run */
+        memcpy(dst + kx0 * kc, row + (x0 + kx0) * p->in_c, (size_t)((kx1 - kx0) * kc));
+    } else {
+        for (kx = kx0; kx < kx1; ++kx) {
+            memcpy(dst + kx * kc, row + (x0 + kx) * p->in_c + c0, (size_t)kc);
+        }
+    }
+    if (kx1 < p->k_w) {
+        memset(dst + kx1 * kc, zp, (size_t)((p->k_w - kx1) * kc));
+    }
+}
+
+/* The whole window of output pixel (y0, x0) as [k_h][k_w][kc], laid out like one output channel's filter. */
+static void window_fill(const ecnn_conv_params *p, const int8_t *in, int32_t y0, int32_t x0, int32_t c0, int8_t *dst)
+{
+    const int32_t kc = p->k_c;
+    const int32_t frow = p->k_w * kc;
+    int32_t ky;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t y = y0 + ky;
+        window_row(p, y >= 0 && y < p->in_h ? in + y * p->in_w * p->in_c : 0, x0, c0, kc, dst + ky * frow);
+    }
+}
+
+/* Requantize and store the 2 x 2 block acc (pixels o, o + oc_n; channels oc, oc + 1). */
+ECNN_INLINE void store2x2(const ecnn_conv_params *p, int8_t *o, int32_t oc_n, int32_t oc, const int32_t *acc)
+{
+    o[oc] = requant_k(p->rq_right, acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+    o[oc + 1] = requant_k(p->rq_right, acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
+                          p->act_max);
+    o[oc_n + oc] = requant_k(p->rq_right, acc[2], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+    o[oc_n + oc + 1] = requant_k(p->rq_right, acc[3], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
+                                 p->act_max);
+}
+
+/* Output channels of pixels o (window xa) and, when xb != 0, o + oc_n (window xb = xa + n), each window one
+ * contiguous run of n values laid out like a filter row: channels two by two. */
+static void conv_windows(const ecnn_conv_params *params, const int8_t *xa, const int8_t *xb, int32_t n, int8_t *o,
+                         int32_t oc_begin, int32_t oc_end)
+{
+    const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
+    const ecnn_conv_params *p = &local;
+    const int32_t oc_n = p->out_c;
+    int32_t oc = oc_begin;
+#if defined(ECNN_DOT_MVE)
+    const mve_rq q = conv_rq(p);
+    for (; oc < oc_end; oc += 4) {
+        const int32_t m = oc_end - oc < 4 ? oc_end - oc : 4;
+        mve_pixel4(&q, xa, 0, 1, n, p->filter, n, oc, m, o);
+        if (xb) {
+            mve_pixel4(&q, xb, 0, 1, n, p->filter, n, oc, m, o + oc_n);
+        }
+    }
+    return;
+#endif
+    for (; oc + 2 <= oc_end; oc += 2) {
+        const int8_t *f0 = p->filter + oc * n;
+        int32_t acc[4];
+        acc[0] = p->bias_folded[oc];
+        acc[1] = p->bias_folded[oc + 1];
+        if (xb) {
+            acc[2] = acc[0];
+            acc[3] = acc[1];
+            ecnn_dot2x2_n(xa, f0, n, acc); /* xb = xa + n */
+            store2x2(p, o, oc_n, oc, acc);
+        } else {
+            ecnn_dot1x2(xa, f0, f0 + n, n, acc);
+            o[oc] = requant_k(p->rq_right, acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            o[oc + 1] = requant_k(p->rq_right, acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
+                                  p->act_max);
+        }
+    }
+    if (oc < oc_end) {
+        const int8_t *f0 = p->filter + oc * n;
+        o[oc] = requant_k(p->rq_right, wrap_add(p->bias_folded[oc], ecnn_dot(xa, f0, n)), p->mult[oc], p->shift[oc],
+                          p->out_offset, p->act_min, p->act_max);
+        if (xb) {
+            o[oc_n + oc] = requant_k(p->rq_right, wrap_add(p->bias_folded[oc], ecnn_dot(xb, f0, n)), p->mult[oc],
+                                     p->shift[oc], p->out_offset, p->act_min, p->act_max);
+        }
+    }
+}
+
+/* Grouped conv2d_fast (in_c = groups * k_c, k_c < in_c): the contiguous runs are one tap's k_c channels of
+ * the channel's group (input channel offset group * k_c); output channels of a group are contiguous and
+ * blocked two by two within the group. Same pixel order, pairing and border handling as ecnn_conv2d_fast. */
+static void conv2d_fast_grouped(const ecnn_conv_params *params, const int8_t *in, int8_t *out, int8_t *window)
+{
+    const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
+    const ecnn_conv_params *p = &local;
+    const int32_t n_pix = p->out_h * p->out_w;
+    const int32_t kc = p->k_c;
+    const int32_t groups = p->in_c / kc;
+    const int32_t per_group = p->out_c / groups;
+    const int32_t frow = p->k_w * kc;
+    const int32_t ksize = p->k_h * frow;
+    const int32_t in_row = p->in_w * p->in_c;
+    const int32_t x_step = p->stride_w * p->in_c;
+    const int32_t oc_n = p->out_c;
+    int32_t q = 0;
+    while (q < n_pix) {
+        const int32_t oy = q / p->out_w;
+        const int32_t ox = q - oy * p->out_w;
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        const int32_t x0 = ox * p->stride_w - p->pad_w;
+        int8_t *o = out + q * oc_n;
+        const int inside = y0 >= 0 && y0 + p->k_h <= p->in_h && x0 >= 0 && x0 + p->k_w <= p->in_w;
+        const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
+        int32_t g, oc, ky, kx;
+        if (!inside && window != 0) {      /* each group's window, zero-point padded: see window_row */
+            const int two = ox + 1 < p->out_w;
+            for (g = 0; g < groups; ++g) {
+                window_fill(p, in, y0, x0, g * kc, window);
+                if (two) {
+                    window_fill(p, in, y0, x0 + p->stride_w, g * kc, window + ksize);
+                }
+                conv_windows(p, window, two ? window + ksize : 0, ksize, o, g * per_group, (g + 1) * per_group);
+            }
+            q += two ? 2 : 1;
+            continue;
+        }
+        if (!inside) {
+            const int32_t ky0 = y0 < 0 ? -y0 : 0;
+            const int32_t ky1 = y0 + p->k_h > p->in_h ? p->in_h - y0 : p->k_h;
+            const int32_t kx0 = x0 < 0 ? -x0 : 0;
+            const int32_t kx1 = x0 + p->k_w > p->in_w ? p->in_w - x0 : p->k_w;
+            for (oc = 0; oc < oc_n; ++oc) {
+                const int8_t *f = p->filter + oc * ksize;
+                const int8_t *src = in + (oc / per_group) * kc;
+                int32_t acc = 0;
+                for (ky = ky0; ky < ky1; ++ky) {
+                    for (kx = kx0; kx < kx1; ++kx) {
+                        acc += dot_off(src + ((y0 + ky) * p->in_w + x0 + kx) * p->in_c, f + ky * frow + kx * kc, kc,
+                                       p->in_offset);
+                    }
+                }
+                if (p->bias) {
+                    acc = wrap_add(acc, p->bias[oc]);
+                }
+                o[oc] = requant_k(p->rq_right, acc, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            }
+            q += 1;
+            continue;
+        }
+        for (g = 0; g < groups; ++g) {
+            const int8_t *base = in + y0 * in_row + x0 * p->in_c + g * kc;
+            const int32_t oc_end = (g + 1) * per_group;
+            for (oc = g * per_group; oc + 2 <= oc_end; oc += 2) {
+                const int8_t *f0 = p->filter + oc * ksize;
+                const int8_t *f1 = f0 + ksize;
+                int32_t acc[4];
+                acc[0] = p->bias_folded[oc];
+                acc[1] = p->bias_folded[oc + 1];
+                acc[2] = acc[0];
+                acc[3] = acc[1];
+                if (pair) {
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        for (kx = 0; kx < p->k_w; ++kx) {
+                            const int8_t *xa = base + ky * in_row + kx * p->in_c;
+                            const int32_t fo = ky * frow + kx * kc;
+                            ecnn_dot2x2(xa, xa + x_step, f0 + fo, f1 + fo, kc, acc);
+                        }
+                    }
+                    o[oc_n + oc] = requant_k(p->rq_right, acc[2], p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
+                                             p->act_max);
+                    o[oc_n + oc + 1] = requant_k(p->rq_right, acc[3], p->mult[oc + 1], p->shift[oc + 1], p->out_offset,
+                                                 p->act_min, p->act_max);
+                } else {
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        for (kx = 0; kx < p->k_w; ++kx) {
+                            const int32_t fo = ky * frow + kx * kc;
+                            ecnn_dot1x2(base + ky * in_row + kx * p->in_c, f0 + fo, f1 + fo, kc, acc);
+                        }
+                    }
+                }
+                o[oc] = requant_k(p->rq_right, acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
+                                  p->act_max);
+                o[oc + 1] = requant_k(p->rq_right, acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
+                                      p->act_max);
+            }
+            for (; oc < oc_end; ++oc) {
+                const int8_t *f0 = p->filter + oc * ksize;
+                int32_t a = p->bias_folded[oc];
+                int32_t b = a;
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    for (kx = 0; kx < p->k_w; ++kx) {
+                        const int8_t *xa = base + ky * in_row + kx * p->in_c;
+                        const int32_t fo = ky * frow + kx * kc;
+                        a = wrap_add(a, ecnn_dot(xa, f0 + fo, kc));
+                        if (pair) {
+                            b = wrap_add(b, ecnn_dot(xa + x_step, f0 + fo, kc));
+                        }
+                    }
+                }
+                o[oc] = requant_k(p->rq_right, a, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+                if (pair) {
+                    o[oc_n + oc] = requant_k(p->rq_right, b, p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
+                                             p->act_max);
+                }
+            }
+        }
+        q += pair ? 2 : 1;
+    }
+}
+
+void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *out, int8_t *window)
+{
+    const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
+    const ecnn_conv_params *p = &local;
+    const int32_t n_pix = p->out_h * p->out_w;
+    const int32_t run = p->k_w * p->in_c;      /* one kernel row: contiguous in input and filter */
+    const int32_t ksize = p->k_h * run;
+    const int32_t in_row = p->in_w * p->in_c;
+    const int32_t x_step = p->stride_w * p->in_c;
+    const int32_t oc_n = p->out_c;
+    /* short rows (few input channels) are faster as one long run from the window buffer */
+    const int copy_all = window != 0 && run < 16;
+    int32_t q = 0;
+    if (p->k_c != p->in_c) {
+        conv2d_fast_grouped(p, in, out, window);
+        return;
+    }
+    while (q < n_pix) {
+        const int32_t oy = q / p->out_w;
+        const int32_t ox = q - oy * p->out_w;
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        const int32_t x0 = ox * p->stride_w - p->pad_w;
+        int8_t *o = out + q * oc_n;
+        const int inside = y0 >= 0 && y0 + p->k_h <= p->in_h && x0 >= 0 && x0 + p->k_w <= p->in_w;
+        const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
+        const int8_t *base = in + y0 * in_row + x0 * p->in_c;
+        int32_t oc, ky;
+        if (!inside || copy_all) {
+            if (window == 0) {
+                conv_border_pixel(p, in, o, y0, x0);
+                q += 1;
+                continue;
+            }
+#if defined(ECNN_DOT_MVE)
+            if (copy_all && ox + 3 < p->out_w) {  /* four windows of short rows (the scratch holds four) */
+                const mve_rq rq = conv_rq(p);
+                const int8_t *xs0 = window;
+                for (ky = 0; ky < 4; ++ky) {
+                    window_fill(p, in, y0, x0 + ky * p->stride_w, 0, window + ky * ksize);
+                }
+                for (oc = 0; oc < oc_n; oc += 4) {
+                    mve_block4x4(&rq, &xs0, 1, ksize, ksize, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4, o,
+                                 oc_n);
+                }
+                q += 4;
+                continue;
+            }
+#endif
+            window_fill(p, in, y0, x0, 0, window);
+            if (ox + 1 < p->out_w) {
+                window_fill(p, in, y0, x0 + p->stride_w, 0, window + ksize);
+                conv_windows(p, window, window + ksize, ksize, o, 0, oc_n);
+                q += 2;
+            } else {
+                conv_windows(p, window, 0, ksize, o, 0, oc_n);
+                q += 1;
+            }
+            continue;
+        }
+#if defined(ECNN_DOT_MVE)
+        {
+            const mve_rq rq = conv_rq(p);
+            (void)pair;
+            if (p->k_h <= ECNN_MVE_MAX_KH && ox + 3 < p->out_w && x0 + 3 * p->stride_w + p->k_w <= p->in_w) {
+                const int8_t *xs[ECNN_MVE_MAX_KH];   /* four pixels inside: one load per filter vector */
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    xs[ky] = base + ky * in_row;
+                }
+                for (oc = 0; oc < oc_n; oc += 4) {
+                    mve_block4x4(&rq, xs, p->k_h, x_step, run, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4,
+                                 o, oc_n);
+                }
+                q += 4;
+                continue;
+            }
+            for (oc = 0; oc < oc_n; oc += 4) {
+                mve_pixel4(&rq, base, in_row, p->k_h, run, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4, o);
+            }
+            q += 1;
+            continue;
+        }
+#endif
+#if defined(ECNN_DOT_DSP)
+        if (pair && window != 0) { /* two windows side by side in the scratch: then the GEMM's inner loop serves */
+            window_fill(p, in, y0, x0, 0, window);
+            window_fill(p, in, y0, x0 + p->stride_w, 0, window + ksize);
+            conv_windows(p, window, window + ksize, ksize, o, 0, oc_n);
+            q += 2;
+            continue;
+        }
+#endif
+        for (oc = 0; oc + 2 <= oc_n; oc += 2) {
+            const int8_t *f0 = p->filter + oc * ksize;
+            const int8_t *f1 = f0 + ksize;
+            int32_t acc[4];
+            acc[0] = p->bias_folded[oc];
+            acc[1] = p->bias_folded[oc + 1];
+            acc[2] = acc[0];
+            acc[3] = acc[1];
+            if (pair) {
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    const int8_t *xa = base + ky * in_row;
+                    ecnn_dot2x2(xa, xa + x_step, f0 + ky * run, f1 + ky * run, run, acc);
+                }
+                store2x2(p, o, oc_n, oc, acc);
+            } else {
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    ecnn_dot1x2(base + ky * in_row, f0 + ky * run, f1 + ky * run, run, acc);
+                }
+                o[oc] = requant_k(p->rq_right, acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
+                                  p->act_max);
+                o[oc + 1] = requant_k(p->rq_right, acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
+                                      p->act_max);
+            }
+        }
+        for (; oc < oc_n; ++oc) {
+            const int8_t *f0 = p->filter + oc * ksize;
+            int32_t a = p->bias_folded[oc];
+            int32_t b = a;
+            for (ky = 0; ky < p->k_h; ++ky) {
+                a = wrap_add(a, ecnn_dot(base + ky * in_row, f0 + ky * run, run));
+                if (pair) {
+                    b = wrap_add(b, ecnn_dot(base + ky * in_row + x_step, f0 + ky * run, run));
+                }
+            }
+            o[oc] = requant_k(p->rq_right, a, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            if (pair) {
+                o[oc_n + oc] = requant_k(p->rq_right, b, p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
+                                         p->act_max);
+            }
+        }
+        q += pair ? 2 : 1;
+    }
+}
+
+/* ---- line-based execution: one output row from input rows given by pointer ---- */
+
+/* One output row of ecnn_conv2d_fast (same sums, same blocking) for a 3-row window: rows[0..2] are the input
+ * rows the row's windows cover, 0 where a row is padding; window: 2 * 9 * in_c bytes for border windows. */
+void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, int8_t *out, int8_t *window)
+{
+    const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
+    const ecnn_conv_params *p = &local;
+    const int32_t run = p->k_w * p->in_c;
+    const int32_t ksize = 3 * run;
+    const int32_t x_step = p->stride_w * p->in_c;
+    const int32_t oc_n = p->out_c;
+    const int all_rows = rows[0] != 0 && rows[1] != 0 && rows[2] != 0;
+    int32_t ox = 0;
+    while (ox < p->out_w) {
+        const int32_t x0 = ox * p->stride_w - p->pad_w;
+        int8_t *o = out + ox * oc_n;
+        const int inside = all_rows && x0 >= 0 && x0 + p->k_w <= p->in_w;
+        const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
+        int32_t oc, ky;
+        const int8_t *xs[3];
+        if (!inside) {                     /* zero-point padded windows, as in ecnn_conv2d_fast */
+            const int two = ox + 1 < p->out_w;
+            for (ky = 0; ky < 3; ++ky) {
+                window_row(p, rows[ky], x0, 0, p->in_c, window + ky * run);
+                if (two) {
+                    window_row(p, rows[ky], x0 + p->stride_w, 0, p->in_c, window + ksize + ky * run);
+                }
+            }
+            conv_windows(p, window, two ? window + ksize : 0, ksize, o, 0, oc_n);
+            ox += two ? 2 : 1;
+            continue;
+        }
+        for (ky = 0; ky < 3; ++ky) {
+            xs[ky] = rows[ky] + x0 * p->in_c;
+        }
+#if defined(ECNN_DOT_MVE)
+        if (ox + 3 < p->out_w && x0 + 3 * p->stride_w + p->k_w <= p->in_w) { /* four pixels inside */
+            const mve_rq q = conv_rq(p);
+            for (oc = 0; oc < oc_n; oc += 4) {
+                mve_block4x4(&q, xs, 3, x_step, run, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4, o, oc_n);
+            }
+            ox += 4;
+            continue;
+        }
+#endif
+#if defined(ECNN_DOT_DSP)
+        if (pair && window != 0) { /* as in ecnn_conv2d_fast: two windows side by side, the GEMM's inner loop */
+            for (ky = 0; ky < 3; ++ky) {
+                memcpy(window + ky * run, xs[ky], (size_t)run);
+                memcpy(window + ksize + ky * run, xs[ky] + x_step, (size_t)run);
+            }
+            conv_windows(p, window, window + ksize, ksize, o, 0, oc_n);
+            ox += 2;
+            continue;
+        }
+#endif
+        for (oc = 0; oc + 2 <= oc_n; oc += 2) {
+            const int8_t *f0 = p->filter + oc * ksize;
+            const int8_t *f1 = f0 + ksize;
+            int32_t acc[4];
+            acc[0] = p->bias_folded[oc];
+            acc[1] = p->bias_folded[oc + 1];
+            acc[2] = acc[0];
+            acc[3] = acc[1];
+            if (pair) {
+                for (ky = 0; ky < 3; ++ky) {
+                    ecnn_dot2x2(xs[ky], xs[ky] + x_step, f0 + ky * run, f1 + ky * run, run, acc);
+                }
+                o[oc_n + oc] = requant_k(p->rq_right, acc[2], p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
+                                         p->act_max);
+                o[oc_n + oc + 1] = requant_k(p->rq_right, acc[3], p->mult[oc + 1], p->shift[oc + 1], p->out_offset,
+                                             p->act_min, p->act_max);
+            } else {
+                for (ky = 0; ky < 3; ++ky) {
+                    ecnn_dot1x2(xs[ky], f0 + ky * run, f1 + ky * run, run, acc);
+                }
+            }
+            o[oc] = requant_k(p->rq_right, acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            o[oc + 1] = requant_k(p->rq_right, acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
+                                  p->act_max);
+        }
+        for (; oc < oc_n; ++oc) {
+            const int8_t *f0 = p->filter + oc * ksize;
+            int32_t a = p->bias_folded[oc];
+            int32_t b = a;
+            for (ky = 0; ky < 3; ++ky) {
+                a = wrap_add(a, ecnn_dot(xs[ky], f0 + ky * run, run));
+                if (pair) {
+                    b = wrap_add(b, ecnn_dot(xs[ky] + x_step, f0 + ky * run, run));
+                }
+            }
+            o[oc] = requant_k(p->rq_right, a, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            if (pair) {
+                o[oc_n + oc] = requant_k(p->rq_right, b, p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
+                                         p->act_max);
+            }
+        }
+        ox += pair ? 2 : 1;
+    }
+}

@@ -1,0 +1,222 @@
+/* edgecnn int8 kernels: depthwise convolutions. Portable C99, no malloc, no floating point; see ecnn_kernels.h. */
+#include "ecnn_internal.h"
+
+void ecnn_depthwise_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
+{
+    int32_t oy, ox, ic, m, ky, kx;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int32_t x0 = ox * p->stride_w - p->pad_w;
+            int8_t *o = out + ((int32_t)oy * p->out_w + ox) * p->out_c;
+            for (ic = 0; ic < p->in_c; ++ic) {
+                for (m = 0; m < p->depth_mult; ++m) {
+                    const int32_t oc = ic * p->depth_mult + m;
+                    int32_t acc = 0;
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        const int32_t y = y0 + ky * p->dil_h;
+                        if (y < 0 || y >= p->in_h) {
+                            continue;
+                        }
+                        for (kx = 0; kx < p->k_w; ++kx) {
+                            const int32_t x = x0 + kx * p->dil_w;
+                            if (x < 0 || x >= p->in_w) {
+                                continue;
+                            }
+                            acc += (int32_t)p->filter[(ky * p->k_w + kx) * p->out_c + oc] *
+                                   ((int32_t)in[(y * p->in_w + x) * p->in_c + ic] + p->in_offset);
+                        }
+                    }
+                    if (p->bias) {
+                        acc = wrap_add(acc, p->bias[oc]);
+                    }
+                    acc = mbqm(acc, p->mult[oc], (int)p->shift[oc]);
+                    acc += p->out_offset;
+                    o[oc] = (int8_t)clamp(acc, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+/* The taps of output pixel (y0, x0): taps[t] points at input channel 0 of tap t = ky * k_w + kx, or at zrow
+ * (C bytes of the input zero point) where the tap is outside the image; returns 1 when every tap is inside. */
+static int dw_taps(const ecnn_conv_params *p, const int8_t *in, const int8_t *zrow, int32_t y0, int32_t x0,
+                   const int8_t **taps)
+{
+    const int32_t C = p->in_c;
+    int inside = 1;
+    int32_t ky, kx;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t y = y0 + ky;
+        for (kx = 0; kx < p->k_w; ++kx) {
+            const int32_t x = x0 + kx;
+            const int ok = y >= 0 && y < p->in_h && x >= 0 && x < p->in_w;
+            taps[ky * p->k_w + kx] = ok ? in + (y * p->in_w + x) * C : zrow;
+            inside &= ok;
+        }
+    }
+    return inside;
+}
+
+#if defined(ECNN_DOT_MVE)
+/* Channels [c, c + 8) of one depthwise output pixel with Helium (tail: the channels left, when fewer than 8).
+ * Inputs and weights are loaded widened to eight int16 lanes; VMULLB and VMULLT multiply the even and the odd
+ * lanes into two int32x4 sums (8 products per 2 multiplies, exact: |x * w| <= 2^14). The even/odd sums are
+ * requantized with the even/odd channels' constants (gathered) and interleaved back by VMOVNB/VMOVNT into one
+ * int16x8 that a narrowing store writes as 8 int8. */
+ECNN_INLINE void dw_block8_mve(const ecnn_conv_params *p, const int8_t *const *taps, int32_t n_taps, int32_t c,
+                               int tail, int8_t *o)
+{
+    const int32_t C = p->out_c;
+    const uint32x4_t ev = vidupq_n_u32(0, 2);
+    const uint32x4_t od = vidupq_n_u32(1, 2);
+    const int8_t *wc = p->filter + c;
+    const mve_pred16_t m16 = tail ? vctp16q((uint32_t)(C - c)) : 0xffff;
+    const mve_pred16_t me = tail ? vctp32q((uint32_t)(C - c + 1) >> 1) : 0xffff;
+    const mve_pred16_t mo = tail ? vctp32q((uint32_t)(C - c) >> 1) : 0xffff;
+    int32x4_t ae = vldrwq_gather_shifted_offset_z_s32(p->bias_folded + c, ev, me);
+    int32x4_t ao = vldrwq_gather_shifted_offset_z_s32(p->bias_folded + c, od, mo);
+    int16x8_t r;
+    int32_t t;
+    for (t = 0; t < n_taps; ++t) {
+        const int16x8_t x = tail ? vldrbq_z_s16(taps[t] + c, m16) : vldrbq_s16(taps[t] + c);
+        const int16x8_t v = tail ? vldrbq_z_s16(wc, m16) : vldrbq_s16(wc);
+        ae = vaddq_s32(ae, vmullbq_int_s16(x, v));
+        ao = vaddq_s32(ao, vmulltq_int_s16(x, v));
+        wc += C;
+    }
+    ae = ecnn_requant_mve(ae, vldrwq_gather_shifted_offset_z_s32(p->mult + c, ev, me),
+                          vldrwq_gather_shifted_offset_z_s32(p->shift + c, ev, me));
+    ao = ecnn_requant_mve(ao, vldrwq_gather_shifted_offset_z_s32(p->mult + c, od, mo),
+                          vldrwq_gather_shifted_offset_z_s32(p->shift + c, od, mo));
+    ae = vminq_s32(vmaxq_s32(vaddq_s32(ae, vdupq_n_s32(p->out_offset)), vdupq_n_s32(p->act_min)),
+                   vdupq_n_s32(p->act_max));
+    ao = vminq_s32(vmaxq_s32(vaddq_s32(ao, vdupq_n_s32(p->out_offset)), vdupq_n_s32(p->act_min)),
+                   vdupq_n_s32(p->act_max));
+    r = vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), ae), ao);
+    if (tail) {
+        vstrbq_p_s16(o + c, r, m16);
+    } else {
+        vstrbq_s16(o + c, r);
+    }
+}
+#endif
+
+/* One output pixel: o[c] = requant(bias_folded[c] + sum_t taps[t][c] * w[t][c]) for every channel c. */
+ECNN_INLINE void dw_pixel(const ecnn_conv_params *p, const int8_t *const *taps, int32_t n_taps, int8_t *o,
+                         const int fast)
+{
+    const int32_t C = p->out_c;
+    const int8_t *w = p->filter;
+    int32_t c = 0;
+    int32_t t;
+    (void)fast; /* no fast form without the DSP extension */
+#if defined(ECNN_DOT_MVE)
+    for (; c + 8 <= C; c += 8) {
+        dw_block8_mve(p, taps, n_taps, c, 0, o);
+    }
+    if (c < C) {
+        dw_block8_mve(p, taps, n_taps, c, 1, o);
+        c = C;
+    }
+#elif defined(ECNN_DOT_DSP)
+    for (; c + 4 <= C; c += 4) {
+        int32_t a0 = p->bias_folded[c];
+        int32_t a1 = p->bias_folded[c + 1];
+        int32_t a2 = p->bias_folded[c + 2];
+        int32_t a3 = p->bias_folded[c + 3];
+        const int8_t *wc = w + c;
+        for (t = 0; t < n_taps; ++t) {
+            const uint32_t x = ecnn_ld32(taps[t] + c);
+            const uint32_t v = ecnn_ld32(wc);
+            const uint32_t xe = __sxtb16(x);
+            const uint32_t ve = __sxtb16(v);
+            const uint32_t xo = ecnn_sxtb16_ror8(x);
+            const uint32_t vo = ecnn_sxtb16_ror8(v);
+            a0 = __smlabb(xe, ve, a0);
+            a2 = __smlatt(xe, ve, a2);
+            a1 = __smlabb(xo, vo, a1);
+            a3 = __smlatt(xo, vo, a3);
+            wc += C;
+        }
+        o[c] = requant_k(fast, a0, p->mult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
+        o[c + 1] = requant_k(fast, a1, p->mult[c + 1], p->shift[c + 1], p->out_offset, p->act_min, p->act_max);
+        o[c + 2] = requant_k(fast, a2, p->mult[c + 2], p->shift[c + 2], p->out_offset, p->act_min, p->act_max);
+        o[c + 3] = requant_k(fast, a3, p->mult[c + 3], p->shift[c + 3], p->out_offset, p->act_min, p->act_max);
+    }
+#endif
+    for (; c < C; ++c) {
+        int32_t acc = p->bias_folded[c];
+        for (t = 0; t < n_taps; ++t) {
+            acc = wrap_add(acc, (int32_t)taps[t][c] * (int32_t)w[t * C + c]);
+        }
+        o[c] = requant_k(fast, acc, p->mult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
+    }
+}
+
+#if !defined(ECNN_DOT_MVE) && !defined(ECNN_DOT_DSP)
+/* 3x3 windows inside the image: the nine taps unrolled, 16 channels at a time (compilers vectorize the block). */
+static void dw_pixel3x3(const ecnn_conv_params *p, const int8_t *r0, int32_t in_row, int8_t *o)
+{
+    const int32_t C = p->out_c;
+    const int32_t C2 = 2 * C;
+    const int8_t *r1 = r0 + in_row;
+    const int8_t *r2 = r1 + in_row;
+    const int8_t *w = p->filter;
+    int32_t c, j;
+    for (c = 0; c < C; c += 16) {
+        const int32_t n = C - c < 16 ? C - c : 16;
+        int32_t acc[16];
+        for (j = 0; j < n; ++j) {
+            const int32_t k = c + j;
+            acc[j] = r0[k] * w[k] + r0[C + k] * w[C + k] + r0[C2 + k] * w[C2 + k] + r1[k] * w[3 * C + k] +
+                     r1[C + k] * w[4 * C + k] + r1[C2 + k] * w[5 * C + k] + r2[k] * w[6 * C + k] +
+                     r2[C + k] * w[7 * C + k] + r2[C2 + k] * w[8 * C + k];
+        }
+        for (j = 0; j < n; ++j) {
+            const int32_t k = c + j;
+            o[k] = requant(wrap_add(acc[j], p->bias_folded[k]), p->mult[k], p->shift[k], p->out_offset, p->act_min,
+                           p->act_max);
+        }
+    }
+}
+#endif
+
+/* Every output pixel of ecnn_depthwise_fast; `fast` is a constant (see requant_fast). */
+ECNN_INLINE void dw_all(const ecnn_conv_params *p, const int8_t *in, int8_t *out, const int8_t *zrow, const int fast)
+{
+    const int32_t C = p->out_c;
+    const int32_t n_taps = p->k_h * p->k_w;
+    const int8_t *taps[ECNN_DW_MAX_TAPS];
+    int32_t oy, ox;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int32_t x0 = ox * p->stride_w - p->pad_w;
+            int8_t *o = out + (oy * p->out_w + ox) * C;
+            const int inside = dw_taps(p, in, zrow, y0, x0, taps);
+#if !defined(ECNN_DOT_MVE) && !defined(ECNN_DOT_DSP)
+            if (inside && p->k_h == 3 && p->k_w == 3) {
+                dw_pixel3x3(p, taps[0], p->in_w * C, o);
+                continue;
+            }
+#endif
+            (void)inside;
+            dw_pixel(p, taps, n_taps, o, fast);
+        }
+    }
+}
+
+void ecnn_depthwise_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *out, int8_t *zrow)
+{
+    const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
+    const ecnn_conv_params *p = &local;
+    if (zrow) {
+        memset(zrow, (int8_t)(-p->in_offset), (size_t)p->out_c);
+    }
+    if (p->rq_right) {
+        dw_all(p, in, out, zrow, 1);
+    } else {
+        dw_all(p, in, out, zrow, 0);
+    }
+}
