@@ -15,7 +15,7 @@ import numpy as np
 from toolkit.artifacts import Build
 from toolkit.config import BuildConfig
 from toolkit.errors import ConfigError, ModelError, ModelFileError, UnsupportedOpError
-from toolkit.targets import Target
+from toolkit.targets import Board, Target, get_board
 
 
 @dataclass
@@ -45,7 +45,8 @@ class Context:
 
     def __post_init__(self):
         if self.build is None:
-            self.build = Build(out=self.out, target=self.target, board=self.cfg.board or None)
+            board = get_board(self.target, self.cfg.board) if self.cfg.board else None  # resolved once
+            self.build = Build(out=self.out, target=self.target, board=board)
 
     @property
     def model_name(self) -> str:
@@ -288,7 +289,7 @@ def stage_report(ctx: Context) -> None:
     engine_memory, refused = None, None
     if ctx.target.kind != "android":
         try:
-            ctx.engine, engine_memory = plan_engine_memory(ctx.graph, ctx.labels, ctx.target, ctx.cfg.board or None)
+            ctx.engine, engine_memory = plan_engine_memory(ctx.graph, ctx.labels, ctx.target, ctx.build.board)
         except UnsupportedOpError as exc:  # fall back to TFLM: codegen writes firmware/tflm only
             refused = exc.message
             ctx.notes.append(f"engine not generated, TFLM fallback: {refused}; firmware/tflm holds the model for "
@@ -309,7 +310,7 @@ def stage_report(ctx: Context) -> None:
     ctx.build.report, ctx.build.plan = ctx.report, ctx.engine
 
 
-def plan_engine_memory(graph, labels, target: Target, board: dict | None = None) -> tuple[Any, dict]:
+def plan_engine_memory(graph, labels, target: Target, board: Board | dict | None = None) -> tuple[Any, dict]:
     """Plan the engine for `graph` and measure what it needs on `target`: the plan, and the report's memory keys
     (peak_ram_bytes, flash_bytes and how it was measured, engine_constant_bytes, and the linked serial firmware's
     RAM part by part when one was linked). Raises UnsupportedOpError naming the layer the engine cannot run."""
@@ -363,7 +364,7 @@ def tflite_report(path, target_name: str = "cortex-m4", board: dict | None = Non
     return rep
 
 
-def _engine_memory(plan, target: Target, board: dict | None) -> tuple[int, str, dict | None]:
+def _engine_memory(plan, target: Target, board: Board | dict | None) -> tuple[int, str, dict | None]:
     """Flash of what a user flashes: for a Cortex-M target, the serial firmware (engine, start-up, UART link)
     linked for that CPU and board with --gc-sections; elsewhere the engine's objects built with the target's own
     compiler flags (deploy.toolchain; Cortex-M4's for a target without any, the host).
@@ -421,7 +422,7 @@ def stage_codegen(ctx: Context) -> None:
     if ctx.target.kind == "mcu":
         from deploy.firmware import generate_firmware
 
-        fdir = generate_firmware(ctx.out, ctx.target, ctx.cfg.board or None, golden=ctx.golden,
+        fdir = generate_firmware(ctx.out, ctx.target, ctx.build.board, golden=ctx.golden,
                                  engine=ctx.build.engine)
         ctx.build.firmware[fdir] = True  # rendered: --verify qemu links these files, it does not render them again
 
@@ -441,7 +442,7 @@ def stage_verify(ctx: Context) -> None:
     from deploy.verify_device import verify_device
 
     device = "host" if ctx.cfg.verify == "host" else ctx.target
-    ctx.verify = verify_device(ctx.build, device, board=ctx.cfg.board or None, check=True)
+    ctx.verify = verify_device(ctx.build, device, board=ctx.build.board, check=True)
     ctx.notes.append(f"verified on {ctx.verify['device']}: bit-exact {ctx.verify['bit_exact']:.4f} on "
                      f"{ctx.verify['samples']} samples")
     ctx.notes.extend(f"caveat ({ctx.verify['device']}): {c}" for c in ctx.verify.get("caveats") or ())
