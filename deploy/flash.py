@@ -45,16 +45,20 @@ def _tool(name: str) -> str:
 
 
 def serial_firmware(build_dir: Path, board: str) -> dict[str, Path]:
-    """{"elf", "bin", "hex"[, "uf2"]} of the build's serial firmware for `board`, built now if it is missing."""
+    """{"elf", "bin", "hex"[, "uf2"]} of the build's serial firmware for `board`, built now if it is missing (from
+    the folder read through toolkit.artifacts.load_build, like `edgecnn verify`)."""
     from deploy.firmware import build_firmware, firmware_dir
+    from toolkit.artifacts import load_build
 
-    out = firmware_dir(build_dir, board) / "build"
+    target = BOARD_TARGETS[_board(board).name]
+    out = firmware_dir(build_dir, target) / "build"
     names = {"elf": out / "edgecnn_serial.elf", "bin": out / "edgecnn_serial.bin", "hex": out / "edgecnn_serial.hex"}
     if _board(board).probe.uf2_family is not None:
         names["uf2"] = out / "edgecnn_serial.uf2"
     if all(p.is_file() for p in names.values()):
         return names
-    fw = build_firmware(build_dir, board, modes=("serial",))
+    build = load_build(build_dir)
+    fw = build_firmware(build.out, target, modes=("serial",), engine=build.engine, golden=build.golden)
     return {"elf": fw.elves["serial"], **fw.images["serial"]}
 
 
