@@ -1,8 +1,9 @@
 """One object per build (report, engine description and plan, golden arrays, Target, Board, paths), handed forward.
 
 The build's stages fill a Build in memory and the deploy functions take it; nothing reads back what another
-module wrote in the same process. `edgecnn verify OUT` and `edgecnn report OUT` are the only readers of a build
-folder from disk, through load_build (report.json, firmware/engine/engine.json, golden.npz).
+module wrote in the same process. `edgecnn verify OUT` and `edgecnn report OUT` (and `edgecnn flash OUT` when it
+must build the board's firmware) read a build folder from disk, all through load_build (report.json,
+firmware/engine/engine.json, golden.npz).
 """
 from __future__ import annotations
 
