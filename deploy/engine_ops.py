@@ -391,7 +391,7 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
               ("k_h", kh), ("k_w", kw), ("k_c", kc), ("stride_h", sh), ("stride_w", sw),
               ("dil_h", dh), ("dil_w", dw), ("pad_h", ph), ("pad_w", pw), ("depth_mult", dm),
               ("in_offset", -_zp(x)), ("out_offset", _zp(o)), ("act_min", amin), ("act_max", amax),
-              ("rq_right", rq_right(shift))]
+              ("rq_right", rq_right(shift, np.moveaxis(w, 3, 0) if depthwise else w, bias, folded))]
     ptrs = [("filter", f"{ctx.ident}_filter"), ("bias", f"{ctx.ident}_bias" if b is not None else "0"),
             ("mult", f"{ctx.ident}_mult"), ("shift", f"{ctx.ident}_shift"),
             ("bias_folded", f"{ctx.ident}_bias_folded" if folded is not None else "0")]
@@ -417,11 +417,18 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
     return Lowered(kernel, f"{kernel}(&{struct.name}, @in0@, @out@);", arrays, [struct], {0: d})
 
 
-def rq_right(shift) -> int:
-    """1 when every shift is a right shift by 1..23: the DSP kernels' short requantization (requant_fast in
-    ecnn_internal.h) is exact there; 0 keeps TFLM's general form."""
+def rq_right(shift, weights, bias, folded) -> int:
+    """1 when the DSP kernels' short requantization (requant_fast in ecnn_internal.h) is exact for every output
+    channel: each shift is a right shift by 1..23, and every accumulator the fast kernels can form stays below
+    2^30 in magnitude (bias_folded + int8 inputs, or the border path's bias + inputs with their offset, <= 255);
+    `weights` is [channels, ...]. 0 keeps TFLM's general form."""
     s = np.asarray(shift).reshape(-1)
-    return int(s.size > 0 and bool(np.all((s >= -23) & (s <= -1))))
+    if folded is None or s.size == 0 or not np.all((s >= -23) & (s <= -1)):
+        return 0
+    wsum = np.abs(np.asarray(weights, np.int64)).reshape(len(folded), -1).sum(axis=1)
+    b = np.zeros(len(folded), np.int64) if bias is None else np.abs(np.asarray(bias, np.int64).reshape(-1))
+    bound = np.maximum(np.abs(np.asarray(folded, np.int64)) + 128 * wsum, b + 255 * wsum)
+    return int(bool(np.all(bound < 2 ** 30)))
 
 
 def _gemm(ctx: OpContext, filt, bias, folded, mult, shift, rows: int, depth: int, cols: int,
@@ -434,7 +441,8 @@ def _gemm(ctx: OpContext, filt, bias, folded, mult, shift, rows: int, depth: int
               _arr(ctx, "int32_t", "bias_folded", folded, bias is not None),
               _arr(ctx, "int32_t", "mult", mult), _arr(ctx, "int32_t", "shift", shift)]
     fields = [("rows", rows), ("depth", depth), ("cols", cols), ("mult_stride", int(per_channel)),
-              ("out_offset", _zp(o)), ("act_min", amin), ("act_max", amax), ("rq_right", rq_right(shift))]
+              ("out_offset", _zp(o)), ("act_min", amin), ("act_max", amax),
+              ("rq_right", rq_right(shift, np.asarray(filt).reshape(cols, depth), bias, folded))]
     ptrs = [("filter", f"{ctx.ident}_filter"), ("bias_folded", f"{ctx.ident}_bias_folded"),
             ("mult", f"{ctx.ident}_mult"), ("shift", f"{ctx.ident}_shift")]
     struct = CStruct("ecnn_gemm_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)

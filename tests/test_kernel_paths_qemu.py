@@ -158,3 +158,76 @@ def test_helium_requantization_equals_tflm_on_edge_values(paths_build, tmp_path)
     want = np.array([int(qp.mbqm(int(a), int(m), int(s))) for a, m, s in zip(acc, mult, shift)]).reshape(-1, 4)
     np.testing.assert_array_equal(got[:, 4:], want)   # the scalar form, compiled for the M55
     np.testing.assert_array_equal(got[:, :4], want)   # the Helium form
+
+
+REQUANT_DSP_MAIN = r"""
+/* Reads rows of acc, mult, shift, out_offset, lo, hi (int32) from inputs.bin; writes requant_fast's and TFLM's
+ * general requant's int8 results (as int32) for the same values to outputs.bin. */
+#include <stdint.h>
+#include "board.h"
+#include "semihost.h"
+#include "ecnn_internal.h"
+
+void ecnn_mark_end(void);
+__attribute__((noinline)) void ecnn_mark_end(void) { __asm__ volatile("" ::: "memory"); }
+
+int main(void)
+{
+    int32_t r[6];
+    int32_t res[2];
+    int in = ecnn_sh_open("inputs.bin", ECNN_SH_MODE_RB);
+    int out = ecnn_sh_open("outputs.bin", ECNN_SH_MODE_WB);
+    if (in < 0 || out < 0) {
+        return 1;
+    }
+    while (ecnn_sh_read(in, r, sizeof r) == sizeof r) {
+        res[0] = requant_fast(r[0], r[1], r[2], r[3], r[4], r[5]);
+        res[1] = requant(r[0], r[1], r[2], r[3], r[4], r[5]);
+        if (ecnn_sh_write(out, res, sizeof res) != 0) {
+            return 1;
+        }
+    }
+    (void)ecnn_sh_close(in);
+    return ecnn_sh_close(out) == 0 ? 0 : 1;
+}
+"""
+
+
+def test_dsp_short_requantization_equals_tflm_where_the_generator_allows_it(paths_build, tmp_path):
+    """requant_fast (SMMULR on 2 acc, then a QADD/shift rounding divide) against the general form and gemmlowp's
+    definition, on the M4 itself, over its whole precondition (rq_right): shifts -1..-23, |acc| < 2^30, any
+    multiplier, output zero point and activation range; ties of both signs and the extremes."""
+    import deploy.quant_params as qp
+    from deploy.firmware import LDFLAGS, build_firmware
+    from deploy.qemu import run_verify_firmware
+    from toolkit.targets import get_board
+
+    fw = build_firmware(paths_build, "cortex-m4", modes=("verify",))
+    rng = np.random.RandomState(12)
+    n = 4000
+    acc = rng.randint(-(2 ** 30) + 1, 2 ** 30, n, dtype=np.int64)
+    mult = rng.randint(1 << 30, 2 ** 31, n, dtype=np.int64)
+    shift = rng.randint(-23, 0, n)
+    k = rng.randint(-5000, 5000, 800)  # ties: acc * mult is exactly (2k + 1) 2^(e-1) after srdhm
+    e = rng.randint(1, 24, 800)
+    acc[:800], mult[:800], shift[:800] = ((2 * k + 1) << (e - 1)) % (2 ** 29), 1 << 30, -e
+    acc[800:812] = [2 ** 30 - 1, -(2 ** 30) + 1, 0, 1, -1, 2, -2, 3, -3, 1 << 29, -(1 << 29), 7]
+    shift[800:812] = [-1, -1, -1, -1, -1, -23, -23, -2, -2, -1, -1, -3]
+    oo = rng.randint(-128, 128, n)
+    lo = np.where(rng.rand(n) < 0.5, -128, np.minimum(oo, 127))
+    hi = np.where(rng.rand(n) < 0.5, 127, np.maximum(lo, rng.randint(-128, 128, n)))
+    rows = np.stack([acc, mult, shift, oo, lo, hi], axis=1).astype(np.int32)
+    src = tmp_path / "requant_dsp.c"
+    src.write_text(REQUANT_DSP_MAIN)
+    target = TARGETS["cortex-m4"]
+    elf = tmp_path / "requant_dsp.elf"
+    objs = [fw.dir / "build" / f"{s}.o" for s in ("startup", "board_uart", "semihost")]
+    subprocess.run(["arm-none-eabi-gcc", *cflags(target), "-I", str(fw.dir), "-I", str(paths_build / "firmware" /
+                    "engine"), str(src), *map(str, objs), "-T", str(fw.dir / "linker.ld"), *LDFLAGS, "-o", str(elf)],
+                   check=True, capture_output=True, text=True)
+    run = run_verify_firmware(elf, get_board(target), rows.view(np.int8).reshape(n, -1), 8, timeout=120)
+    got = run.outputs.view(np.int32).reshape(n, 2)
+    want = np.array([min(max(int(qp.mbqm(int(a), int(m), int(s))) + int(z), int(l)), int(h))
+                     for a, m, s, z, l, h in rows])
+    np.testing.assert_array_equal(got[:, 1], want)  # the general form
+    np.testing.assert_array_equal(got[:, 0], want)  # the short form

@@ -203,6 +203,26 @@ static mve_rq conv_rq(const ecnn_conv_params *p)
 }
 #endif
 
+/* Requantize the 2 x 2 block acc (two pixels; channels k, k + 1 whose mult/shift are at mult[0], mult[ms]) and
+ * store it at y0[0..1] and y1[0..1]. Every constant is read before the first int8 store (which may alias it). */
+ECNN_INLINE void store2x2_rq(const int32_t *mult, const int32_t *shift, int32_t ms, int32_t oo, int32_t lo, int32_t hi,
+                             const int fast, const int32_t *acc, int8_t *y0, int8_t *y1)
+{
+    const int32_t m0 = mult[0];
+    const int32_t m1 = mult[ms];
+    const int32_t s0 = shift[0];
+    const int32_t s1 = shift[ms];
+    const int8_t r0 = requant_k(fast, acc[0], m0, s0, oo, lo, hi);
+    const int8_t r1 = requant_k(fast, acc[1], m1, s1, oo, lo, hi);
+    const int8_t r2 = requant_k(fast, acc[2], m0, s0, oo, lo, hi);
+    const int8_t r3 = requant_k(fast, acc[3], m1, s1, oo, lo, hi);
+    (void)fast;
+    y0[0] = r0;
+    y0[1] = r1;
+    y1[0] = r2;
+    y1[1] = r3;
+}
+
 /* ecnn_gemm on the cores without Helium: two rows by two columns at a time (ecnn_dot2x2), `fast` a constant. */
 ECNN_INLINE void gemm_rows(const ecnn_gemm_params *p, const int8_t *in, int8_t *out, const int fast)
 {
@@ -225,14 +245,8 @@ ECNN_INLINE void gemm_rows(const ecnn_gemm_params *p, const int8_t *in, int8_t *
             acc[2] = acc[0];
             acc[3] = acc[1];
             ecnn_dot2x2_n(x0, w0, n, acc); /* x1 = x0 + n */
-            y0[o] = requant_k(fast, acc[0], p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min,
-                              p->act_max);
-            y0[o + 1] = requant_k(fast, acc[1], p->mult[(o + 1) * ms], p->shift[(o + 1) * ms], p->out_offset,
-                                  p->act_min, p->act_max);
-            y1[o] = requant_k(fast, acc[2], p->mult[o * ms], p->shift[o * ms], p->out_offset, p->act_min,
-                              p->act_max);
-            y1[o + 1] = requant_k(fast, acc[3], p->mult[(o + 1) * ms], p->shift[(o + 1) * ms], p->out_offset,
-                                  p->act_min, p->act_max);
+            store2x2_rq(p->mult + o * ms, p->shift + o * ms, ms, p->out_offset, p->act_min, p->act_max, fast, acc,
+                        y0 + o, y1 + o);
         }
         for (; o < cols; ++o) {
             const int8_t *w0 = p->filter + o * n;
@@ -371,12 +385,8 @@ static void window_fill(const ecnn_conv_params *p, const int8_t *in, int32_t y0,
 /* Requantize and store the 2 x 2 block acc (pixels o, o + oc_n; channels oc, oc + 1). */
 ECNN_INLINE void store2x2(const ecnn_conv_params *p, int8_t *o, int32_t oc_n, int32_t oc, const int32_t *acc)
 {
-    o[oc] = requant_k(p->rq_right, acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
-    o[oc + 1] = requant_k(p->rq_right, acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
-                          p->act_max);
-    o[oc_n + oc] = requant_k(p->rq_right, acc[2], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
-    o[oc_n + oc + 1] = requant_k(p->rq_right, acc[3], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
-                                 p->act_max);
+    store2x2_rq(p->mult + oc, p->shift + oc, 1, p->out_offset, p->act_min, p->act_max, p->rq_right, acc, o + oc,
+                o + oc_n + oc);
 }
 
 /* Output channels of pixels o (window xa) and, when xb != 0, o + oc_n (window xb = xa + n), each window one

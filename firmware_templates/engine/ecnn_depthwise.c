@@ -102,6 +102,35 @@ ECNN_INLINE void dw_block8_mve(const ecnn_conv_params *p, const int8_t *const *t
 }
 #endif
 
+#if defined(ECNN_DOT_DSP)
+/* Channels [c, c + 4) of one depthwise pixel: a[k] += sum over the n taps of taps[t][c + k] * w[t * C + k]. */
+ECNN_INLINE void dw4_dsp(const int8_t *const *taps, const int8_t *w, int32_t C, int32_t c, int32_t n, int32_t *a)
+{
+    int32_t a0 = a[0];
+    int32_t a1 = a[1];
+    int32_t a2 = a[2];
+    int32_t a3 = a[3];
+    int32_t t;
+    for (t = 0; t < n; ++t) {
+        const uint32_t x = ecnn_ld32(taps[t] + c);
+        const uint32_t v = ecnn_ld32(w);
+        const uint32_t xe = __sxtb16(x);
+        const uint32_t ve = __sxtb16(v);
+        const uint32_t xo = ecnn_sxtb16_ror8(x);
+        const uint32_t vo = ecnn_sxtb16_ror8(v);
+        a0 = __smlabb(xe, ve, a0);
+        a2 = __smlatt(xe, ve, a2);
+        a1 = __smlabb(xo, vo, a1);
+        a3 = __smlatt(xo, vo, a3);
+        w += C;
+    }
+    a[0] = a0;
+    a[1] = a1;
+    a[2] = a2;
+    a[3] = a3;
+}
+#endif
+
 /* One output pixel: o[c] = requant(bias_folded[c] + sum_t taps[t][c] * w[t][c]) for every channel c. */
 ECNN_INLINE void dw_pixel(const ecnn_conv_params *p, const int8_t *const *taps, int32_t n_taps, int8_t *o,
                          const int fast)
@@ -121,28 +150,34 @@ ECNN_INLINE void dw_pixel(const ecnn_conv_params *p, const int8_t *const *taps, 
     }
 #elif defined(ECNN_DOT_DSP)
     for (; c + 4 <= C; c += 4) {
-        int32_t a0 = p->bias_folded[c];
-        int32_t a1 = p->bias_folded[c + 1];
-        int32_t a2 = p->bias_folded[c + 2];
-        int32_t a3 = p->bias_folded[c + 3];
-        const int8_t *wc = w + c;
-        for (t = 0; t < n_taps; ++t) {
-            const uint32_t x = ecnn_ld32(taps[t] + c);
-            const uint32_t v = ecnn_ld32(wc);
-            const uint32_t xe = __sxtb16(x);
-            const uint32_t ve = __sxtb16(v);
-            const uint32_t xo = ecnn_sxtb16_ror8(x);
-            const uint32_t vo = ecnn_sxtb16_ror8(v);
-            a0 = __smlabb(xe, ve, a0);
-            a2 = __smlatt(xe, ve, a2);
-            a1 = __smlabb(xo, vo, a1);
-            a3 = __smlatt(xo, vo, a3);
-            wc += C;
+        int32_t a0, a1, a2, a3;
+        int32_t a[4];
+        a[0] = p->bias_folded[c];
+        a[1] = p->bias_folded[c + 1];
+        a[2] = p->bias_folded[c + 2];
+        a[3] = p->bias_folded[c + 3];
+        if (n_taps == 9) { /* 3 x 3: a constant trip count, unrolled by the compiler */
+            dw4_dsp(taps, w + c, C, c, 9, a);
+        } else {
+            dw4_dsp(taps, w + c, C, c, n_taps, a);
         }
-        o[c] = requant_k(fast, a0, p->mult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
-        o[c + 1] = requant_k(fast, a1, p->mult[c + 1], p->shift[c + 1], p->out_offset, p->act_min, p->act_max);
-        o[c + 2] = requant_k(fast, a2, p->mult[c + 2], p->shift[c + 2], p->out_offset, p->act_min, p->act_max);
-        o[c + 3] = requant_k(fast, a3, p->mult[c + 3], p->shift[c + 3], p->out_offset, p->act_min, p->act_max);
+        a0 = a[0];
+        a1 = a[1];
+        a2 = a[2];
+        a3 = a[3];
+        {   /* all four computed before the first int8 store, which may alias the constants */
+            const int8_t r0 = requant_k(fast, a0, p->mult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
+            const int8_t r1 = requant_k(fast, a1, p->mult[c + 1], p->shift[c + 1], p->out_offset, p->act_min,
+                                        p->act_max);
+            const int8_t r2 = requant_k(fast, a2, p->mult[c + 2], p->shift[c + 2], p->out_offset, p->act_min,
+                                        p->act_max);
+            const int8_t r3 = requant_k(fast, a3, p->mult[c + 3], p->shift[c + 3], p->out_offset, p->act_min,
+                                        p->act_max);
+            o[c] = r0;
+            o[c + 1] = r1;
+            o[c + 2] = r2;
+            o[c + 3] = r3;
+        }
     }
 #endif
     for (; c < C; ++c) {

@@ -96,15 +96,25 @@ ECNN_INLINE int8_t requant(int32_t acc, int32_t mult, int32_t shift, int32_t out
 }
 
 #if defined(ECNN_DOT_DSP)
-/* TFLM's output stage for a channel whose shift is a right shift by e in [1, 23] (shift in [-23, -1]), in about
- * 11 instructions instead of 18: RoundingDivideByPOT(x, e) = (x + 2^(e-1) - (x < 0)) >> e (a floor shift) for
- * every x where the sum does not overflow. QADD forms the sum and saturates where it would overflow; that needs
- * x > 2^31 - 1 - 2^(e-1), so the exact quotient is >= 2^(31-e) >= 256 and the saturated one is 2^(31-e) - 1 >= 255:
- * after adding any output zero point in [-128, 127], both clamp to the same int8 (the activation's upper bound is
- * at most 127). Kernels take this form only where the generator found every channel's shift in range (rq_right). */
+/* SMMULR: (a * b + 2^31) >> 32, the high word of the product rounded (no ACLE intrinsic). */
+ECNN_INLINE int32_t ecnn_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* TFLM's output stage where the generator proved two things for every channel of the layer (rq_right): the
+ * shift is a right shift by e in [1, 23], and |acc| < 2^30. Then
+ *  - srdhm(acc, m) = floor((acc * m + 2^30) / 2^31) = floor((2 acc * m + 2^31) / 2^32) = SMMULR(2 acc, m), and
+ *    2 acc does not overflow;
+ *  - RoundingDivideByPOT(x, e) = (x + 2^(e-1) - (x < 0)) >> e (a floor shift): for x = q 2^e + r, 0 <= r < 2^e,
+ *    both give q + (r >= 2^(e-1)) for x >= 0 and q + (r > 2^(e-1)) for x < 0; |x| < 2^30, so the sum does not
+ *    overflow (QADD, which saturates, would keep it exact even if it did: both results then clamp to int8 127).
+ * 10 instructions instead of 18. */
 ECNN_INLINE int8_t requant_fast(int32_t acc, int32_t mult, int32_t shift, int32_t out_offset, int32_t lo, int32_t hi)
 {
-    const int32_t x = srdhm_pos(acc, mult);
+    const int32_t x = ecnn_smmulr(shl_wrap(acc, 1), mult);
     const int32_t half = (int32_t)((uint32_t)1 << (~shift)); /* ~shift = -shift - 1 = e - 1 */
     const int32_t r = asr(wrap_sub(__qadd(x, half), (int32_t)((uint32_t)x >> 31)), (int)-shift);
     return (int8_t)clamp(r + out_offset, lo, hi);

@@ -32,7 +32,7 @@ typedef struct {
     int32_t depth_mult;             /* 0: convolution, >0: depthwise with this multiplier */
     int32_t in_offset, out_offset;  /* -input zero point, +output zero point */
     int32_t act_min, act_max;
-    int32_t rq_right;               /* 1: every shift is a right shift by 1..23 (the short requantization is exact) */
+    int32_t rq_right;               /* 1: shifts right by 1..23 and |accumulators| < 2^30 (short requantization) */
     const int8_t *filter;
     const int32_t *bias;            /* may be 0 */
     const int32_t *mult;            /* per output channel */
