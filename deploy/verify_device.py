@@ -89,7 +89,7 @@ def verify_device(build, device: str | Target, samples: int | None = None, *, bo
         result["inputs"] = golden_inputs_info(build_dir, result["samples"],
                                               labelled=build.golden is not None and "labels" in build.golden)
     if result.get("first_mismatch") is not None:
-        result["first_differing_layer"] = _locate_layer(build_dir, result["first_mismatch"],
+        result["first_differing_layer"] = _locate_layer(build, result["first_mismatch"],
                                                         golden["inputs_int8"] if golden is not None else None)
     if write:
         write_verify_json(build_dir, result)
@@ -98,7 +98,7 @@ def verify_device(build, device: str | Target, samples: int | None = None, *, bo
     return result
 
 
-def _locate_layer(build_dir: Path, first: dict, inputs=None) -> dict | None:
+def _locate_layer(build: Build, first: dict, inputs=None) -> dict | None:
     """Which layer first differs, from a host debug build of the same engine on the first bad sample.
 
     On a device the cause can also be the compiler or the board; a host run that agrees with TFLM on every
@@ -107,7 +107,10 @@ def _locate_layer(build_dir: Path, first: dict, inputs=None) -> dict | None:
     from toolkit.errors import EdgecnnError
 
     try:
-        return first_differing_layer(build_dir, int(first.get("sample", 0)), inputs)
+        if inputs is None and build.golden is not None:
+            inputs = build.golden["inputs_int8"]
+        return first_differing_layer(build.out, int(first.get("sample", 0)), inputs, model=build.int8_tflite,
+                                     engine=build.engine)
     except EdgecnnError:
         return None
 

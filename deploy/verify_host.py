@@ -171,9 +171,11 @@ def _read_dump(path: Path) -> dict[int, np.ndarray]:
     return out
 
 
-def first_differing_layer(build_dir: Path, sample_index: int = 0, inputs: np.ndarray | None = None) -> dict | None:
+def first_differing_layer(build_dir: Path, sample_index: int = 0, inputs: np.ndarray | None = None,
+                          model: bytes | None = None, engine: EngineDescription | None = None) -> dict | None:
     """The first op whose output in the generated engine differs from TFLM's on one golden input (or one of
-    `inputs`, int8, when given).
+    `inputs`, int8, when given). `model` and `engine`: the int8 .tflite's bytes and the engine's description when
+    the caller holds them (the build does); else they are read from the folder.
 
     Builds the engine of <build_dir>/firmware/engine with ECNN_DEBUG_AFTER_OP dumping every op's output,
     runs TFLM (reference kernels) on <build_dir>/model_int8.tflite with all tensors preserved, and compares
@@ -183,10 +185,11 @@ def first_differing_layer(build_dir: Path, sample_index: int = 0, inputs: np.nda
     from deploy.tflite_reader import read_tflite
 
     build_dir = Path(build_dir)
-    engine = build_dir / "firmware" / "engine"
-    model = build_dir / "model_int8.tflite"
+    edir = build_dir / "firmware" / "engine"
+    model_file = build_dir / "model_int8.tflite"
     golden = build_dir / "golden.npz"
-    for f in (model, engine / "edgecnn_model.c", *((golden,) if inputs is None else ())):
+    for f in (*((model_file,) if model is None else ()), edir / "edgecnn_model.c",
+              *((golden,) if inputs is None else ())):
         if not f.is_file():
             raise VerificationError(f"{f} does not exist", hint="run `edgecnn build` first")
     if inputs is None:
@@ -195,16 +198,16 @@ def first_differing_layer(build_dir: Path, sample_index: int = 0, inputs: np.nda
     if not 0 <= sample_index < len(inputs):
         raise VerificationError(f"sample {sample_index} is out of range: the inputs hold {len(inputs)}")
     x = inputs[sample_index:sample_index + 1]
-    out_size = read_description(engine).output.size
+    out_size = (engine if engine is not None else read_description(edir)).output.size
     with tempfile.TemporaryDirectory(prefix="edgecnn_debug_") as tmp:
         work = Path(tmp)
-        exe = compile_host(engine, work, debug=True)
+        exe = compile_host(edir, work, debug=True)
         run_host(exe, x, out_size, work, env={"ECNN_DEBUG_DUMP": str(work / "dump.bin")})
         dumps = _read_dump(work / "dump.bin")
 
     from tflite_micro.python.tflite_micro import runtime
 
-    data = model.read_bytes()
+    data = model if model is not None else model_file.read_bytes()
     interp = runtime.Interpreter.from_bytes(data, arena_size=max(len(data) * 10, 1 << 20),
                                             intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
     d = interp.get_input_details(0)

@@ -29,6 +29,7 @@ class Build:
     engine: Any = None  # deploy.engine_description.EngineDescription; None when the engine refused the model
     plan: Any = None  # deploy.codegen.EnginePlan, in the process that planned it
     golden: dict | None = None  # inputs_int8, outputs_int8[, outputs_float, labels, class_labels]
+    int8_tflite: bytes | None = None  # the int8 model, in the process that exported it
     firmware: dict = field(default_factory=dict)  # firmware folder -> True once its board files are rendered
 
     @property

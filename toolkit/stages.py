@@ -186,6 +186,7 @@ def stage_export(ctx: Context) -> None:
         ctx.notes.append(f"ONNX matches Keras within {diff:.1e}")
         float_out = ctx.model.predict(data.x_test, verbose=0, batch_size=256)
     (out / "model_int8.tflite").write_bytes(ctx.int8_tflite)
+    ctx.build.int8_tflite = ctx.int8_tflite
     arrays = golden_arrays(ctx.int8_tflite, data.x_test, data.y_test, float_out)
     ctx.accuracy = {"float": accuracy(float_out, data.y_test) if float_out is not None else None,
                     "int8": accuracy(arrays["outputs_int8"], data.y_test), "test_samples": int(len(data.y_test))}
@@ -210,6 +211,7 @@ def _export_without_data(ctx: Context) -> None:
 
     cfg, out = ctx.cfg, ctx.out
     (out / "model_int8.tflite").write_bytes(ctx.int8_tflite)
+    ctx.build.int8_tflite = ctx.int8_tflite
     name = Path(cfg.from_model).name
     given = ctx.user_inputs
     if given is not None:
