@@ -309,11 +309,13 @@ void ecnn_gemm(const ecnn_gemm_params *params, const int8_t *in, int8_t *out)
     }
     return;
 #else
+#if defined(ECNN_DOT_DSP)
     if (p->rq_right) {
         gemm_rows(p, in, out, 1);
-    } else {
-        gemm_rows(p, in, out, 0);
+        return;
     }
+#endif
+    gemm_rows(p, in, out, 0);
 #endif
 }
 

@@ -132,7 +132,12 @@ ECNN_INLINE void dw4_dsp(const int8_t *const *taps, const int8_t *w, int32_t C, 
 #endif
 
 /* One output pixel: o[c] = requant(bias_folded[c] + sum_t taps[t][c] * w[t][c]) for every channel c. */
-ECNN_INLINE void dw_pixel(const ecnn_conv_params *p, const int8_t *const *taps, int32_t n_taps, int8_t *o,
+#if defined(ECNN_DOT_DSP)
+#define ECNN_DW_PIXEL ECNN_INLINE /* specialized on `fast` */
+#else
+#define ECNN_DW_PIXEL static      /* one copy, called per pixel, as before the DSP short form (fewer spills) */
+#endif
+ECNN_DW_PIXEL void dw_pixel(const ecnn_conv_params *p, const int8_t *const *taps, int32_t n_taps, int8_t *o,
                          const int fast)
 {
     const int32_t C = p->out_c;
@@ -249,9 +254,11 @@ void ecnn_depthwise_fast(const ecnn_conv_params *params, const int8_t *in, int8_
     if (zrow) {
         memset(zrow, (int8_t)(-p->in_offset), (size_t)p->out_c);
     }
+#if defined(ECNN_DOT_DSP)
     if (p->rq_right) {
         dw_all(p, in, out, zrow, 1);
-    } else {
-        dw_all(p, in, out, zrow, 0);
+        return;
     }
+#endif
+    dw_all(p, in, out, zrow, 0);
 }
