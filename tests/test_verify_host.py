@@ -101,9 +101,11 @@ def test_first_differing_layer_names_a_corrupted_layer(build, tmp_path):
     text = src.read_text()
     dw = next(o for o in info.ops if o["op"] == "DEPTHWISE_CONV_2D")
     name = re.findall(r"static const int8_t (\w+_filter)\[", text)[1]  # conv, depthwise, dense: the second
-    m = re.search(rf"{name}\[\d+\] = {{\n\s*(-?\d+)", text)
-    w = int(m.group(1))
-    text = text[:m.start(1)] + str(w - 128 if w >= 0 else w + 128) + text[m.end(1):]  # flip the sign bit
+    m = re.search(rf"{name}\[\d+\] = {{([^}}]*)}}", text)
+    # flip the sign bit of every weight: one weight alone may meet only a dead (all zero-point) input channel
+    flipped = re.sub(r"-?\d+", lambda v: str(int(v.group()) - 128 if int(v.group()) >= 0 else int(v.group()) + 128),
+                     m.group(1))
+    text = text[:m.start(1)] + flipped + text[m.end(1):]
     src.write_text(text)
     res = first_differing_layer(bad, 4)
     assert res is not None and res["op_index"] == info.ops.index(dw)
