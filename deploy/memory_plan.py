@@ -118,7 +118,9 @@ def _greedy(buffers: list[Buffer], overlaps, alignment: int, reserve_gaps: bool)
             cands.add(off + by_name[name].size + gap)
             cands.add(off - buf.size)
         for (src, dst), d in allowed.items():
-            if dst == buf.name and src in placed:
+            # an unbounded d (a one-element kernel: any overlap is safe) is no position, and as one it put the
+            # buffer 2^61 bytes up when no other aligned candidate was free (a fuzzed model with 1-byte tensors)
+            if dst == buf.name and src in placed and d < INF // 2:
                 cands.add(placed[src] + d)
                 cands.add(placed[src] + (d // alignment) * alignment)
         best = None

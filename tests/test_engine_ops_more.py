@@ -297,3 +297,16 @@ def test_float_io_tflite_builds_without_a_data_set(tmp_path):
     assert rep["desktop_check"]["samples"] == v["samples"] and rep["desktop_check"]["max_abs_diff_lsb"] <= 1
     assert v["bit_exact"] == 1.0 and v["samples"] > 0
     assert "typedef float ecnn_output_t;" in (out / "firmware" / "engine" / "edgecnn_model.h").read_text()
+
+
+@pytest.mark.parametrize("seed", [1058, 1181])
+def test_fuzzed_one_byte_tensors_plan_a_small_arena(seed, tmp_path):
+    """Fuzzer seeds whose 1-byte tensors (a MEAN to 1x1x1x1, its LOGISTIC) gave the planner an unbounded in-place
+    offset as a candidate: the arena came out 2^61 bytes and the host link failed; now small and bit-exact."""
+    from engine_support import assert_bit_exact
+    from test_codegen import random_model
+
+    scale = float(np.random.RandomState(seed).uniform(0.3, 3))
+    tfl = quantize(random_model(seed, more_ops=True), seed=100 + seed, scale=scale)
+    info = assert_bit_exact(tfl, tmp_path, n=8, seed=seed)
+    assert info.arena_bytes < 1024
