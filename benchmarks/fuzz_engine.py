@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     from engine_support import assert_bit_exact, quantize
     from test_codegen import random_model
 
-    from toolkit.errors import EdgecnnError
+    from toolkit.errors import EdgecnnError, ModelError, UnsupportedOpError
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--start", type=int, default=1000, help="first seed (CI uses the seeds below 1000)")
@@ -87,11 +87,14 @@ def main(argv=None) -> int:
                       flush=True)
             with tempfile.TemporaryDirectory() as tmp:
                 assert_bit_exact(tfl, Path(tmp), n=8, seed=seed)
-        except EdgecnnError as exc:  # a model the engine refuses on purpose is not a failure, but is counted
+        except (UnsupportedOpError, ModelError) as exc:  # refused on purpose (a rule, or no TFLM reference): counted
             refused.append((seed, str(exc)[:120]))
         except AssertionError as exc:
             failures.append((seed, str(exc).splitlines()[0][:200]))
             print(f"seed {seed}: NOT bit-exact: {failures[-1][1]}", flush=True)
+        except EdgecnnError as exc:  # the engine did not compile or run (a bug, not a refusal)
+            failures.append((seed, str(exc).splitlines()[0][:200]))
+            print(f"seed {seed}: FAILED: {failures[-1][1]}", flush=True)
         tried += 1
         if tried % 25 == 0:
             print(f"{tried} models, {len(failures)} failures, {time.perf_counter() - t0:.0f} s", flush=True)
@@ -102,7 +105,7 @@ def main(argv=None) -> int:
              f"at commit `{commit()}`",
              "", f"- random models tried: {tried} (seeds {a.start}..{a.start + tried - 1}), {seconds:.0f} s",
              f"- inputs per model: 8 random plus all -128, all 127 and all zeros, ASan/UBSan build",
-             f"- not bit-exact: {len(failures)}" + (": " + ", ".join(str(s) for s, _ in failures) if failures else ""),
+             f"- not bit-exact or failed to compile/run: {len(failures)}" + (": " + ", ".join(str(s) for s, _ in failures) if failures else ""),
              f"- refused by the engine with a clear error (not failures): {len(refused)}"]
     lines += [f"  - seed {s}: {msg}" for s, msg in refused[:10]]
     good = [b for b in builds if b["exit"] == 0 and (b.get("route") == "tflm" or b.get("bit_exact") == 1.0)]
