@@ -147,9 +147,12 @@ def test_budget_nothing_meets_names_the_smallest_candidate(tmp_path):
 
 
 def _run_cli(*args):
+    """The CLI in a child with SIGINT at its default, as in a terminal: a pytest-xdist worker (and a background job
+    of a non-interactive shell) runs with SIGINT ignored, which the child would inherit, and Ctrl-C would do nothing."""
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     return subprocess.Popen([sys.executable, "-m", "toolkit.cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_ctrl_c_then_resume_keeps_finished_trials_and_builds_the_chosen_model(tmp_path):
