@@ -9,6 +9,7 @@ sets below; nothing else in edgecnn spells a -mcpu or an optimisation level.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -53,11 +54,13 @@ def has_arm_toolchain() -> bool:
     return shutil.which("arm-none-eabi-gcc") is not None and shutil.which("arm-none-eabi-size") is not None
 
 
-def run_tool(cmd: list[str], what: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run a compiler or binutils command; a ToolchainError when it does not finish in time (the caller reads
-    the return code)."""
+def run_tool(cmd: list[str], what: str, cwd: Path | None = None, timeout: int = 300,
+             env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a compiler, binutils or host command (env: variables added to this process's); a ToolchainError when
+    it is not installed or does not finish in time (the caller reads the return code)."""
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout)
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout,
+                              env=None if env is None else {**os.environ, **env})
     except FileNotFoundError:
         raise ToolchainError(f"{cmd[0]} is not installed, so {what} cannot run",
                              hint="install it (Debian/Ubuntu: apt-get install build-essential gcc-arm-none-eabi "

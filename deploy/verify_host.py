@@ -1,7 +1,6 @@
 """Verifies a build's generated C engine on the host: compile with gcc, run the golden inputs, compare bit for bit."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -11,7 +10,7 @@ import numpy as np
 
 from deploy.engine_description import EngineDescription, read_description
 from deploy.templates import TEMPLATE_DIR
-from deploy.toolchain import HOST_CFLAGS, SANITIZE, SIZE_CPU, object_sizes
+from deploy.toolchain import HOST_CFLAGS, SANITIZE, SIZE_CPU, object_sizes, run_tool
 from toolkit.errors import ToolchainError, VerificationError
 from toolkit.targets import Target, get_target
 
@@ -20,15 +19,8 @@ CFLAGS = list(HOST_CFLAGS)  # the host build's flags (deploy.toolchain owns them
 
 def _run(cmd: list[str], what: str, cwd: Path | None = None, timeout: int = 600,
          env: dict | None = None) -> subprocess.CompletedProcess:
-    try:
-        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                           env=None if env is None else {**os.environ, **env})
-    except FileNotFoundError:
-        raise ToolchainError(f"{cmd[0]} is not installed, so {what} cannot run",
-                             hint="install it (Debian/Ubuntu: apt-get install build-essential "
-                                  "gcc-arm-none-eabi binutils-arm-none-eabi)") from None
-    except subprocess.TimeoutExpired:
-        raise ToolchainError(f"{what} took more than {timeout} s and was stopped") from None
+    """deploy.toolchain.run_tool, and a ToolchainError when the command fails."""
+    r = run_tool(cmd, what, cwd=cwd, timeout=timeout, env=env)
     if r.returncode != 0:
         raise ToolchainError(f"{what} failed ({' '.join(cmd[:1])} exit {r.returncode}): "
                              f"{(r.stderr or r.stdout).strip()[-1500:]}",
