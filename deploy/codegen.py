@@ -25,7 +25,6 @@ from toolkit.errors import ModelError, OutputError, UnsupportedOpError
 # Every engine carries the kernels' headers and ecnn_common.c; the other kernel files are the ones its kernels
 # name (deploy.engine_ops.KERNEL_SOURCES), so a build compiles only what its model runs.
 KERNEL_HEADERS = ("ecnn_kernels.h", "ecnn_internal.h", "ecnn_dot.h", "ecnn_elementwise.h")
-MODEL_FILES = ("edgecnn_model.h", "edgecnn_model.c")
 
 
 @dataclass
