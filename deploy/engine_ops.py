@@ -401,8 +401,9 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
     else:
         kernel = "ecnn_conv2d_fast" if folded is not None else "ecnn_conv2d"
     paired = kernel == "ecnn_conv2d_fast"
+    # ecnn_conv2d_fast: up to KERNEL_GROUP pixels together; ecnn_depthwise_fast: two (the Helium path)
     d = window_overlap((ih, iw, ic), (oh, ow, oc), (kh, kw), (sh, sw), (dh, dw), (ph, pw),
-                       group=KERNEL_GROUP if paired else 1)
+                       group=KERNEL_GROUP if paired else 2 if kernel == "ecnn_depthwise_fast" else 1)
     border = ph > 0 or pw > 0 or (oh - 1) * sh - ph + kh > ih or (ow - 1) * sw - pw + kw > iw
     if kernel == "ecnn_depthwise_fast":  # a row of the input zero point stands in for taps outside the image
         call = f"{kernel}(&{struct.name}, @in0@, @out@, {'@scratch@' if border else '0'});"

@@ -75,6 +75,7 @@ typedef struct {
     const int32_t *mult;
     const int32_t *shift;
     int32_t ms, out_offset, lo, hi;
+    int32_t fast; /* rq_right: every shift a right shift (the short output stage) */
 } mve_rq;
 
 /* Output channels [oc, oc + m), m <= 4, of one pixel: the pixel's input is n_rows runs of `run` values, xstride
@@ -156,36 +157,138 @@ ECNN_INLINE void mve_dot4px(const int8_t *x0, int32_t xstep, int32_t n, const in
     s[3] = a3;
 }
 
-/* Four pixels times output channels [oc, oc + m), m <= 4. Pixel k's input is n_runs runs of `run` values, the
- * r-th at xs[r] + k * xstep; channel j's filter is n_runs runs of `run` values from f + (oc + j) * fstride.
- * Sixteen sums, then each pixel's four channels requantized as one vector with the channels' constants loaded
- * once and written by one narrowing store at o + k * ostride + oc. Each filter vector is loaded once for the
- * four pixels, as CMSIS-NN's Helium matrix multiply does. */
-ECNN_INLINE void mve_block4x4(const mve_rq *q, const int8_t *const *xs, int32_t n_runs, int32_t xstep, int32_t run,
-                              const int8_t *f, int32_t fstride, int32_t oc, int32_t m, int8_t *o, int32_t ostride)
+/* One output channel's sums over four pixels (one lane each, the bias included) through TFLM's output stage
+ * with the channel's scalar constants (VQRDMULH and VRSHL take them from a core register: no constant vectors
+ * to load or transpose), then the low bytes scattered to the four pixels' outputs o + offs (one VSTRB.32). The
+ * rounding fix-up is ecnn_rdpot_mve's with the shift known to be a right shift; `fast` (a constant: rq_right)
+ * says every shift is one. */
+ECNN_INLINE void mve_store_px4(const mve_rq *q, int32x4_t s, int32_t c, uint32x4_t offs, int8_t *o, const int fast)
 {
-    const mve_pred16_t pc = vctp32q((uint32_t)m);
-    int32_t s[4][4];
-    int32x4_t bias, mult, shift;
-    int32_t j, r;
-    for (j = 0; j < 4; ++j) {
-        const int8_t *w = f + (oc + (j < m ? j : m - 1)) * fstride;
-        mve_dot4px(xs[0], xstep, run, w, s[j], 1);
-        for (r = 1; r < n_runs; ++r) {
-            mve_dot4px(xs[r], xstep, run, w + r * run, s[j], 0);
+    const int32_t k = q->ms ? c : 0;
+    const int32_t sh = q->shift[k];
+    if (!fast && sh > 0) {
+        s = vshlq_r_s32(s, sh);
+    }
+    s = vqrdmulhq_n_s32(s, q->mult[k]);
+    if (fast || sh < 0) {
+        s = vrshlq_n_s32(vqaddq_s32(s, vshrq_n_s32(s, 31)), sh);
+    }
+    s = vaddq_n_s32(s, q->out_offset);
+    s = vminq_s32(vmaxq_s32(s, vdupq_n_s32(q->lo)), vdupq_n_s32(q->hi));
+    vstrbq_scatter_offset_s32(o, offs, s);
+}
+
+ECNN_INLINE int32x4_t mve_lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
+{
+    int32x4_t v = vdupq_n_s32(a0);
+    v = vsetq_lane_s32(a1, v, 1);
+    v = vsetq_lane_s32(a2, v, 2);
+    return vsetq_lane_s32(a3, v, 3);
+}
+
+/* Four pixels times output channels [oc_begin, oc_end). Pixel k's input is n_runs runs of `run` values, the r-th
+ * at xs[r] + k * xstep; channel c's filter is n_runs runs of `run` values from f + c * fstride; pixel k's
+ * outputs start at o + k * ostride. Channel by channel: the four pixels' sums (each filter vector loaded once
+ * for the four, as CMSIS-NN's Helium matrix multiply does), requantized as one vector and scattered. */
+ECNN_INLINE void mve_px4_k(const mve_rq *q, const int8_t *const *xs, int32_t n_runs, int32_t xstep, int32_t run,
+                           const int8_t *f, int32_t fstride, int32_t oc_begin, int32_t oc_end, int8_t *o,
+                           int32_t ostride, const int fast)
+{
+    const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)ostride);
+    int32_t c, r;
+    for (c = oc_begin; c < oc_end; ++c) {
+        const int8_t *w = f + c * fstride;
+        int32_t s[4];
+        s[0] = s[1] = s[2] = s[3] = q->bias[c];
+        for (r = 0; r < n_runs; ++r) {
+            mve_dot4px(xs[r], xstep, run, w + r * run, s, 0);
+        }
+        mve_store_px4(q, mve_lanes4(s[0], s[1], s[2], s[3]), c, offs, o + c, fast);
+    }
+}
+
+/* mve_px4_k for one run per pixel (the GEMM, windows copied whole): the filter rows follow one another, and
+ * every per-channel constant is walked by a pointer (stride ms: per-tensor constants stay put). */
+ECNN_INLINE void mve_px4_1(const mve_rq *q, const int8_t *x, int32_t xstep, int32_t n, const int8_t *f,
+                           int32_t oc_begin, int32_t oc_end, int8_t *o, int32_t ostride, const int fast)
+{
+    const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)ostride);
+    const int32x4_t lo = vdupq_n_s32(q->lo);
+    const int32x4_t hi = vdupq_n_s32(q->hi);
+    const int32_t oo = q->out_offset;
+    const int32_t ms = q->ms;
+    const int32_t *bias = q->bias + oc_begin;
+    const int32_t *mult = q->mult + oc_begin * ms;
+    const int32_t *shift = q->shift + oc_begin * ms;
+    const int32_t nk = n >> 4;
+    const int32_t nt = n & 15;
+    const int8_t *w = f + oc_begin * n;
+    int8_t *oc = o + oc_begin;
+    int32_t c;
+    for (c = oc_end - oc_begin; c > 0; --c) {
+        const int8_t *x0 = x;
+        const int8_t *x1 = x0 + xstep;
+        const int8_t *x2 = x1 + xstep;
+        const int8_t *x3 = x2 + xstep;
+        int32_t a0 = *bias++;
+        int32_t a1 = a0;
+        int32_t a2 = a0;
+        int32_t a3 = a0;
+        int32_t k;
+        for (k = nk; k > 0; --k) {
+            const int8x16_t v = vldrbq_s8(w);
+            a0 = vmladavaq_s8(a0, vldrbq_s8(x0), v);
+            a1 = vmladavaq_s8(a1, vldrbq_s8(x1), v);
+            a2 = vmladavaq_s8(a2, vldrbq_s8(x2), v);
+            a3 = vmladavaq_s8(a3, vldrbq_s8(x3), v);
+            w += 16;
+            x0 += 16;
+            x1 += 16;
+            x2 += 16;
+            x3 += 16;
+        }
+        if (nt) {
+            const mve_pred16_t pr = vctp8q((uint32_t)nt);
+            const int8x16_t v = vldrbq_z_s8(w, pr);
+            a0 = vmladavaq_p_s8(a0, vldrbq_z_s8(x0, pr), v, pr);
+            a1 = vmladavaq_p_s8(a1, vldrbq_z_s8(x1, pr), v, pr);
+            a2 = vmladavaq_p_s8(a2, vldrbq_z_s8(x2, pr), v, pr);
+            a3 = vmladavaq_p_s8(a3, vldrbq_z_s8(x3, pr), v, pr);
+            w += nt;
+        }
+        {   /* TFLM's output stage, as mve_store_px4 */
+            int32x4_t r = mve_lanes4(a0, a1, a2, a3);
+            const int32_t sh = *shift;
+            if (!fast && sh > 0) {
+                r = vshlq_r_s32(r, sh);
+            }
+            r = vqrdmulhq_n_s32(r, *mult);
+            if (fast || sh < 0) {
+                r = vrshlq_n_s32(vqaddq_s32(r, vshrq_n_s32(r, 31)), sh);
+            }
+            mult += ms;
+            shift += ms;
+            r = vminq_s32(vmaxq_s32(vaddq_n_s32(r, oo), lo), hi);
+            vstrbq_scatter_offset_s32(oc, offs, r);
+            oc += 1;
         }
     }
-    bias = vldrwq_z_s32(q->bias + oc, pc);
-    mult = q->ms ? vldrwq_z_s32(q->mult + oc, pc) : vdupq_n_s32(q->mult[0]);
-    shift = q->ms ? vldrwq_z_s32(q->shift + oc, pc) : vdupq_n_s32(q->shift[0]);
-    for (j = 0; j < 4; ++j) {
-        int32x4_t acc = vdupq_n_s32(s[0][j]);
-        acc = vsetq_lane_s32(s[1][j], acc, 1);
-        acc = vsetq_lane_s32(s[2][j], acc, 2);
-        acc = vsetq_lane_s32(s[3][j], acc, 3);
-        acc = ecnn_requant_mve(vaddq_s32(acc, bias), mult, shift);
-        acc = vminq_s32(vmaxq_s32(vaddq_s32(acc, vdupq_n_s32(q->out_offset)), vdupq_n_s32(q->lo)), vdupq_n_s32(q->hi));
-        vstrbq_p_s32(o + j * ostride + oc, acc, pc);
+}
+
+/* Entry points: specialized on the short output stage where the generator proved it (q->fast). */
+static void mve_px4(const mve_rq *q, const int8_t *const *xs, int32_t n_runs, int32_t xstep, int32_t run,
+                    const int8_t *f, int32_t fstride, int32_t oc_begin, int32_t oc_end, int8_t *o, int32_t ostride)
+{
+    if (n_runs == 1 && fstride == run) {
+        if (q->fast) {
+            mve_px4_1(q, xs[0], xstep, run, f, oc_begin, oc_end, o, ostride, 1);
+        } else {
+            mve_px4_1(q, xs[0], xstep, run, f, oc_begin, oc_end, o, ostride, 0);
+        }
+    } else if (q->fast) {
+        mve_px4_k(q, xs, n_runs, xstep, run, f, fstride, oc_begin, oc_end, o, ostride, 1);
+    } else {
+        mve_px4_k(q, xs, n_runs, xstep, run, f, fstride, oc_begin, oc_end, o, ostride, 0);
     }
 }
 
@@ -199,6 +302,7 @@ static mve_rq conv_rq(const ecnn_conv_params *p)
     q.out_offset = p->out_offset;
     q.lo = p->act_min;
     q.hi = p->act_max;
+    q.fast = p->rq_right;
     return q;
 }
 #endif
@@ -296,11 +400,10 @@ void ecnn_gemm(const ecnn_gemm_params *params, const int8_t *in, int8_t *out)
     q.out_offset = p->out_offset;
     q.lo = p->act_min;
     q.hi = p->act_max;
+    q.fast = p->rq_right;
     for (; r + 4 <= p->rows; r += 4) {
-        for (o = 0; o < cols; o += 4) {
-            const int8_t *x = in + r * n;
-            mve_block4x4(&q, &x, 1, n, n, p->filter, n, o, cols - o < 4 ? cols - o : 4, out + r * cols, cols);
-        }
+        const int8_t *x = in + r * n;
+        mve_px4(&q, &x, 1, n, n, p->filter, n, 0, cols, out + r * cols, cols);
     }
     for (; r < p->rows; ++r) {
         for (o = 0; o < cols; o += 4) {
@@ -601,10 +704,7 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
                 for (ky = 0; ky < 4; ++ky) {
                     window_fill(p, in, y0, x0 + ky * p->stride_w, 0, window + ky * ksize);
                 }
-                for (oc = 0; oc < oc_n; oc += 4) {
-                    mve_block4x4(&rq, &xs0, 1, ksize, ksize, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4, o,
-                                 oc_n);
-                }
+                mve_px4(&rq, &xs0, 1, ksize, ksize, p->filter, ksize, 0, oc_n, o, oc_n);
                 q += 4;
                 continue;
             }
@@ -629,10 +729,7 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
                 for (ky = 0; ky < p->k_h; ++ky) {
                     xs[ky] = base + ky * in_row;
                 }
-                for (oc = 0; oc < oc_n; oc += 4) {
-                    mve_block4x4(&rq, xs, p->k_h, x_step, run, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4,
-                                 o, oc_n);
-                }
+                mve_px4(&rq, xs, p->k_h, x_step, run, p->filter, ksize, 0, oc_n, o, oc_n);
                 q += 4;
                 continue;
             }
@@ -735,9 +832,7 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
 #if defined(ECNN_DOT_MVE)
         if (ox + 3 < p->out_w && x0 + 3 * p->stride_w + p->k_w <= p->in_w) { /* four pixels inside */
             const mve_rq q = conv_rq(p);
-            for (oc = 0; oc < oc_n; oc += 4) {
-                mve_block4x4(&q, xs, 3, x_step, run, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4, o, oc_n);
-            }
+            mve_px4(&q, xs, 3, x_step, run, p->filter, ksize, 0, oc_n, o, oc_n);
             ox += 4;
             continue;
         }

@@ -46,6 +46,17 @@ static int dw_taps(const ecnn_conv_params *p, const int8_t *in, const int8_t *zr
     const int32_t C = p->in_c;
     int inside = 1;
     int32_t ky, kx;
+    if (y0 >= 0 && x0 >= 0 && y0 + p->k_h <= p->in_h && x0 + p->k_w <= p->in_w) { /* no padding: strides only */
+        const int8_t *r = in + (y0 * p->in_w + x0) * C;
+        const int32_t row = p->in_w * C;
+        for (ky = 0; ky < p->k_h; ++ky, r += row) {
+            const int8_t *q = r;
+            for (kx = 0; kx < p->k_w; ++kx, q += C) {
+                *taps++ = q;
+            }
+        }
+        return 1;
+    }
     for (ky = 0; ky < p->k_h; ++ky) {
         const int32_t y = y0 + ky;
         for (kx = 0; kx < p->k_w; ++kx) {
@@ -102,6 +113,83 @@ ECNN_INLINE void dw_block8_mve(const ecnn_conv_params *p, const int8_t *const *t
 }
 #endif
 
+#if defined(ECNN_DOT_MVE)
+/* The output stage of one pixel's 8 channels whose even and odd channels' sums are e and d (constants m and s
+ * loaded the same way): requantize (right shifts only when `fast`: rq_right), add the output zero point, clamp,
+ * interleave back (VMOVNB/VMOVNT) and store 8 int8. */
+ECNN_INLINE void dw_store8_mve(const ecnn_conv_params *p, int32x4_t e, int32x4_t d, const int32x4x2_t m,
+                               const int32x4x2_t s, const int fast, int8_t *o)
+{
+    if (fast) {
+        e = ecnn_rdpot_mve(vqrdmulhq_s32(e, m.val[0]), s.val[0]);
+        d = ecnn_rdpot_mve(vqrdmulhq_s32(d, m.val[1]), s.val[1]);
+    } else {
+        e = ecnn_requant_mve(e, m.val[0], s.val[0]);
+        d = ecnn_requant_mve(d, m.val[1], s.val[1]);
+    }
+    e = vaddq_n_s32(e, p->out_offset);
+    d = vaddq_n_s32(d, p->out_offset);
+    {   /* saturating to int16 first changes nothing: the clamp bounds are int8 */
+        int16x8_t r = vqmovntq_s32(vqmovnbq_s32(vdupq_n_s16(0), e), d);
+        r = vminq_s16(vmaxq_s16(r, vdupq_n_s16((int16_t)p->act_min)), vdupq_n_s16((int16_t)p->act_max));
+        vstrbq_s16(o, r);
+    }
+}
+
+/* Channels [c, c + 8) of two output pixels whose taps are t0 and t1 (c + 8 <= C): each weight vector is loaded
+ * once for both pixels; per tap and pixel one widening load, VMULLB and VMULLT (the even and the odd channels,
+ * exact: |x * w| <= 2^14) and two adds. The constants are loaded de-interleaved by VLD20/VLD21. */
+ECNN_INLINE void dw_pair8_mve(const ecnn_conv_params *p, const int8_t *const *t0, const int8_t *const *t1,
+                              const int32_t n_taps, int32_t c, int8_t *o0, int8_t *o1, const int fast)
+{
+    const int32_t C = p->out_c;
+    const int8_t *w = p->filter + c;
+    const int32x4x2_t b = vld2q_s32(p->bias_folded + c);
+    int32x4_t e0 = b.val[0];
+    int32x4_t d0 = b.val[1];
+    int32x4_t e1 = b.val[0];
+    int32x4_t d1 = b.val[1];
+    int32_t t;
+    for (t = 0; t < n_taps; ++t) {
+        const int16x8_t v = vldrbq_s16(w);
+        const int16x8_t x = vldrbq_s16(t0[t] + c);
+        const int16x8_t y = vldrbq_s16(t1[t] + c);
+        e0 = vaddq_s32(e0, vmullbq_int_s16(x, v));
+        d0 = vaddq_s32(d0, vmulltq_int_s16(x, v));
+        e1 = vaddq_s32(e1, vmullbq_int_s16(y, v));
+        d1 = vaddq_s32(d1, vmulltq_int_s16(y, v));
+        w += C;
+    }
+    {
+        const int32x4x2_t m = vld2q_s32(p->mult + c);
+        const int32x4x2_t s = vld2q_s32(p->shift + c);
+        dw_store8_mve(p, e0, d0, m, s, fast, o0 + c);
+        dw_store8_mve(p, e1, d1, m, s, fast, o1 + c);
+    }
+}
+
+/* Every 8-channel block of two output pixels (tail channels: one pixel at a time). */
+ECNN_INLINE void dw_pair_mve(const ecnn_conv_params *p, const int8_t *const *t0, const int8_t *const *t1,
+                             const int32_t n_taps, int8_t *o0, int8_t *o1, const int fast)
+{
+    const int32_t C = p->out_c;
+    int32_t c = 0;
+    if (n_taps == 9) { /* 3 x 3: a constant trip count, unrolled by the compiler */
+        for (; c + 8 <= C; c += 8) {
+            dw_pair8_mve(p, t0, t1, 9, c, o0, o1, fast);
+        }
+    } else {
+        for (; c + 8 <= C; c += 8) {
+            dw_pair8_mve(p, t0, t1, n_taps, c, o0, o1, fast);
+        }
+    }
+    if (c < C) {
+        dw_block8_mve(p, t0, n_taps, c, 1, o0);
+        dw_block8_mve(p, t1, n_taps, c, 1, o1);
+    }
+}
+#endif
+
 #if defined(ECNN_DOT_DSP)
 /* Channels [c, c + 4) of one depthwise pixel: a[k] += sum over the n taps of taps[t][c + k] * w[t * C + k]. */
 ECNN_INLINE void dw4_dsp(const int8_t *const *taps, const int8_t *w, int32_t C, int32_t c, int32_t n, int32_t *a)
@@ -144,7 +232,7 @@ ECNN_DW_PIXEL void dw_pixel(const ecnn_conv_params *p, const int8_t *const *taps
     const int8_t *w = p->filter;
     int32_t c = 0;
     int32_t t;
-    (void)fast; /* no fast form without the DSP extension */
+    (void)fast; /* only the paired Helium blocks and the DSP path have a short form */
 #if defined(ECNN_DOT_MVE)
     for (; c + 8 <= C; c += 8) {
         dw_block8_mve(p, taps, n_taps, c, 0, o);
@@ -229,9 +317,31 @@ ECNN_INLINE void dw_all(const ecnn_conv_params *p, const int8_t *in, int8_t *out
     const int32_t n_taps = p->k_h * p->k_w;
     const int8_t *taps[ECNN_DW_MAX_TAPS];
     int32_t oy, ox;
+#if defined(ECNN_DOT_MVE)
+    const int8_t *taps1[ECNN_DW_MAX_TAPS];
+    const int32_t n = p->out_h * p->out_w;
+    int32_t i;
+    for (i = 0; i + 1 < n; i += 2) { /* two pixels at a time (row order: the pair may span two rows) */
+        const int32_t oy1 = (i + 1) / p->out_w;
+        const int32_t ox1 = i + 1 - oy1 * p->out_w;
+        oy = i / p->out_w;
+        ox = i - oy * p->out_w;
+        (void)dw_taps(p, in, zrow, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, taps);
+        (void)dw_taps(p, in, zrow, oy1 * p->stride_h - p->pad_h, ox1 * p->stride_w - p->pad_w, taps1);
+        dw_pair_mve(p, taps, taps1, n_taps, out + i * C, out + (i + 1) * C, fast);
+    }
+    if (i < n) { /* the last pixel of an odd count */
+        oy = i / p->out_w;
+        ox = i - oy * p->out_w;
+        (void)dw_taps(p, in, zrow, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, taps);
+        dw_pixel(p, taps, n_taps, out + i * C, fast);
+    }
+    return;
+#endif
     for (oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
-        for (ox = 0; ox < p->out_w; ++ox) {
+        ox = 0;
+        for (; ox < p->out_w; ++ox) {
             const int32_t x0 = ox * p->stride_w - p->pad_w;
             int8_t *o = out + (oy * p->out_w + ox) * C;
             const int inside = dw_taps(p, in, zrow, y0, x0, taps);
@@ -254,7 +364,7 @@ void ecnn_depthwise_fast(const ecnn_conv_params *params, const int8_t *in, int8_
     if (zrow) {
         memset(zrow, (int8_t)(-p->in_offset), (size_t)p->out_c);
     }
-#if defined(ECNN_DOT_DSP)
+#if defined(ECNN_DOT_DSP) || defined(ECNN_DOT_MVE)
     if (p->rq_right) {
         dw_all(p, in, out, zrow, 1);
         return;

@@ -52,8 +52,8 @@ void ecnn_depthwise_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *
  * window: 0, 2 or 4 * k_h * k_w * k_c bytes of scratch (border windows two at a time; all windows, up to four at
  * a time, when a kernel row has fewer than 16 values). Output pixels in row-major order, up to four neighbours
  * of a row at a time (aliasing: up to four consecutive pixels may be computed together; their windows are
- * read before any of them is written). ecnn_depthwise_fast: depth multiplier 1, no dilation, k_h * k_w <= ECNN_DW_MAX_TAPS, pixel
- * by pixel; zrow: 0 when every window is inside the image, else in_c bytes of scratch (filled with the input
+ * read before any of them is written). ecnn_depthwise_fast: depth multiplier 1, no dilation, k_h * k_w <= ECNN_DW_MAX_TAPS, pixels
+ * in row-major order, two at a time on Helium (both windows read before either output is written); zrow: 0 when every window is inside the image, else in_c bytes of scratch (filled with the input
  * zero point, it stands in for the taps outside the image). */
 void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *window);
 #define ECNN_DW_MAX_TAPS 64 /* ecnn_depthwise_fast: k_h * k_w at most this */
