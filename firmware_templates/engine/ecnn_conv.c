@@ -68,6 +68,49 @@ ECNN_INLINE int32_t dot_off(const int8_t *x, const int8_t *w, int32_t n, int32_t
 }
 
 #if defined(ECNN_DOT_MVE)
+/* nk blocks of 16 products for 4 inputs x 1 filter: a_k += x_k.w, every pointer advanced by 16 * nk (as
+ * ECNN_MVE_DOT2X2: ten instructions per block, operands kept in registers). */
+#define ECNN_MVE_DOT4X1(x0, x1, x2, x3, w, a0, a1, a2, a3, nk)                                                      \
+    __asm__ volatile("wls lr, %[k], 2f\n"                                                                          \
+                     "1:\n\t"                                                                                     \
+                     "vldrb.8 q0, [%[wa]], #16\n\t"                                                               \
+                     "vldrb.8 q1, [%[xa]], #16\n\t"                                                               \
+                     "vldrb.8 q2, [%[xb]], #16\n\t"                                                               \
+                     "vmladava.s8 %[p], q1, q0\n\t"                                                               \
+                     "vldrb.8 q3, [%[xc]], #16\n\t"                                                               \
+                     "vmladava.s8 %[q], q2, q0\n\t"                                                               \
+                     "vldrb.8 q1, [%[xd]], #16\n\t"                                                               \
+                     "vmladava.s8 %[r], q3, q0\n\t"                                                               \
+                     "vmladava.s8 %[s], q1, q0\n\t"                                                               \
+                     "le lr, 1b\n"                                                                                 \
+                     "2:\n"                                                                                        \
+                     : [xa] "+r"(x0), [xb] "+r"(x1), [xc] "+r"(x2), [xd] "+r"(x3), [wa] "+r"(w), [p] "+Te"(a0),      \
+                       [q] "+Te"(a1), [r] "+Te"(a2), [s] "+Te"(a3)                                                   \
+                     : [k] "r"(nk)                                                                                   \
+                     : "q0", "q1", "q2", "q3", "lr", "memory")
+
+/* nk blocks of 16 products for 2 inputs x 2 filters: a0 += x0.w0, a1 += x0.w1, a2 += x1.w0, a3 += x1.w1, every
+ * pointer advanced by 16 * nk. In assembly so that the loop is the nine instructions it needs (four loads with
+ * write-back, four VMLADAVA, LE) and the compiler keeps the operands in registers around it (VMLADAVA's
+ * accumulator must be an even register: constraint Te). WLS skips the loop when nk is 0. */
+#define ECNN_MVE_DOT2X2(x0, x1, w0, w1, a0, a1, a2, a3, nk)                                                          \
+    __asm__ volatile("wls lr, %[k], 2f\n"                                                                          \
+                     "1:\n\t"                                                                                     \
+                     "vldrb.8 q0, [%[xa]], #16\n\t"                                                               \
+                     "vldrb.8 q1, [%[xb]], #16\n\t"                                                               \
+                     "vldrb.8 q2, [%[wa]], #16\n\t"                                                               \
+                     "vldrb.8 q3, [%[wb]], #16\n\t"                                                               \
+                     "vmladava.s8 %[p], q0, q2\n\t"                                                               \
+                     "vmladava.s8 %[q], q0, q3\n\t"                                                               \
+                     "vmladava.s8 %[r], q1, q2\n\t"                                                               \
+                     "vmladava.s8 %[s], q1, q3\n\t"                                                               \
+                     "le lr, 1b\n"                                                                                 \
+                     "2:\n"                                                                                        \
+                     : [xa] "+r"(x0), [xb] "+r"(x1), [wa] "+r"(w0), [wb] "+r"(w1), [p] "+Te"(a0), [q] "+Te"(a1),     \
+                       [r] "+Te"(a2), [s] "+Te"(a3)                                                                  \
+                     : [k] "r"(nk)                                                                                   \
+                     : "q0", "q1", "q2", "q3", "lr", "memory")
+
 /* Requantization of one kernel call for the Helium paths: bias_folded, per-channel (ms = 1) or per-tensor (ms = 0)
  * multipliers and shifts, output offset and activation clamp. */
 typedef struct {
@@ -162,7 +205,8 @@ ECNN_INLINE void mve_dot4px(const int8_t *x0, int32_t xstep, int32_t n, const in
  * to load or transpose), then the low bytes scattered to the four pixels' outputs o + offs (one VSTRB.32). The
  * rounding fix-up is ecnn_rdpot_mve's with the shift known to be a right shift; `fast` (a constant: rq_right)
  * says every shift is one. */
-ECNN_INLINE void mve_store_px4(const mve_rq *q, int32x4_t s, int32_t c, uint32x4_t offs, int8_t *o, const int fast)
+ECNN_INLINE void mve_store_px4(const mve_rq *q, int32x4_t s, int32_t c, uint32x4_t offs, int8_t *o, const int fast,
+                               const mve_pred16_t px)
 {
     const int32_t k = q->ms ? c : 0;
     const int32_t sh = q->shift[k];
@@ -175,7 +219,7 @@ ECNN_INLINE void mve_store_px4(const mve_rq *q, int32x4_t s, int32_t c, uint32x4
     }
     s = vaddq_n_s32(s, q->out_offset);
     s = vminq_s32(vmaxq_s32(s, vdupq_n_s32(q->lo)), vdupq_n_s32(q->hi));
-    vstrbq_scatter_offset_s32(o, offs, s);
+    vstrbq_scatter_offset_p_s32(o, offs, s, px);
 }
 
 ECNN_INLINE int32x4_t mve_lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
@@ -192,7 +236,7 @@ ECNN_INLINE int32x4_t mve_lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
  * for the four, as CMSIS-NN's Helium matrix multiply does), requantized as one vector and scattered. */
 ECNN_INLINE void mve_px4_k(const mve_rq *q, const int8_t *const *xs, int32_t n_runs, int32_t xstep, int32_t run,
                            const int8_t *f, int32_t fstride, int32_t oc_begin, int32_t oc_end, int8_t *o,
-                           int32_t ostride, const int fast)
+                           int32_t ostride, const int fast, const mve_pred16_t px)
 {
     const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)ostride);
     int32_t c, r;
@@ -203,14 +247,15 @@ ECNN_INLINE void mve_px4_k(const mve_rq *q, const int8_t *const *xs, int32_t n_r
         for (r = 0; r < n_runs; ++r) {
             mve_dot4px(xs[r], xstep, run, w + r * run, s, 0);
         }
-        mve_store_px4(q, mve_lanes4(s[0], s[1], s[2], s[3]), c, offs, o + c, fast);
+        mve_store_px4(q, mve_lanes4(s[0], s[1], s[2], s[3]), c, offs, o + c, fast, px);
     }
 }
 
 /* mve_px4_k for one run per pixel (the GEMM, windows copied whole): the filter rows follow one another, and
  * every per-channel constant is walked by a pointer (stride ms: per-tensor constants stay put). */
 ECNN_INLINE void mve_px4_1(const mve_rq *q, const int8_t *x, int32_t xstep, int32_t n, const int8_t *f,
-                           int32_t oc_begin, int32_t oc_end, int8_t *o, int32_t ostride, const int fast)
+                           int32_t oc_begin, int32_t oc_end, int8_t *o, int32_t ostride, const int fast,
+                           const mve_pred16_t px)
 {
     const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)ostride);
     const int32x4_t lo = vdupq_n_s32(q->lo);
@@ -234,19 +279,7 @@ ECNN_INLINE void mve_px4_1(const mve_rq *q, const int8_t *x, int32_t xstep, int3
         int32_t a1 = a0;
         int32_t a2 = a0;
         int32_t a3 = a0;
-        int32_t k;
-        for (k = nk; k > 0; --k) {
-            const int8x16_t v = vldrbq_s8(w);
-            a0 = vmladavaq_s8(a0, vldrbq_s8(x0), v);
-            a1 = vmladavaq_s8(a1, vldrbq_s8(x1), v);
-            a2 = vmladavaq_s8(a2, vldrbq_s8(x2), v);
-            a3 = vmladavaq_s8(a3, vldrbq_s8(x3), v);
-            w += 16;
-            x0 += 16;
-            x1 += 16;
-            x2 += 16;
-            x3 += 16;
-        }
+        ECNN_MVE_DOT4X1(x0, x1, x2, x3, w, a0, a1, a2, a3, nk);
         if (nt) {
             const mve_pred16_t pr = vctp8q((uint32_t)nt);
             const int8x16_t v = vldrbq_z_s8(w, pr);
@@ -269,26 +302,143 @@ ECNN_INLINE void mve_px4_1(const mve_rq *q, const int8_t *x, int32_t xstep, int3
             mult += ms;
             shift += ms;
             r = vminq_s32(vmaxq_s32(vaddq_n_s32(r, oo), lo), hi);
-            vstrbq_scatter_offset_s32(oc, offs, r);
+            if (px == 0xffff) {
+                vstrbq_scatter_offset_s32(oc, offs, r);
+            } else {
+                vstrbq_scatter_offset_p_s32(oc, offs, r, px);
+            }
             oc += 1;
         }
     }
 }
 
-/* Entry points: specialized on the short output stage where the generator proved it (q->fast). */
-static void mve_px4(const mve_rq *q, const int8_t *const *xs, int32_t n_runs, int32_t xstep, int32_t run,
-                    const int8_t *f, int32_t fstride, int32_t oc_begin, int32_t oc_end, int8_t *o, int32_t ostride)
+/* Two pixels times output channels [oc_begin, oc_end), two channels at a time. Pixel a's input is n_runs runs of
+ * `run` values at xs[r], pixel b's at xs[r] + xstep; channel c's filter is the n_runs runs one after another from
+ * f + c * n_runs * run. Per 16 values two input and two filter loads feed four VMLADAVA. The 2 x 2 sums
+ * [c, c+1 of a; c, c+1 of b] go through TFLM's output stage as one vector (the two channels' constants gathered
+ * into lanes 0, 1 and again 2, 3) and are scattered to o + c and o + ostride + c. An odd last channel:
+ * mve_pixel4 per pixel. */
+ECNN_INLINE void mve_2x2_k(const mve_rq *q, const int8_t *const *xs, const int32_t n_runs, int32_t xstep,
+                           int32_t run, const int8_t *f, int32_t oc_begin, int32_t oc_end, int8_t *o, int32_t ostride,
+                           const int fast)
 {
-    if (n_runs == 1 && fstride == run) {
+    const uint32x4_t lane = vidupq_n_u32(0, 1);              /* 0 1 2 3 */
+    const uint32x4_t ch = vandq_u32(lane, vdupq_n_u32(1));   /* 0 1 0 1: the channel of each lane */
+    const uint32x4_t offs = vaddq_u32(ch, vmulq_n_u32(vshrq_n_u32(lane, 1), (uint32_t)ostride));
+    const uint32x4_t coff = vmulq_n_u32(ch, (uint32_t)q->ms);
+    const int32x4_t lo = vdupq_n_s32(q->lo);
+    const int32x4_t hi = vdupq_n_s32(q->hi);
+    const int32_t oo = q->out_offset;
+    const int32_t nk = run >> 4;
+    const int32_t nt = run & 15;
+    const int32_t fsize = n_runs * run;
+    const int8_t *w0 = f + oc_begin * fsize;
+    int32_t c;
+    for (c = oc_begin; c + 2 <= oc_end; c += 2) {
+        const int8_t *w1 = w0 + fsize;
+        int32_t a0 = q->bias[c];
+        int32_t a1 = q->bias[c + 1];
+        int32_t a2 = a0;
+        int32_t a3 = a1;
+        int32_t r;
+        for (r = 0; r < n_runs; ++r) {
+            const int8_t *x0 = xs[r];
+            const int8_t *x1 = x0 + xstep;
+            int32_t k;
+            (void)k;
+            ECNN_MVE_DOT2X2(x0, x1, w0, w1, a0, a1, a2, a3, nk);
+            if (nt) {
+                const mve_pred16_t pr = vctp8q((uint32_t)nt);
+                const int8x16_t u = vldrbq_z_s8(x0, pr);
+                const int8x16_t v = vldrbq_z_s8(x1, pr);
+                const int8x16_t g = vldrbq_z_s8(w0, pr);
+                const int8x16_t h = vldrbq_z_s8(w1, pr);
+                a0 = vmladavaq_p_s8(a0, u, g, pr);
+                a1 = vmladavaq_p_s8(a1, u, h, pr);
+                a2 = vmladavaq_p_s8(a2, v, g, pr);
+                a3 = vmladavaq_p_s8(a3, v, h, pr);
+                w0 += nt;
+                w1 += nt;
+            }
+        }
+        w0 = w1; /* channel c + 2 */
+        {
+            const int32_t k0 = q->ms ? c : 0;
+            int32x4_t acc = vdupq_n_s32(a0);
+            const int32x4_t m = vldrwq_gather_shifted_offset_s32(q->mult + k0, coff);
+            const int32x4_t sh = vldrwq_gather_shifted_offset_s32(q->shift + k0, coff);
+            acc = vsetq_lane_s32(a1, acc, 1);
+            acc = vsetq_lane_s32(a2, acc, 2);
+            acc = vsetq_lane_s32(a3, acc, 3);
+            if (fast) {
+                acc = ecnn_rdpot_mve(vqrdmulhq_s32(acc, m), sh);
+            } else {
+                acc = ecnn_requant_mve(acc, m, sh);
+            }
+            acc = vminq_s32(vmaxq_s32(vaddq_n_s32(acc, oo), lo), hi);
+            vstrbq_scatter_offset_s32(o + c, offs, acc);
+        }
+    }
+    if (c < oc_end) { /* the odd last channel */
+        const int32_t k0 = q->ms ? c : 0;
+        int32_t a0 = q->bias[c];
+        int32_t a1 = a0;
+        int32_t r;
+        for (r = 0; r < n_runs; ++r) {
+            a0 = wrap_add(a0, ecnn_dot(xs[r], w0 + r * run, run));
+            a1 = wrap_add(a1, ecnn_dot(xs[r] + xstep, w0 + r * run, run));
+        }
+        a0 = requant(a0, q->mult[k0], q->shift[k0], oo, q->lo, q->hi);
+        o[ostride + c] = (int8_t)requant(a1, q->mult[k0], q->shift[k0], oo, q->lo, q->hi);
+        o[c] = (int8_t)a0;
+    }
+}
+
+/* Entry point of mve_2x2_k: one copy per run count that matters (windows copied whole: 1; 3 x 3 kernels read in
+ * place: 3) and per output stage (q->fast). */
+static void mve_2x2(const mve_rq *q, const int8_t *const *xs, int32_t n_runs, int32_t xstep, int32_t run,
+                    const int8_t *f, int32_t oc_begin, int32_t oc_end, int8_t *o, int32_t ostride)
+{
+    if (n_runs == 1) {
         if (q->fast) {
-            mve_px4_1(q, xs[0], xstep, run, f, oc_begin, oc_end, o, ostride, 1);
+            mve_2x2_k(q, xs, 1, xstep, run, f, oc_begin, oc_end, o, ostride, 1);
         } else {
-            mve_px4_1(q, xs[0], xstep, run, f, oc_begin, oc_end, o, ostride, 0);
+            mve_2x2_k(q, xs, 1, xstep, run, f, oc_begin, oc_end, o, ostride, 0);
+        }
+    } else if (n_runs == 3) {
+        if (q->fast) {
+            mve_2x2_k(q, xs, 3, xstep, run, f, oc_begin, oc_end, o, ostride, 1);
+        } else {
+            mve_2x2_k(q, xs, 3, xstep, run, f, oc_begin, oc_end, o, ostride, 0);
+        }
+    } else {
+        mve_2x2_k(q, xs, n_runs, xstep, run, f, oc_begin, oc_end, o, ostride, 0);
+    }
+}
+
+/* Entry point: specialized on the short output stage where the generator proved it (q->fast). npx: how many of
+ * the four pixels are stored (the others' inputs must still be readable). */
+static void mve_px4(const mve_rq *q, const int8_t *const *xs, int32_t n_runs, int32_t xstep, int32_t run,
+                    const int8_t *f, int32_t fstride, int32_t oc_begin, int32_t oc_end, int8_t *o, int32_t ostride,
+                    int32_t npx)
+{
+    const mve_pred16_t px = vctp32q((uint32_t)npx);
+    if (n_runs == 1 && fstride == run && npx == 4) { /* the common case: all four stored, no predicate */
+        if (q->fast) {
+            mve_px4_1(q, xs[0], xstep, run, f, oc_begin, oc_end, o, ostride, 1, 0xffff);
+        } else {
+            mve_px4_1(q, xs[0], xstep, run, f, oc_begin, oc_end, o, ostride, 0, 0xffff);
+        }
+    } else if (n_runs == 1 && fstride == run) {
+        if (q->fast) {
+            mve_px4_1(q, xs[0], xstep, run, f, oc_begin, oc_end, o, ostride, 1, px);
+        } else {
+            mve_px4_1(q, xs[0], xstep, run, f, oc_begin, oc_end, o, ostride, 0, px);
         }
     } else if (q->fast) {
-        mve_px4_k(q, xs, n_runs, xstep, run, f, fstride, oc_begin, oc_end, o, ostride, 1);
+        mve_px4_k(q, xs, n_runs, xstep, run, f, fstride, oc_begin, oc_end, o, ostride, 1, px);
     } else {
-        mve_px4_k(q, xs, n_runs, xstep, run, f, fstride, oc_begin, oc_end, o, ostride, 0);
+        mve_px4_k(q, xs, n_runs, xstep, run, f, fstride, oc_begin, oc_end, o, ostride, 0, px);
     }
 }
 
@@ -403,7 +553,7 @@ void ecnn_gemm(const ecnn_gemm_params *params, const int8_t *in, int8_t *out)
     q.fast = p->rq_right;
     for (; r + 4 <= p->rows; r += 4) {
         const int8_t *x = in + r * n;
-        mve_px4(&q, &x, 1, n, n, p->filter, n, 0, cols, out + r * cols, cols);
+        mve_px4(&q, &x, 1, n, n, p->filter, n, 0, cols, out + r * cols, cols, 4);
     }
     for (; r < p->rows; ++r) {
         for (o = 0; o < cols; o += 4) {
@@ -681,6 +831,58 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
         conv2d_fast_grouped(p, in, out, window);
         return;
     }
+#if defined(ECNN_DOT_MVE)
+    if (copy_all) { /* short rows: every window copied whole, four at a time (the scratch holds four) */
+        const mve_rq rq = conv_rq(p);
+        const int8_t *xs0 = window;
+        int32_t oy = 0;
+        int32_t ox = 0;
+        while (q < n_pix) { /* consecutive pixels in row-major order (a group may span two rows) */
+            const int32_t npx = n_pix - q < 4 ? n_pix - q : 4;
+            int32_t k;
+            for (k = 0; k < npx; ++k) {
+                window_fill(p, in, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, 0, window + k * ksize);
+                if (++ox == p->out_w) {
+                    ox = 0;
+                    ++oy;
+                }
+            }
+            mve_px4(&rq, &xs0, 1, ksize, ksize, p->filter, ksize, 0, oc_n, out + q * oc_n, oc_n, npx);
+            q += npx;
+        }
+        return;
+    }
+    if (p->k_h <= ECNN_MVE_MAX_KH) { /* two pixels of a row at a time (a lone last one paired with itself) */
+        const mve_rq rq = conv_rq(p);
+        const int8_t *xs[ECNN_MVE_MAX_KH];
+        int32_t oy, ox, ky;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t y0 = oy * p->stride_h - p->pad_h;
+            const int rows_in = y0 >= 0 && y0 + p->k_h <= p->in_h;
+            for (ox = 0; ox < p->out_w; ox += 2) {
+                const int32_t x0 = ox * p->stride_w - p->pad_w;
+                const int two = ox + 1 < p->out_w;
+                const int32_t ostride = two ? oc_n : 0;
+                int8_t *o = out + (oy * p->out_w + ox) * oc_n;
+                if (rows_in && x0 >= 0 && x0 + (two ? p->stride_w : 0) + p->k_w <= p->in_w) { /* read in place */
+                    const int8_t *base = in + y0 * in_row + x0 * p->in_c;
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        xs[ky] = base + ky * in_row;
+                    }
+                    mve_2x2(&rq, xs, p->k_h, two ? x_step : 0, run, p->filter, 0, oc_n, o, ostride);
+                } else { /* zero-point padded copies (a border exists, so the generator gave the scratch) */
+                    window_fill(p, in, y0, x0, 0, window);
+                    if (two) {
+                        window_fill(p, in, y0, x0 + p->stride_w, 0, window + ksize);
+                    }
+                    xs[0] = window;
+                    mve_2x2(&rq, xs, 1, two ? ksize : 0, ksize, p->filter, 0, oc_n, o, ostride);
+                }
+            }
+        }
+        return;
+    }
+#endif
     while (q < n_pix) {
         const int32_t oy = q / p->out_w;
         const int32_t ox = q - oy * p->out_w;
@@ -704,7 +906,7 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
                 for (ky = 0; ky < 4; ++ky) {
                     window_fill(p, in, y0, x0 + ky * p->stride_w, 0, window + ky * ksize);
                 }
-                mve_px4(&rq, &xs0, 1, ksize, ksize, p->filter, ksize, 0, oc_n, o, oc_n);
+                mve_px4(&rq, &xs0, 1, ksize, ksize, p->filter, ksize, 0, oc_n, o, oc_n, 4);
                 q += 4;
                 continue;
             }
@@ -729,7 +931,7 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
                 for (ky = 0; ky < p->k_h; ++ky) {
                     xs[ky] = base + ky * in_row;
                 }
-                mve_px4(&rq, xs, p->k_h, x_step, run, p->filter, ksize, 0, oc_n, o, oc_n);
+                mve_px4(&rq, xs, p->k_h, x_step, run, p->filter, ksize, 0, oc_n, o, oc_n, 4);
                 q += 4;
                 continue;
             }
@@ -796,7 +998,7 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
 /* ---- line-based execution: one output row from input rows given by pointer ---- */
 
 /* One output row of ecnn_conv2d_fast (same sums, same blocking) for a 3-row window: rows[0..2] are the input
- * rows the row's windows cover, 0 where a row is padding; window: 2 * 9 * in_c bytes for border windows. */
+ * rows the row's windows cover, 0 where a row is padding; window: 2 * 9 * in_c bytes (windows copied whole: border windows; on Helium all). */
 void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, int8_t *out, int8_t *window)
 {
     const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
@@ -807,6 +1009,35 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
     const int32_t oc_n = p->out_c;
     const int all_rows = rows[0] != 0 && rows[1] != 0 && rows[2] != 0;
     int32_t ox = 0;
+#if defined(ECNN_DOT_MVE)
+    {   /* two pixels at a time (a lone last one paired with itself): read in place, or copied zero-point padded */
+        const mve_rq rq = conv_rq(p);
+        const int8_t *xs[3];
+        for (; ox < p->out_w; ox += 2) {
+            const int32_t x0 = ox * p->stride_w - p->pad_w;
+            const int two = ox + 1 < p->out_w;
+            const int32_t ostride = two ? oc_n : 0;
+            int8_t *o = out + ox * oc_n;
+            int32_t ky;
+            if (all_rows && x0 >= 0 && x0 + (two ? p->stride_w : 0) + p->k_w <= p->in_w) {
+                for (ky = 0; ky < 3; ++ky) {
+                    xs[ky] = rows[ky] + x0 * p->in_c;
+                }
+                mve_2x2(&rq, xs, 3, two ? x_step : 0, run, p->filter, 0, oc_n, o, ostride);
+            } else {
+                for (ky = 0; ky < 3; ++ky) {
+                    window_row(p, rows[ky], x0, 0, p->in_c, window + ky * run);
+                    if (two) {
+                        window_row(p, rows[ky], x0 + p->stride_w, 0, p->in_c, window + ksize + ky * run);
+                    }
+                }
+                xs[0] = window;
+                mve_2x2(&rq, xs, 1, two ? ksize : 0, ksize, p->filter, 0, oc_n, o, ostride);
+            }
+        }
+        return;
+    }
+#endif
     while (ox < p->out_w) {
         const int32_t x0 = ox * p->stride_w - p->pad_w;
         int8_t *o = out + ox * oc_n;
@@ -832,7 +1063,7 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
 #if defined(ECNN_DOT_MVE)
         if (ox + 3 < p->out_w && x0 + 3 * p->stride_w + p->k_w <= p->in_w) { /* four pixels inside */
             const mve_rq q = conv_rq(p);
-            mve_px4(&q, xs, 3, x_step, run, p->filter, ksize, 0, oc_n, o, oc_n);
+            mve_px4(&q, xs, 3, x_step, run, p->filter, ksize, 0, oc_n, o, oc_n, 4);
             ox += 4;
             continue;
         }

@@ -50,7 +50,8 @@ void ecnn_depthwise_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *
  *
  * ecnn_conv2d_fast: no dilation, any groups (in_c = groups * k_c; a group's output channels are contiguous).
  * window: 0, 2 or 4 * k_h * k_w * k_c bytes of scratch (border windows two at a time; all windows, up to four at
- * a time, when a kernel row has fewer than 16 values). Output pixels in row-major order, up to four neighbours
+ * a time, when a kernel row has fewer than 16 values; the Helium path copies every window when there is a
+ * scratch: two at a time, or four for short rows). Output pixels in row-major order, up to four neighbours
  * of a row at a time (aliasing: up to four consecutive pixels may be computed together; their windows are
  * read before any of them is written). ecnn_depthwise_fast: depth multiplier 1, no dilation, k_h * k_w <= ECNN_DW_MAX_TAPS, pixels
  * in row-major order, two at a time on Helium (both windows read before either output is written); zrow: 0 when every window is inside the image, else in_c bytes of scratch (filled with the input
@@ -123,7 +124,8 @@ void ecnn_add(const ecnn_add_params *p, const int8_t *in1, const int8_t *in2, in
  * shape. T rows go into a ring of 3 rows, U one row at a time; Y row r is written over X row r as soon as T
  * row r+1 exists (no later T row reads X row r), so Y takes X's storage. Same results as the three ops run
  * one after another. x_first: 1 when X is the ADD's first input. scratch: 3 * T row + 1 * X row bytes, then
- * 2 * 9 * max(X channels, T channels) bytes for border windows (see ecnn_conv2d_fast). */
+ * 2 * 9 * max(X channels, T channels) bytes for windows copied whole: border windows (see ecnn_conv2d_fast),
+ * on Helium every window, two at a time. */
 typedef struct {
     const ecnn_conv_params *a;
     const ecnn_conv_params *b;

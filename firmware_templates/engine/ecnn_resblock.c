@@ -11,7 +11,7 @@ void ecnn_resblock(const ecnn_resblock_params *p, int8_t *x, int8_t *scratch)
     const int32_t t_row = a->out_w * a->out_c;
     int8_t *ring = scratch;                   /* T row t lives in slot t % 3 */
     int8_t *u = scratch + 3 * t_row;
-    int8_t *window = u + x_row;               /* 2 * 9 * max(in_c of a, in_c of b) bytes: border windows */
+    int8_t *window = u + x_row;               /* 2 * 9 * max(in_c of a, in_c of b) bytes: windows */
     const int8_t *rows[3];
     int32_t t;
     for (t = 0; t <= h; ++t) {
