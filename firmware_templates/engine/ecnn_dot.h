@@ -288,6 +288,73 @@ ECNN_DOT_INLINE void ecnn_dot2x2_n(const int8_t *x, const int8_t *w, int32_t n, 
     acc[3] = d;
 }
 
+#elif defined(__ARM_ARCH_6M__) && defined(__GNUC__) && !defined(ECNN_PORTABLE)
+#define ECNN_DOT_PATH "armv6m"
+#define ECNN_DOT_V6M 1
+
+/* ARMv6-M (Cortex-M0, M0+): Thumb-1 has eight low registers, and LDRSB only takes [Rn, Rm]; compiled from C, the
+ * 2 x 2 block spills its sums (23 instructions per 4 products). Here one input against two filters runs with
+ * the bases pre-advanced by n and one index counting up from -n to 0 (ADDS sets Z: no compare), the two sums in
+ * high registers (ADD reaches them; MULS and LDRSB need the low ones): 9 instructions per 2 products. */
+ECNN_DOT_INLINE void ecnn_dot1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc)
+{
+    int32_t a = acc[0];
+    int32_t b = acc[1];
+    if (n > 0) {
+        int32_t i = -n;
+        int32_t t0, t1, t2;
+        __asm__ volatile(".syntax unified\n" /* gcc hands Thumb-1 inline asm divided syntax */
+                         "1:\n\t"
+                         "ldrsb %[t0], [%[x], %[i]]\n\t"
+                         "ldrsb %[t1], [%[p], %[i]]\n\t"
+                         "ldrsb %[t2], [%[q], %[i]]\n\t"
+                         "muls %[t1], %[t0], %[t1]\n\t"
+                         "muls %[t2], %[t0], %[t2]\n\t"
+                         "add %[a], %[t1]\n\t"
+                         "add %[b], %[t2]\n\t"
+                         "adds %[i], #1\n\t"
+                         "bne 1b\n\t"
+                         ".syntax divided\n"
+                         : [i] "+l"(i), [a] "+h"(a), [b] "+h"(b), [t0] "=&l"(t0), [t1] "=&l"(t1), [t2] "=&l"(t2)
+                         : [x] "l"(x + n), [p] "l"(w0 + n), [q] "l"(w1 + n)
+                         : "cc", "memory");
+    }
+    acc[0] = a;
+    acc[1] = b;
+}
+
+/* One input against one filter, the same way: 7 instructions per product. */
+ECNN_DOT_INLINE int32_t ecnn_dot(const int8_t *x, const int8_t *w, int32_t n)
+{
+    int32_t a = 0;
+    if (n > 0) {
+        int32_t i = -n;
+        int32_t t0, t1;
+        __asm__ volatile(".syntax unified\n" /* gcc hands Thumb-1 inline asm divided syntax */
+                         "1:\n\t"
+                         "ldrsb %[t0], [%[x], %[i]]\n\t"
+                         "ldrsb %[t1], [%[p], %[i]]\n\t"
+                         "muls %[t1], %[t0], %[t1]\n\t"
+                         "add %[a], %[t1]\n\t"
+                         "adds %[i], #1\n\t"
+                         "bne 1b\n\t"
+                         ".syntax divided\n"
+                         : [i] "+l"(i), [a] "+h"(a), [t0] "=&l"(t0), [t1] "=&l"(t1)
+                         : [x] "l"(x + n), [p] "l"(w + n)
+                         : "cc", "memory");
+    }
+    return a;
+}
+
+/* Two inputs against two filters: two passes of ecnn_dot1x2 (the filters are read twice; no register is left
+ * for a second input). */
+ECNN_DOT_INLINE void ecnn_dot2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,
+                                 int32_t *acc)
+{
+    ecnn_dot1x2(x0, w0, w1, n, acc);
+    ecnn_dot1x2(x1, w0, w1, n, acc + 2);
+}
+
 #else
 #define ECNN_DOT_PATH "portable"
 
