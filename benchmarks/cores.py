@@ -147,7 +147,7 @@ def main(argv=None) -> int:
           "same emulated board. Instr ratio = edgecnn / TFLM + CMSIS-NN (lower is better; the goals apply to it). QEMU counts instructions, "
           "not cycles: Helium and DSP instructions count one each, as every other. Goals (issue 11): M4, M7, "
           "M33 <= 0.5 (first milestone 0.8); M55 <= 1.0; M0+ <= 0.8. Engine kernel paths: Helium (MVE) on the "
-          "M55, DSP (SXTB16/SMLAD) on M4, M7, M33, portable C on the M0+. Flash: the linked verify firmware "
+          "M55, DSP (SXTB16/SMLAD) on M4, M7, M33, Thumb-1 assembly dot products on the M0+. Flash: the linked verify firmware "
           "of each (edgecnn: startup, semihosting, engine, weights; TFLM: the kit's app).", "",
           "Cycles (Cortex-M4 and M7 only) are an ESTIMATE, not a measurement: the instruction counts above are "
           "exact QEMU counts, the cycle columns weight each executed instruction by its class with the timings of "

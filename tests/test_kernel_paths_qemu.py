@@ -1,7 +1,8 @@
 """Every per-core kernel path, bit-exact with TFLM on the emulated cores.
 
 The engine picks its inner loops at compile time (firmware_templates/engine/ecnn_dot.h): Helium on the M55,
-the DSP extension on the M4 (and M7, M33), portable C on the M0+. One small model reaches every fast kernel
+the DSP extension on the M4 (and M7, M33), Thumb-1 assembly dot products on the M0+ (ARMv6-M), portable C on
+the M3 and the host. One small model reaches every fast kernel
 and its edge cases (border windows, short rows, channel tails of 1-3, grouped convolution, depthwise borders
 and strides, paired and odd GEMM rows, the fused residual block, a per-tensor dense layer); it is run under
 QEMU on each of the three cores on random and extreme inputs and compared with TFLM byte for byte.
@@ -23,7 +24,7 @@ from deploy.verify_qemu import verify_qemu
 from engine_support import make_inputs, quantize
 from toolkit.targets import TARGETS
 
-PATHS = {"cortex-m0plus": "portable", "cortex-m3": "portable", "cortex-m4": "dsp", "cortex-m7": "dsp",
+PATHS = {"cortex-m0plus": "armv6m", "cortex-m3": "portable", "cortex-m4": "dsp", "cortex-m7": "dsp",
          "cortex-m33": "dsp", "cortex-m55": "mve"}
 
 
