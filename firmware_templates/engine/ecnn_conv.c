@@ -2,6 +2,8 @@
  * C99, no malloc, no floating point; see ecnn_kernels.h. */
 #include "ecnn_internal.h"
 
+#define ECNN_GEMM_WIDEN_MAX 512 /* DSP GEMM: rows up to 256 values are widened to int16 on the stack (1 KiB) */
+
 void ecnn_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
 {
     const int32_t groups = p->in_c / p->k_c;
@@ -477,6 +479,32 @@ ECNN_INLINE void store2x2_rq(const int32_t *mult, const int32_t *shift, int32_t 
     y1[1] = r3;
 }
 
+#if defined(ECNN_DOT_DSP)
+/* acc[0..3] += (row 0 . w0, row 0 . w1, row 1 . w0, row 1 . w1) over n4 values (a multiple of 4) of widened rows
+ * xs (ecnn_widen2). A function of its own (not inlined): its loop needs every core register. */
+__attribute__((noinline)) static void ecnn_dot2x2_x16(const uint32_t *xs, const int8_t *w0, const int8_t *w1,
+                                                        int32_t n4, int32_t *acc)
+{
+    int32_t a = acc[0];
+    int32_t b = acc[1];
+    int32_t c = acc[2];
+    int32_t d = acc[3];
+    const int8_t *end = w0 + (n4 & ~7);
+    uint32_t xa, xb, p, pb, q, qb;
+    if (w0 != end) {
+        __asm__ volatile("1:\n\t" ECNN_DOT2X2_X16_BLOCK ECNN_DOT2X2_X16_BLOCK "cmp    %[w0], %[end]\n\t"
+                         "bne    1b\n\t" ECNN_DOT2X2_X16_OPERANDS);
+    }
+    if (n4 & 4) {
+        __asm__ volatile(ECNN_DOT2X2_X16_BLOCK ECNN_DOT2X2_X16_OPERANDS);
+    }
+    acc[0] = a;
+    acc[1] = b;
+    acc[2] = c;
+    acc[3] = d;
+}
+#endif
+
 /* ecnn_gemm on the cores without Helium: two rows by two columns at a time (ecnn_dot2x2), `fast` a constant. */
 ECNN_INLINE void gemm_rows(const ecnn_gemm_params *p, const int8_t *in, int8_t *out, const int fast)
 {
@@ -486,11 +514,20 @@ ECNN_INLINE void gemm_rows(const ecnn_gemm_params *p, const int8_t *in, int8_t *
     int32_t r = 0;
     int32_t o;
     (void)fast; /* no fast form without the DSP extension */
+#if defined(ECNN_DOT_DSP)
+    uint32_t xs[ECNN_GEMM_WIDEN_MAX / 2]; /* two rows widened to int16 (ecnn_widen2): 2 * 2 * n bytes */
+    const int widen = n <= ECNN_GEMM_WIDEN_MAX / 2 && cols >= 4;
+#endif
     for (; r + 2 <= p->rows; r += 2) {
         const int8_t *x0 = in + r * n;
         const int8_t *x1 = x0 + n;
         int8_t *y0 = out + r * cols;
         int8_t *y1 = y0 + cols;
+#if defined(ECNN_DOT_DSP)
+        if (widen) {
+            ecnn_widen2(x0, x1, n & ~3, xs);
+        }
+#endif
         for (o = 0; o + 2 <= cols; o += 2) {
             const int8_t *w0 = p->filter + o * n;
             int32_t acc[4];
@@ -498,7 +535,22 @@ ECNN_INLINE void gemm_rows(const ecnn_gemm_params *p, const int8_t *in, int8_t *
             acc[1] = p->bias_folded[o + 1];
             acc[2] = acc[0];
             acc[3] = acc[1];
+#if defined(ECNN_DOT_DSP)
+            if (widen) {
+                int32_t i;
+                ecnn_dot2x2_x16(xs, w0, w0 + n, n & ~3, acc);
+                for (i = n & ~3; i < n; ++i) { /* the last n % 4 values */
+                    acc[0] = wrap_add(acc[0], (int32_t)x0[i] * (int32_t)w0[i]);
+                    acc[1] = wrap_add(acc[1], (int32_t)x0[i] * (int32_t)w0[n + i]);
+                    acc[2] = wrap_add(acc[2], (int32_t)x1[i] * (int32_t)w0[i]);
+                    acc[3] = wrap_add(acc[3], (int32_t)x1[i] * (int32_t)w0[n + i]);
+                }
+            } else {
+                ecnn_dot2x2_n(x0, w0, n, acc); /* x1 = x0 + n */
+            }
+#else
             ecnn_dot2x2_n(x0, w0, n, acc); /* x1 = x0 + n */
+#endif
             store2x2_rq(p->mult + o * ms, p->shift + o * ms, ms, p->out_offset, p->act_min, p->act_max, fast, acc,
                         y0 + o, y1 + o);
         }
