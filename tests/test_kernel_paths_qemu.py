@@ -162,8 +162,9 @@ def test_helium_requantization_equals_tflm_on_edge_values(paths_build, tmp_path)
 
 
 REQUANT_DSP_MAIN = r"""
-/* Reads rows of acc, mult, shift, out_offset, lo, hi (int32) from inputs.bin; writes requant_fast's and TFLM's
- * general requant's int8 results (as int32) for the same values to outputs.bin. */
+/* Reads rows of acc, mult, shift, out_offset, lo, hi (int32) from inputs.bin; writes requant_fast's (or, for
+ * rows whose range is the whole int8 range, requant_fast_sat's, as the kernels pick them) and TFLM's general
+ * requant's int8 results (as int32) for the same values to outputs.bin. */
 #include <stdint.h>
 #include "board.h"
 #include "semihost.h"
@@ -182,7 +183,8 @@ int main(void)
         return 1;
     }
     while (ecnn_sh_read(in, r, sizeof r) == sizeof r) {
-        res[0] = requant_fast(r[0], r[1], r[2], r[3], r[4], r[5]);
+        res[0] = (r[4] == -128 && r[5] == 127) ? requant_fast_sat(r[0], r[1], r[2], r[3])
+                                               : requant_fast(r[0], r[1], r[2], r[3], r[4], r[5]);
         res[1] = requant(r[0], r[1], r[2], r[3], r[4], r[5]);
         if (ecnn_sh_write(out, res, sizeof res) != 0) {
             return 1;
@@ -195,9 +197,10 @@ int main(void)
 
 
 def test_dsp_short_requantization_equals_tflm_where_the_generator_allows_it(paths_build, tmp_path):
-    """requant_fast (SMMULR on 2 acc, then a QADD/shift rounding divide) against the general form and gemmlowp's
-    definition, on the M4 itself, over its whole precondition (rq_right): shifts -1..-23, |acc| < 2^30, any
-    multiplier, output zero point and activation range; ties of both signs and the extremes."""
+    """requant_fast (SMMULR on 2 acc, then a QADD/shift rounding divide; with the whole int8 range as activation
+    range, requant_fast_sat and its SSAT clamp) against the general form and gemmlowp's definition, on the M4
+    itself, over its whole precondition (rq_right): shifts -1..-23, |acc| < 2^30, any multiplier, output zero
+    point and activation range; ties of both signs and the extremes."""
     import deploy.quant_params as qp
     from deploy.firmware import LDFLAGS, build_firmware
     from deploy.qemu import run_verify_firmware
@@ -217,6 +220,7 @@ def test_dsp_short_requantization_equals_tflm_where_the_generator_allows_it(path
     oo = rng.randint(-128, 128, n)
     lo = np.where(rng.rand(n) < 0.5, -128, np.minimum(oo, 127))
     hi = np.where(rng.rand(n) < 0.5, 127, np.maximum(lo, rng.randint(-128, 128, n)))
+    assert ((lo == -128) & (hi == 127)).sum() > n // 5  # requant_fast_sat's rows
     rows = np.stack([acc, mult, shift, oo, lo, hi], axis=1).astype(np.int32)
     src = tmp_path / "requant_dsp.c"
     src.write_text(REQUANT_DSP_MAIN)

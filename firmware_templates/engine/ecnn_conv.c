@@ -615,6 +615,10 @@ void ecnn_gemm(const ecnn_gemm_params *params, const int8_t *in, int8_t *out)
     return;
 #else
 #if defined(ECNN_DOT_DSP)
+    if (ECNN_RQ_MODE(p) == ECNN_RQ_FAST_SAT) {
+        gemm_rows(p, in, out, ECNN_RQ_FAST_SAT);
+        return;
+    }
     if (p->rq_right) {
         gemm_rows(p, in, out, 1);
         return;

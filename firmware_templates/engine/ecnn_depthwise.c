@@ -364,6 +364,12 @@ void ecnn_depthwise_fast(const ecnn_conv_params *params, const int8_t *in, int8_
     if (zrow) {
         memset(zrow, (int8_t)(-p->in_offset), (size_t)p->out_c);
     }
+#if defined(ECNN_DOT_DSP)
+    if (ECNN_RQ_MODE(p) == ECNN_RQ_FAST_SAT) {
+        dw_all(p, in, out, zrow, ECNN_RQ_FAST_SAT);
+        return;
+    }
+#endif
 #if defined(ECNN_DOT_DSP) || defined(ECNN_DOT_MVE)
     if (p->rq_right) {
         dw_all(p, in, out, zrow, 1);

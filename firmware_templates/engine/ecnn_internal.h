@@ -120,12 +120,29 @@ ECNN_INLINE int8_t requant_fast(int32_t acc, int32_t mult, int32_t shift, int32_
     return (int8_t)clamp(r + out_offset, lo, hi);
 }
 
-/* requant, or requant_fast when `fast` (a constant where kernels specialize on it). */
+/* requant_fast for a layer whose activation range is the whole int8 range [-128, 127]: the clamp is one SSAT. */
+ECNN_INLINE int8_t requant_fast_sat(int32_t acc, int32_t mult, int32_t shift, int32_t out_offset)
+{
+    const int32_t x = ecnn_smmulr(shl_wrap(acc, 1), mult);
+    const int32_t half = (int32_t)((uint32_t)1 << (~shift));
+    const int32_t r = asr(wrap_sub(__qadd(x, half), (int32_t)((uint32_t)x >> 31)), (int)-shift);
+    return (int8_t)__ssat(wrap_add(r, out_offset), 8);
+}
+
+/* The DSP kernels' output stage by `fast` (a constant where kernels specialize on it): 0 TFLM's general form
+ * (requant), 1 requant_fast (rq_right), 2 requant_fast_sat (rq_right and act_min, act_max = -128, 127). */
+#define ECNN_RQ_FAST_SAT 2
 ECNN_INLINE int8_t requant_k(int fast, int32_t acc, int32_t mult, int32_t shift, int32_t out_offset, int32_t lo,
                              int32_t hi)
 {
+    if (fast == ECNN_RQ_FAST_SAT) {
+        return requant_fast_sat(acc, mult, shift, out_offset);
+    }
     return fast ? requant_fast(acc, mult, shift, out_offset, lo, hi) : requant(acc, mult, shift, out_offset, lo, hi);
 }
+
+/* The `fast` value a DSP kernel specializes on for a layer (see requant_k). */
+#define ECNN_RQ_MODE(p) ((p)->rq_right ? (((p)->act_min == -128 && (p)->act_max == 127) ? ECNN_RQ_FAST_SAT : 1) : 0)
 #else
 #define requant_k(fast, acc, mult, shift, out_offset, lo, hi) requant(acc, mult, shift, out_offset, lo, hi)
 #endif
