@@ -1,20 +1,22 @@
 """Generates the standalone C inference engine for one int8 .tflite model (no interpreter, static memory plan).
 
 generate_engine() checks every op against the registry in deploy.engine_ops (nothing is written if one
-fails), lowers each op to a kernel call with constant parameters (residual blocks that deploy.fusion
+fails), lowers each op to kernel calls with constant parameters (residual blocks that deploy.fusion
 matches to one fused line-by-line step whose output takes its input's storage and whose scratch is an
-arena buffer living for that step only), plans one arena with deploy.memory_plan, and renders
+arena buffer living for that step only), plans one arena with deploy.memory_plan, gives each call's
+operands (deploy.engine_ops.In, Out, Scratch) their arena addresses, and renders
 firmware_templates/engine/*.j2 plus copies of the kernels into the output folder. Output is byte-identical
 from run to run.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from deploy.c_format import GENERATED_HEADER, c_comment, c_float, c_int, c_string, unique_identifiers
 from deploy.engine_description import EngineDescription, describe, for_target, write_description
-from deploy.engine_ops import OPS, Lowered, OpContext, check_op, kernel_sources
+from deploy.engine_ops import OPS, Lowered, OpContext, Operand, Out, Scratch, check_op, kernel_sources
 from deploy.fusion import FusedOp, emit_residual_block, find_residual_blocks, fused_op
 from deploy.graph_passes import float_io, simplify
 from deploy.memory_plan import Buffer, MemoryPlan, Overlap, check_plan, plan_memory
@@ -161,6 +163,20 @@ def _plan(graph: Graph, lowered) -> tuple[MemoryPlan, dict[int, str], list[Buffe
     return plan, tensor_buf, buffers
 
 
+def _address(graph: Graph, op, off: dict[int, int], scratch: int | None, operand: Operand) -> str:
+    """The C address of a call's operand: its tensor's (or the step's scratch) offset in the arena `A`."""
+    if isinstance(operand, Scratch):
+        if scratch is None:
+            raise ValueError(f"layer {op.name}: its call uses scratch but the step has none (Lowered.scratch)")
+        return f"A + {scratch}"
+    if isinstance(operand, Out):
+        return f"A + {off[op.outputs[operand.k]]}"
+    i = op.inputs[operand.pos]
+    if i < 0 or graph.tensors[i].is_constant:
+        raise ValueError(f"layer {op.name}: input {operand.pos} is a constant, not an arena operand")
+    return f"A + {off[i]}" + (f" + {operand.offset}" if operand.offset else "")
+
+
 @dataclass
 class EnginePlan:
     """The engine for one model, planned and rendered but not yet written: the report reads its memory
@@ -197,10 +213,6 @@ def plan_engine(model, labels: list[str] | None = None, fuse: bool = True) -> En
     lowered = _lower(graph, fuse)
     plan, tensor_buf, buffers = _plan(graph, lowered)
     off = {i: plan.offsets[b] for i, b in tensor_buf.items()}
-
-    def addr(i: int) -> str:
-        return f"A + {off[i]}"
-
     steps, arrays, structs, ops_info = [], [], [], []
     for step, (op, ident, low) in enumerate(lowered):
         arrays += low.arrays
@@ -223,14 +235,8 @@ def plan_engine(model, labels: list[str] | None = None, fuse: bool = True) -> En
         if low.alias:
             steps.append(dict(comment=c_comment(f"{op.name}: {op.op} (alias, no copy)"), call="", **dbg))
             continue
-        call = low.call.replace("@out@", addr(op.outputs[0]))
-        for k, o in enumerate(op.outputs[1:], start=1):  # ops with several outputs (SPLIT)
-            call = call.replace(f"@out{k}@", addr(o))
-        if low.scratch > 0:
-            call = call.replace("@scratch@", f"A + {plan.offsets[f'scratch{step}']}")
-        for pos, i in enumerate(op.inputs):
-            if i >= 0 and not graph.tensors[i].is_constant:
-                call = call.replace(f"@in{pos}@", addr(i))
+        call = " ".join(c.render(partial(_address, graph, op, off, plan.offsets.get(f"scratch{step}")))
+                        for c in low.calls)
         what = op.op if not isinstance(op, FusedOp) else "+".join(o.op for o in op.parts) + " fused, in place"
         steps.append(dict(comment=c_comment(f"{op.name}: {what} -> tensor '{graph.tensors[op.outputs[0]].name}'"),
                           call=call, **dbg))

@@ -1,9 +1,10 @@
 """The engine's op registry: per TFLite op, the supported-op rules and the emitter that lowers it to a kernel call.
 
 An emitter reads one operator of the Graph and returns a `Lowered`: the constant arrays and the
-constant parameter struct it needs (as C text, through deploy.c_format), the kernel call with
-`@in0@`, `@in1@`, ... and `@out@` standing for the arena addresses the planner will choose, and, per
-input, the in-place overlap bound of the kernel's access order (see deploy.memory_plan). Rules are
+constant parameter struct it needs (as C text, through deploy.c_format), the kernel calls as `Call`s
+whose operands are symbols (`In(pos)`, `Out()`, `Scratch()`) for the arena addresses the planner will
+choose (deploy.codegen gives each its address), and, per input, the in-place overlap bound of the
+kernel's access order (see deploy.memory_plan). Rules are
 small functions returning (ok, reason); the unsupported-op message and the docs are made from them.
 """
 from __future__ import annotations
@@ -85,16 +86,79 @@ class CStruct:
         return ", ".join(f".{k} = {v}" for k, v in self.fields)
 
 
+@dataclass(frozen=True)
+class In:
+    """The arena address of the op's input at position `pos` (plus `offset` bytes)."""
+
+    pos: int
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Out:
+    """The arena address of the op's output number `k` (several only for SPLIT)."""
+
+    k: int = 0
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """The arena address of the step's scratch buffer (`Lowered.scratch` bytes, living for that step only)."""
+
+
+@dataclass(frozen=True)
+class PtrArray:
+    """A local `const int8_t *const name[]` holding operand addresses, passed to the kernel by name."""
+
+    name: str
+    items: tuple
+
+
+Operand = In | Out | Scratch
+
+
+@dataclass(frozen=True)
+class Call:
+    """One kernel call: C text (names, numbers) and operands, which the code generator gives their addresses."""
+
+    kernel: str
+    args: tuple  # str | int | Operand | PtrArray
+
+    def render(self, address: Callable[[Operand], str]) -> str:
+        """The C statement, each operand replaced by `address(operand)`."""
+        def arg(a) -> str:
+            if isinstance(a, PtrArray):
+                return a.name
+            return address(a) if isinstance(a, (In, Out, Scratch)) else str(a)
+
+        text = f"{self.kernel}({', '.join(arg(a) for a in self.args)});"
+        arrays = [a for a in self.args if isinstance(a, PtrArray)]
+        if not arrays:
+            return text
+        decls = "".join(f"const int8_t *const {a.name}[{len(a.items)}] = {{ {', '.join(arg(i) for i in a.items)} }}; "
+                        for a in arrays)
+        return f"{{ {decls}{text} }}"
+
+
+def params_call(kernel: str, struct: "CStruct", *operands) -> Call:
+    """The usual call: `kernel(&params, operands...)`."""
+    return Call(kernel, (f"&{struct.name}", *operands))
+
+
 @dataclass
 class Lowered:
-    kernel: str
-    call: str  # C statement with @in0@ .. and @out@ placeholders
+    calls: list[Call]  # the step's C: kernel calls in order (none for an alias)
     arrays: list[CArray] = field(default_factory=list)
     structs: list[CStruct] = field(default_factory=list)
     overlap: dict[int, int] = field(default_factory=dict)  # input position -> d_max
     alias: bool = False  # RESHAPE: the output is the input's storage, no code
     inplace: int | None = None  # fused ops: the output takes this input position's storage (code runs)
-    scratch: int = 0  # bytes of arena scratch the kernel needs during its step (@scratch@ in the call)
+    scratch: int = 0  # bytes of arena scratch the kernel needs during its step (Scratch() in a call)
+
+    @property
+    def kernel(self) -> str:
+        """The C kernel the step runs ('' for an alias)."""
+        return self.calls[0].kernel if self.calls else ""
 
 
 @dataclass
@@ -405,16 +469,16 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
                        group=KERNEL_GROUP if paired else 1)
     border = ph > 0 or pw > 0 or (oh - 1) * sh - ph + kh > ih or (ow - 1) * sw - pw + kw > iw
     if kernel == "ecnn_depthwise_fast":  # a row of the input zero point stands in for taps outside the image
-        call = f"{kernel}(&{struct.name}, @in0@, @out@, {'@scratch@' if border else '0'});"
-        return Lowered(kernel, call, arrays, [struct], {0: d}, scratch=ic if border else 0)
+        call = params_call(kernel, struct, In(0), Out(), Scratch() if border else 0)
+        return Lowered([call], arrays, [struct], {0: d}, scratch=ic if border else 0)
     if paired:
         # zero-point padded windows: two at a time for border windows; for all windows of short rows, which
         # ecnn_conv2d_fast copies up to four at a time (KERNEL_GROUP, the Helium path)
         short = kw * ic < 16
         window = (KERNEL_GROUP if short else 2) * kh * kw * kc if border or short else 0
-        call = f"{kernel}(&{struct.name}, @in0@, @out@, {'@scratch@' if window else '0'});"
-        return Lowered(kernel, call, arrays, [struct], {0: d}, scratch=window)
-    return Lowered(kernel, f"{kernel}(&{struct.name}, @in0@, @out@);", arrays, [struct], {0: d})
+        call = params_call(kernel, struct, In(0), Out(), Scratch() if window else 0)
+        return Lowered([call], arrays, [struct], {0: d}, scratch=window)
+    return Lowered([params_call(kernel, struct, In(0), Out())], arrays, [struct], {0: d})
 
 
 def rq_right(shift, weights, bias, folded) -> int:
@@ -446,7 +510,7 @@ def _gemm(ctx: OpContext, filt, bias, folded, mult, shift, rows: int, depth: int
     ptrs = [("filter", f"{ctx.ident}_filter"), ("bias_folded", f"{ctx.ident}_bias_folded"),
             ("mult", f"{ctx.ident}_mult"), ("shift", f"{ctx.ident}_shift")]
     struct = CStruct("ecnn_gemm_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)
-    return Lowered("ecnn_gemm", f"ecnn_gemm(&{struct.name}, @in0@, @out@);", arrays, [struct],
+    return Lowered([params_call("ecnn_gemm", struct, In(0), Out())], arrays, [struct],
                    {0: rows_overlap(rows, depth, cols)})
 
 
@@ -487,8 +551,7 @@ def emit_fully_connected(ctx: OpContext) -> Lowered:
     steps = batches * out_depth
     min_read = np.repeat(np.arange(batches, dtype=np.int64) * depth, out_depth)
     d = overlap_bound(min_read, np.arange(1, steps + 1, dtype=np.int64))
-    return Lowered("ecnn_fully_connected", f"ecnn_fully_connected(&{struct.name}, @in0@, @out@);",
-                   arrays, [struct], {0: d})
+    return Lowered([params_call("ecnn_fully_connected", struct, In(0), Out())], arrays, [struct], {0: d})
 
 
 def _pool(ctx: OpContext, kernel: str) -> Lowered:
@@ -503,7 +566,7 @@ def _pool(ctx: OpContext, kernel: str) -> Lowered:
               ("act_max", amax)]
     struct = CStruct("ecnn_pool_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields])
     d = window_overlap((ih, iw, c), (oh, ow, c), (kh, kw), (sh, sw), (1, 1), (ph, pw))
-    return Lowered(kernel, f"{kernel}(&{struct.name}, @in0@, @out@);", [], [struct], {0: d})
+    return Lowered([params_call(kernel, struct, In(0), Out())], [], [struct], {0: d})
 
 
 def emit_max_pool(ctx: OpContext) -> Lowered:
@@ -524,7 +587,7 @@ def emit_mean(ctx: OpContext) -> Lowered:
     # step = channel: reads channel c of every cell (lowest byte c), then writes out[c]
     d = overlap_bound(np.arange(c, dtype=np.int64), np.arange(1, c + 1, dtype=np.int64),
                       read_before_write=True) if n == 1 else -o.size
-    return Lowered("ecnn_mean_hw", f"ecnn_mean_hw(&{struct.name}, @in0@, @out@);", [], [struct], {0: d})
+    return Lowered([params_call("ecnn_mean_hw", struct, In(0), Out())], [], [struct], {0: d})
 
 
 def emit_add(ctx: OpContext) -> Lowered:
@@ -538,7 +601,7 @@ def emit_add(ctx: OpContext) -> Lowered:
     struct = CStruct("ecnn_add_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields])
     steps = np.arange(o.size, dtype=np.int64)
     d = overlap_bound(steps, steps + 1, read_before_write=True)
-    return Lowered("ecnn_add", f"ecnn_add(&{struct.name}, @in0@, @in1@, @out@);", [], [struct], {0: d, 1: d})
+    return Lowered([params_call("ecnn_add", struct, In(0), In(1), Out())], [], [struct], {0: d, 1: d})
 
 
 def emit_softmax(ctx: OpContext) -> Lowered:
@@ -551,11 +614,11 @@ def emit_softmax(ctx: OpContext) -> Lowered:
     struct = CStruct("ecnn_softmax_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields])
     # a row is read completely (max, sum) before any of it is written
     d = overlap_bound(np.arange(rows, dtype=np.int64) * depth, (np.arange(rows, dtype=np.int64) + 1) * depth)
-    return Lowered("ecnn_softmax", f"ecnn_softmax(&{struct.name}, @in0@, @out@);", [], [struct], {0: d})
+    return Lowered([params_call("ecnn_softmax", struct, In(0), Out())], [], [struct], {0: d})
 
 
 def emit_reshape(ctx: OpContext) -> Lowered:
-    return Lowered("", "", alias=True)
+    return Lowered([], alias=True)
 
 
 def emit_pad(ctx: OpContext) -> Lowered:
@@ -570,7 +633,7 @@ def emit_pad(ctx: OpContext) -> Lowered:
     inside = ((iy >= 0) & (iy < ih))[:, None] & ((ix >= 0) & (ix < iw))[None, :]
     min_read = np.where(inside, (iy[:, None] * iw + ix[None, :]) * ic, INF).reshape(-1)
     d = overlap_bound(min_read, (np.arange(oh * ow, dtype=np.int64) + 1) * oc)
-    return Lowered("ecnn_pad", f"ecnn_pad(&{struct.name}, @in0@, @out@);", [], [struct], {0: d})
+    return Lowered([params_call("ecnn_pad", struct, In(0), Out())], [], [struct], {0: d})
 
 
 def emit_concat(ctx: OpContext) -> Lowered:
@@ -590,10 +653,8 @@ def emit_concat(ctx: OpContext) -> Lowered:
         min_read[:, j] = np.arange(outer, dtype=np.int64) * inner[j]
         write_end = (np.arange(outer, dtype=np.int64)[:, None] * total + ends[None, :]).reshape(-1)
         overlap[j] = overlap_bound(min_read.reshape(-1), write_end)
-    ptrs = ", ".join(f"@in{j}@" for j in range(n))
-    call = (f"{{ const int8_t *const ins[{n}] = {{ {ptrs} }}; "
-            f"ecnn_concat({outer}, {n}, {ctx.ident}_inner, ins, @out@); }}")
-    return Lowered("ecnn_concat", call, arrays, [], overlap)
+    ins = PtrArray("ins", tuple(In(j) for j in range(n)))
+    return Lowered([Call("ecnn_concat", (outer, n, f"{ctx.ident}_inner", ins, Out()))], arrays, [], overlap)
 
 
 def emit_quantize(ctx: OpContext) -> Lowered:
@@ -603,7 +664,7 @@ def emit_quantize(ctx: OpContext) -> Lowered:
     struct = CStruct("ecnn_requant_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields])
     steps = np.arange(o.size, dtype=np.int64)
     d = overlap_bound(steps, steps + 1, read_before_write=True)
-    return Lowered("ecnn_requantize", f"ecnn_requantize(&{struct.name}, @in0@, @out@);", [], [struct], {0: d})
+    return Lowered([params_call("ecnn_requantize", struct, In(0), Out())], [], [struct], {0: d})
 
 
 def emit_transpose(ctx: OpContext) -> Lowered:
@@ -626,7 +687,7 @@ def emit_transpose(ctx: OpContext) -> Lowered:
         idx = idx + (np.arange(dims[k], dtype=np.int64) * src[k]).reshape(shape_k)
     n = int(idx.size)
     d = overlap_bound(idx.reshape(-1), np.arange(1, n + 1, dtype=np.int64), read_before_write=True) if n else 0
-    return Lowered("ecnn_transpose", f"ecnn_transpose(&{struct.name}, @in0@, @out@);", [], [struct], {0: d})
+    return Lowered([params_call("ecnn_transpose", struct, In(0), Out())], [], [struct], {0: d})
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import numpy as np
 from deploy import int8_tables as tables
 from deploy import quant_params as qp
 from deploy.c_format import c_int
-from deploy.engine_ops import (TRANSPOSE_MAX_DIMS, CStruct, Lowered, OpContext, OpSpec, _act, _arr, _scale, _zp,
+from deploy.engine_ops import (TRANSPOSE_MAX_DIMS, Call, CStruct, In, Lowered, OpContext, OpSpec, Out, _act, _arr,
+                               _scale, _zp, params_call,
                                emit_add, emit_mean, emit_pad, emit_reshape, rule_batch_one, rule_fused_activation,
                                rule_int8_activations, rule_same_quant_in_out)
 from deploy.memory_plan import overlap_bound
@@ -257,10 +258,10 @@ def rule_pad_constant(ctx: OpContext) -> tuple[bool, str]:
 
 # ---------------------------------------------------------------- emitters
 
-def _operand_ref(ctx: OpContext, pos: int, arrays: list) -> str:
+def _operand_ref(ctx: OpContext, pos: int, arrays: list) -> In | str:
     t = ctx.t(pos)
     if not t.is_constant:
-        return f"@in{pos}@"
+        return In(pos)
     arrays.append(_arr(ctx, "int8_t", f"in{pos}", t.array()))
     return f"{ctx.ident}_in{pos}"
 
@@ -321,15 +322,14 @@ def emit_binary(ctx: OpContext) -> Lowered:
     for pos, st in ((0, s1), (1, s2)):
         if not ctx.t(pos).is_constant:
             overlap[pos] = _gather_overlap(_element_index(sizes, st))
-    call = f"ecnn_binary(&{ctx.ident}_p, {refs[0]}, {refs[1]}, @out@);"
-    return Lowered("ecnn_binary", call, arrays, structs, overlap)
+    return Lowered([params_call("ecnn_binary", structs[-1], refs[0], refs[1], Out())], arrays, structs, overlap)
 
 
 def _lut(ctx: OpContext, table: np.ndarray) -> Lowered:
     n = ctx.out.size
     arrays = [_arr(ctx, "int8_t", "table", table)]
     d = _gather_overlap(np.arange(n, dtype=np.int64))
-    return Lowered("ecnn_lut", f"ecnn_lut({ctx.ident}_table, {n}, @in0@, @out@);", arrays, [], {0: d})
+    return Lowered([Call("ecnn_lut", (f"{ctx.ident}_table", n, In(0), Out()))], arrays, [], {0: d})
 
 
 def emit_hard_swish(ctx: OpContext) -> Lowered:
@@ -360,13 +360,12 @@ def emit_leaky_relu(ctx: OpContext) -> Lowered:
                                              float(ctx.op.options.get("alpha", 0.0)), f"layer {ctx.op.name}"))
 
 
-def _gather_call(ctx: OpContext, name: str, dims5, src5, base: int, in_ref: str, out_ref: str) -> tuple[CStruct, str]:
+def _gather_call(ctx: OpContext, name: str, dims5, src5, base: int, pos: int, out: Out) -> tuple[CStruct, Call]:
     def c_list(values) -> str:
         return "{ " + ", ".join(c_int(v) for v in values) + " }"
 
     struct = CStruct("ecnn_transpose_params", name, [("dims", c_list(dims5)), ("strides", c_list(src5))])
-    src = f"{in_ref} + {base}" if base else in_ref
-    return struct, f"ecnn_transpose(&{name}, {src}, {out_ref});"
+    return struct, params_call("ecnn_transpose", struct, In(pos, base), out)
 
 
 def emit_strided_slice(ctx: OpContext) -> Lowered:
@@ -375,9 +374,9 @@ def emit_strided_slice(ctx: OpContext) -> Lowered:
     dims = [len(range(*a)) for a in axes]
     src = [a[2] * s for a, s in zip(axes, st)]
     base = sum(a[0] * s for a, s in zip(axes, st))
-    struct, call = _gather_call(ctx, f"{ctx.ident}_p", dims, src, base, "@in0@", "@out@")
+    struct, call = _gather_call(ctx, f"{ctx.ident}_p", dims, src, base, 0, Out())
     d = _gather_overlap(base + _element_index(dims, src))
-    return Lowered("ecnn_transpose", call, [], [struct], {0: d})
+    return Lowered([call], [], [struct], {0: d})
 
 
 def emit_split(ctx: OpContext) -> Lowered:
@@ -389,12 +388,11 @@ def emit_split(ctx: OpContext) -> Lowered:
     for k, size in enumerate(sizes):
         dims = [1] * pad + list(x.shape)
         dims[pad + axis] = size
-        struct, call = _gather_call(ctx, f"{ctx.ident}_p{k}", dims, st, start * st[pad + axis],
-                                    f"@in{data_pos}@", "@out@" if k == 0 else f"@out{k}@")
+        struct, call = _gather_call(ctx, f"{ctx.ident}_p{k}", dims, st, start * st[pad + axis], data_pos, Out(k))
         structs.append(struct)
         calls.append(call)
         start += size
-    return Lowered("ecnn_transpose", " ".join(calls), [], structs, {})
+    return Lowered(calls, [], structs, {})
 
 
 def resize_indices(in_size: int, out_size: int, align_corners: bool, half_pixel: bool) -> list[int]:
@@ -430,7 +428,7 @@ def emit_resize_nearest(ctx: OpContext) -> Lowered:
                      [("ys", f"{ctx.ident}_ys"), ("xs", f"{ctx.ident}_xs")])
     index = ((np.arange(n)[:, None, None, None] * ih * iw + np.asarray(ys)[None, :, None, None] * iw +
               np.asarray(xs)[None, None, :, None]) * c + np.arange(c)[None, None, None, :]).reshape(-1)
-    return Lowered("ecnn_resize_nearest", f"ecnn_resize_nearest(&{struct.name}, @in0@, @out@);", arrays, [struct],
+    return Lowered([params_call("ecnn_resize_nearest", struct, In(0), Out())], arrays, [struct],
                    {0: _gather_overlap(index)})
 
 
@@ -451,7 +449,7 @@ def emit_mean_any(ctx: OpContext) -> Lowered:
               ("shift", c_int(shift))]
     struct = CStruct("ecnn_reduce_mean_params", f"{ctx.ident}_p", fields)
     # no in-place bound: an output element reads inputs spread over the whole tensor
-    return Lowered("ecnn_reduce_mean", f"ecnn_reduce_mean(&{struct.name}, @in0@, @out@);", [], [struct], {})
+    return Lowered([params_call("ecnn_reduce_mean", struct, In(0), Out())], [], [struct], {})
 
 
 def emit_pad_constant(ctx: OpContext) -> Lowered:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from deploy.c_format import c_int
-from deploy.engine_ops import CStruct, Lowered, OpContext, _conv_like, _nhwc, emit_add
+from deploy.engine_ops import CStruct, In, Lowered, OpContext, Scratch, _conv_like, _nhwc, emit_add, params_call
 from deploy.tflite_reader import Graph, Operator
 
 
@@ -111,7 +111,7 @@ def emit_residual_block(graph: Graph, blk: ResidualBlock, idents: dict[int, str]
     struct = CStruct("ecnn_resblock_params", f"{ident}_block",
                      [("a", f"&{la.structs[0].name}"), ("b", f"&{lb.structs[0].name}"),
                       ("add", f"&{ladd.structs[0].name}"), ("x_first", c_int(int(blk.x_first)))])
-    return Lowered("ecnn_resblock", f"ecnn_resblock(&{struct.name}, @in0@, @scratch@);",
+    return Lowered([params_call("ecnn_resblock", struct, In(0), Scratch())],
                    la.arrays + lb.arrays + ladd.arrays, la.structs + lb.structs + ladd.structs + [struct],
                    inplace=0, scratch=3 * w * ct + w * c + 2 * 9 * max(c, ct))
 

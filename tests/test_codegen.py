@@ -176,6 +176,18 @@ def test_wrong_label_count_is_refused(small_tflite, tmp_path):
         generate_engine(small_tflite, tmp_path / "e", labels=["a", "b"])
 
 
+def test_kernel_calls_name_their_operands_and_codegen_gives_the_addresses():
+    """Emitters return Calls whose operands are symbols; one function renders them (no text placeholders)."""
+    from deploy.engine_ops import Call, In, Out, PtrArray, Scratch
+
+    where = {In(0): "A + 8", In(1): "A + 64", In(0, 3): "A + 8 + 3", Out(): "A + 120", Scratch(): "A + 200"}
+    assert Call("ecnn_pad", ("&pad_p", In(0), Out())).render(where.__getitem__) == "ecnn_pad(&pad_p, A + 8, A + 120);"
+    assert Call("ecnn_x", ("&p", In(0, 3), Scratch(), 0)).render(where.__getitem__) == "ecnn_x(&p, A + 8 + 3, A + 200, 0);"
+    concat = Call("ecnn_concat", (1, 2, "c_inner", PtrArray("ins", (In(0), In(1))), Out()))
+    assert concat.render(where.__getitem__) == ("{ const int8_t *const ins[2] = { A + 8, A + 64 }; "
+                                               "ecnn_concat(1, 2, c_inner, ins, A + 120); }")
+
+
 def test_c_format_helpers():
     assert c_identifier("conv 2d/0") == "conv_2d_0"
     assert c_identifier("int") != "int" and c_identifier("3x")[0].isalpha()
