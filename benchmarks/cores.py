@@ -58,9 +58,10 @@ def measure(build: Path, cpu: str, samples: int) -> dict:
     from suite import kit_cycles, kit_measure
 
     from deploy.firmware import ModelTooLargeError
+    from toolkit.targets import TARGETS
 
     try:
-        v = verify_qemu(build, cpu, samples=samples, estimate_cycles=True)
+        v = verify_qemu(build, TARGETS[cpu], samples=samples, estimate_cycles=True)
     except ModelTooLargeError as exc:  # e.g. MobileNet's 46 KB of activations on a 32 KB M0+
         return dict(engine=None, exact=None, samples=0, flash=None, kit=None, kit_flash=None, note=str(exc))
     with tempfile.TemporaryDirectory(prefix="edgecnn_kit_") as work:

@@ -61,7 +61,7 @@ def kit_cycles(kit: dict, plugin_dir: Path, timeout: float = 600.0) -> dict:
     """Re-run the kit's ELF (kit_measure with `work`) on its QEMU board, exactly as run_tflm.py runs it, under
     edgecnn's plugin with the cycle estimate, between the kit's own markers (mark_start, mark_stop around
     Invoke). Returns the first Invoke's instructions (must equal the kit's count) and estimated cycles."""
-    from deploy.firmware import symbol_address
+    from deploy.toolchain import symbol_address
     from deploy.qemu import build_plugin, parse_cycles, plugin_args
 
     elf = Path(kit["elf"])
@@ -147,8 +147,9 @@ def trained_build(dataset: str, conv: str, groups: int, epochs: int | None, out:
 
 def measure_row(label: str, build: Path, rep: dict, callgrind_on: bool) -> dict:
     from deploy.verify_qemu import verify_qemu
+    from toolkit.targets import TARGETS
 
-    v = verify_qemu(build, "cortex-m4")
+    v = verify_qemu(build, TARGETS["cortex-m4"])
     m, mem = rep["model"], rep["memory"]
     row = dict(model=label, params=m["params"], macs=m["macs"], tflite=mem["tflite_bytes"],
                arena=mem["tflm_arena_bytes"], head=mem["tflm_arena_head_bytes"], tail=mem["tflm_arena_tail_bytes"],

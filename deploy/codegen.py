@@ -20,7 +20,7 @@ from deploy.engine_ops import OPS, Lowered, OpContext, Operand, Out, Scratch, ch
 from deploy.fusion import FusedOp, emit_residual_block, find_residual_blocks, fused_op
 from deploy.graph_passes import float_io, simplify
 from deploy.memory_plan import Buffer, MemoryPlan, Overlap, check_plan, plan_memory
-from deploy.templates import TEMPLATE_DIR, render
+from deploy.templates import TEMPLATE_DIR, render, write_generated
 from deploy.tflite_reader import Graph, read_tflite
 from toolkit.errors import ModelError, OutputError, UnsupportedOpError
 
@@ -286,7 +286,7 @@ def write_engine(plan: EnginePlan, out_dir: Path, target=None) -> EngineInfo:
             if stale.name not in plan.texts:
                 stale.unlink()
         for name, text in plan.texts.items():
-            (out_dir / name).write_text(text)
+            write_generated(out_dir / name, text)  # an unchanged file keeps its mtime (the object cache)
     except OSError as exc:
         raise OutputError(f"cannot write the engine into {out_dir}: {exc}",
                           hint="check the output folder's permissions and free space") from None

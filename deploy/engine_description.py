@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from deploy.templates import write_generated
 from toolkit.errors import ModelError, OutputError
 
 FILE_NAME = "engine.json"
@@ -89,10 +90,10 @@ def for_target(desc: EngineDescription, target) -> EngineDescription:
 
 
 def write_description(desc: EngineDescription, engine_dir: Path) -> Path:
-    """engine.json in engine_dir (sorted keys, so byte-identical from run to run)."""
+    """engine.json in engine_dir (sorted keys, so byte-identical from run to run; left as it is when unchanged)."""
     path = Path(engine_dir) / FILE_NAME
     try:
-        path.write_text(json.dumps(desc.to_dict(), indent=1, sort_keys=True) + "\n")
+        write_generated(path, json.dumps(desc.to_dict(), indent=1, sort_keys=True) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror}",
                           hint="check the output folder's permissions and free space") from None

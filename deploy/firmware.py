@@ -28,12 +28,11 @@ from deploy.c_format import GENERATED_HEADER, c_string
 from deploy.engine_description import FILE_NAME as DESCRIPTION_FILE
 from deploy.engine_description import EngineDescription, read_description
 from deploy.images import write_images
-from deploy.templates import TEMPLATE_DIR, render
-from deploy.toolchain import (LDFLAGS, elf_sizes, firmware_cflags, parse_size_output, require_tool,  # noqa: F401
-                              run_tool, symbol_address)  # elf_sizes, symbol_address: re-exported for their callers
+from deploy.templates import TEMPLATE_DIR, render, write_generated
+from deploy.toolchain import LDFLAGS, elf_sizes, firmware_cflags, parse_size_output, require_tool, run_tool
 from toolkit.boards import CYCLE_COUNTERS
-from toolkit.errors import ModelError, OutputError, ToolchainError
-from toolkit.targets import Board, Target, get_board, get_target
+from toolkit.errors import ConfigError, ModelError, OutputError, ToolchainError
+from toolkit.targets import Board, Target, get_board
 
 MODES = ("verify", "serial")
 STATIC_FILES = ("startup.c", "board_uart.c", "semihost.c", "semihost.h", "ecnn_link.c", "ecnn_link.h",
@@ -66,7 +65,7 @@ class FirmwareBuild:
     images: dict = field(default_factory=dict)  # mode -> {"bin": Path, "hex": Path[, "uf2": Path]}
 
 
-def firmware_dir(build_dir: Path, target: Target | str, board: Board | str | None = None) -> Path:
+def firmware_dir(build_dir: Path, target: Target, board: Board | str | None = None) -> Path:
     """<build>/firmware/<cpu>/ for the CPU's own (QEMU) board, <build>/firmware/<board name>/ for any other, so
     that verifying on QEMU never overwrites a custom board's files. `board` may be the name a firmware
     reports (ECNN_BOARD_NAME)."""
@@ -80,14 +79,12 @@ def engine_dir(build_dir: Path) -> Path:
     return Path(build_dir) / "firmware" / "engine"
 
 
-def mcu_target(target: Target | str) -> Target:
-    """The Cortex-M Target itself; a name (from tests, benchmarks or a device string) is resolved here, at the
-    edge; the build hands the Target object down and nothing is looked up again."""
+def mcu_target(target: Target) -> Target:
+    """The Cortex-M Target itself, or a ConfigError for a target that has no Cortex-M firmware. Names are resolved
+    at the edges (the CLI, a device string, a board's report); deploy functions take the Target object."""
     if not isinstance(target, Target):
-        target = get_target(target)
+        raise TypeError(f"expected a toolkit.targets.Target, not {target!r} (look it up with get_target)")
     if target.kind != "mcu":
-        from toolkit.errors import ConfigError
-
         raise ConfigError(f"{target.name} is not a Cortex-M target",
                           hint="use cortex-m0plus, m3, m4, m7, m33 or m55")
     return target
@@ -134,9 +131,6 @@ def link_limits(target: Target, board: Board) -> dict[str, int]:
     return {"flash_bytes": flash, "ram_bytes": ram}
 
 
-cflags = firmware_cflags  # the firmware's compiler flags for a target (deploy.toolchain owns them)
-
-
 WAIT_LOOPS = 1_000_000  # bound of every clock/peripheral wait in a board port (ms on a real part)
 
 
@@ -167,7 +161,7 @@ def mode_sources(mode: str, brd: Board) -> tuple[str, ...]:
     return (*MODE_SOURCES[mode], *brd.family_sources)
 
 
-def generate_firmware(build_dir: Path, target: Target | str = "cortex-m4", board: Board | dict | str | None = None,
+def generate_firmware(build_dir: Path, target: Target, board: Board | dict | str | None = None,
                       golden: dict | None = None, engine: EngineDescription | None = None) -> Path:
     """Write the board files for `target` into firmware_dir(build_dir, target, board) (byte-identical from run to
     run).
@@ -198,7 +192,7 @@ def generate_firmware(build_dir: Path, target: Target | str = "cortex-m4", board
         flash_bytes=limits["flash_bytes"], ram_bytes=limits["ram_bytes"], stack_bytes=target.stack_bytes,
         uart_define=(f"#define ECNN_UART_CMSDK_BASE {_hex(brd.uart_base)}u /* CMSDK APB UART0 */"
                      if brd.uart_base is not None else "/* no CMSDK UART: the board port defines board_uart_* */"),
-        engine_rel=str(rel_engine), cflags=" ".join(cflags(target)),
+        engine_rel=str(rel_engine), cflags=" ".join(firmware_cflags(target)),
         ldflags=" ".join(["-T", "linker.ld", *LDFLAGS]),
         ldflags_cmake=" ".join(["-T${CMAKE_CURRENT_SOURCE_DIR}/linker.ld", *LDFLAGS]),
         qemu_machine=brd.qemu_machine or "", qemu_args=" ".join(brd.qemu_args), board_name_plain=brd.name,
@@ -217,10 +211,7 @@ def generate_firmware(build_dir: Path, target: Target | str = "cortex-m4", board
     try:
         fdir.mkdir(parents=True, exist_ok=True)
         for name, text in texts.items():
-            path = fdir / name
-            data = text.encode() if isinstance(text, str) else text
-            if not path.is_file() or path.read_bytes() != data:  # keep mtimes stable for make
-                path.write_bytes(data)
+            write_generated(fdir / name, text)  # unchanged files keep their mtimes, for make
     except OSError as exc:
         raise OutputError(f"cannot write the firmware into {fdir}: {exc.strerror}",
                           hint="check the output folder's permissions and free space") from None
@@ -271,7 +262,7 @@ def _engine_object_dir(edir: Path, target: Target, flags: list[str]) -> Path:
     return d
 
 
-def build_firmware(build_dir: Path, target: Target | str = "cortex-m4", board: Board | dict | str | None = None,
+def build_firmware(build_dir: Path, target: Target, board: Board | dict | str | None = None,
                    modes: tuple[str, ...] = MODES, engine: EngineDescription | None = None,
                    rendered: bool = False, golden: dict | None = None) -> FirmwareBuild:
     """Generate the board files (unless `rendered`: code generation already wrote them) and build the firmware
@@ -291,7 +282,7 @@ def build_firmware(build_dir: Path, target: Target | str = "cortex-m4", board: B
     check_fits(engine, {"flash": 0, "ram": 0}, limits, target, "the model alone")
     out = fdir / "build"
     out.mkdir(exist_ok=True)
-    flags = [*cflags(target), "-I", str(fdir), "-I", str(edir)]
+    flags = [*firmware_cflags(target), "-I", str(fdir), "-I", str(edir)]
     objects: dict[str, Path] = {}
     sources = {s: fdir / s for m in modes for s in mode_sources(m, brd)}
     engine_srcs = engine_sources(engine)
@@ -318,7 +309,7 @@ def build_firmware(build_dir: Path, target: Target | str = "cortex-m4", board: B
         code_ram = max(0, sum(x["data"] + x["bss"] for x in mine) - engine.peak_ram_bytes)
         check_fits(engine, {"flash": code_flash, "ram": code_ram}, limits, target, f"{mode} firmware")
         elf = out / f"edgecnn_{mode}.elf"
-        r = run_tool([gcc, *cflags(target), *map(str, objs), "-T", str(fdir / "linker.ld"), *LDFLAGS,
+        r = run_tool([gcc, *firmware_cflags(target), *map(str, objs), "-T", str(fdir / "linker.ld"), *LDFLAGS,
                   f"-Wl,-Map={out / f'edgecnn_{mode}.map'}", "-o", str(elf)], "arm-none-eabi-gcc (link)")
         if r.returncode != 0:
             err = r.stderr.strip()
@@ -338,5 +329,4 @@ def build_firmware(build_dir: Path, target: Target | str = "cortex-m4", board: B
 
 
 __all__ = ["FirmwareBuild", "ModelTooLargeError", "build_firmware", "generate_firmware", "ensure_engine",
-           "elf_sizes", "symbol_address", "require_tool", "firmware_dir", "check_fits",
-           "link_limits", "MODES"]
+           "firmware_dir", "mcu_target", "check_fits", "link_limits", "MODES"]

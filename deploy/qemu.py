@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.firmware import require_tool, symbol_address
 from deploy.templates import TEMPLATE_DIR
+from deploy.toolchain import require_tool, symbol_address
 from deploy.verify_common import DeviceTimeoutError
 from toolkit.errors import ToolchainError
 from toolkit.targets import Board

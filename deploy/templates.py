@@ -1,4 +1,4 @@
-"""Renders the Jinja2 templates in firmware_templates/ (loops and placeholders only)."""
+"""Renders the Jinja2 templates in firmware_templates/ (loops and placeholders only) and writes generated files."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -18,3 +18,13 @@ def _env():
 def render(name: str, **context) -> str:
     """Render firmware_templates/<name> with `context`; missing placeholders are errors, not blanks."""
     return _env().get_template(name).render(**context)
+
+
+def write_generated(path: Path, data: str | bytes) -> bool:
+    """Write a generated file unless it already holds exactly `data` (so its mtime stays, and make and the
+    firmware's object cache see nothing changed); True when it was written."""
+    data = data.encode() if isinstance(data, str) else data
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    path.write_bytes(data)
+    return True

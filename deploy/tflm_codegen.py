@@ -8,7 +8,9 @@ import numpy as np
 from deploy.c_format import GENERATED_HEADER, c_bytes, c_comment, c_float, c_int_array_body, c_string
 from deploy.templates import render
 from deploy.tflite_reader import Graph
+from deploy.toolchain import SIZE_CPU, cpu_flags
 from toolkit.errors import UnsupportedOpError
+from toolkit.targets import Target, get_target
 
 # TFLite builtin op -> MicroMutableOpResolver method (TFLM's micro_mutable_op_resolver.h).
 RESOLVER_METHODS = {
@@ -28,10 +30,10 @@ ARENA_MARGIN = 1.25  # the host-measured arena holds 64-bit structs; the margin 
 
 
 def write_tflm_arrays(graph: Graph, tflite: bytes, out_dir: Path, labels, arena_total: int, model_name: str,
-                      golden: dict | None = None, cpu_flags: tuple[str, ...] = ()) -> list[Path]:
+                      golden: dict | None = None, target: Target | None = None) -> list[Path]:
     """Write model_data.h/.c and op_resolver.h into out_dir (firmware/tflm/); with golden (inputs_int8,
-    outputs_int8), also the example main.cc that classifies golden input 0 and its Makefile (cpu_flags: the
-    target's compiler flags, the Makefile's default)."""
+    outputs_int8), also the example main.cc that classifies golden input 0 and its Makefile, whose default
+    CPU_FLAGS are `target`'s (deploy.toolchain.cpu_flags: Cortex-M4's for a target without any, or None)."""
     ops = []
     for name in graph.op_names():
         if name not in RESOLVER_METHODS:
@@ -60,8 +62,8 @@ def write_tflm_arrays(graph: Graph, tflite: bytes, out_dir: Path, labels, arena_
         expected = int(np.argmax(np.asarray(golden["outputs_int8"][0]).reshape(-1)))
         files["main.cc"] = render("tflm/main.cc.j2", input_body=c_int_array_body([int(v) for v in x]),
                                   expected=expected, expected_name=str(labels[expected]).replace('"', "'"), **ctx)
-        files["Makefile"] = render("tflm/Makefile.j2", cpu_flags=" ".join(cpu_flags or ("-mcpu=cortex-m4", "-mthumb")),
-                                   **ctx)
+        flags = cpu_flags(target if target is not None else get_target(SIZE_CPU))[1]
+        files["Makefile"] = render("tflm/Makefile.j2", cpu_flags=" ".join(flags), **ctx)
     paths = []
     for fname, text in files.items():
         p = out_dir / fname

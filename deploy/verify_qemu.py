@@ -1,6 +1,6 @@
 """Verifies a build on an emulated Cortex-M: builds the verify firmware, runs the golden inputs in QEMU, compares.
 
-    result = verify_qemu("build/compact_cnn", cpu="cortex-m4", samples=100)
+    result = verify_qemu("build/compact_cnn", TARGETS["cortex-m4"], samples=100)
 
 The result has the verify.json keys (deploy.verify_common.VERIFY_KEYS) plus cpu, board, qemu_machine,
 instructions_min/max, mismatched_samples and first_mismatch. instructions_per_inference is the mean over
@@ -17,7 +17,7 @@ from deploy.qemu import build_plugin, run_verify_firmware
 from deploy.verify_common import compare_outputs, ram_parts, select_samples
 from toolkit.artifacts import Build, load_build
 from toolkit.errors import ModelError
-from toolkit.targets import get_board
+from toolkit.targets import Target, get_board
 
 # Default time limit: generous for 2 shared cores (QEMU runs this firmware at 50-300 M instructions/s).
 BASE_TIMEOUT_S = 60.0
@@ -38,12 +38,12 @@ def default_timeout(build: Build, samples: int) -> float:
     return BASE_TIMEOUT_S + samples * macs * INSNS_PER_MAC / SLOW_MIPS
 
 
-def verify_qemu(build_dir, cpu: str = "cortex-m4", samples: int | None = None, timeout: float | None = None,
+def verify_qemu(build_dir, cpu: Target, samples: int | None = None, timeout: float | None = None,
                 board: dict | str | None = None, count_instructions: bool = True, golden: dict | None = None,
                 estimate_cycles: bool = True) -> dict:
     """Run the golden inputs of `build_dir` (a toolkit.artifacts.Build, or a build folder read through its
     loader; or `golden`, a record like golden.npz's from deploy.verify_inputs) through the engine on QEMU's model
-    of `cpu` (a Target, or its name from tests and benchmarks); compare with TFLM."""
+    of `cpu` (a Cortex-M Target); compare with TFLM."""
     build = build_dir if isinstance(build_dir, Build) else load_build(build_dir)
     build_dir = build.out  # absolute: QEMU runs in a temporary folder
     target = mcu_target(cpu)

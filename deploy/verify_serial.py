@@ -49,8 +49,8 @@ def _serial_elf_sizes(build_dir: Path, cpu: str, board: str | None) -> dict | No
     target = TARGETS.get(cpu)
     if target is None or target.kind != "mcu":
         return None
-    folders = [firmware_dir(build_dir, board)] if board in BOARD_TARGETS else []
-    folders.append(firmware_dir(build_dir, cpu, board))
+    folders = [firmware_dir(build_dir, BOARD_TARGETS[board])] if board in BOARD_TARGETS else []
+    folders.append(firmware_dir(build_dir, target, board))
     for folder in folders:
         elf = folder / "build" / "edgecnn_serial.elf"
         if elf.is_file():

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from conftest import run_cli
-from deploy import firmware
+from deploy import firmware, toolchain
 from deploy.firmware import build_firmware
 from deploy.images import UF2_MAGIC_END, UF2_MAGIC_START0, UF2_MAGIC_START1
 from firmware_support import copy_build
@@ -54,7 +54,7 @@ CPU_OF = {"pico": "cortex-m0plus", "microbit": "cortex-m0", "nucleo-f746zg": "co
 def boards_build(build_dir, tmp_path_factory):
     """Serial firmware for every vendor board, built once (the engine is compiled once per CPU)."""
     b = copy_build(build_dir, tmp_path_factory.mktemp("boards") / "build")
-    return b, {name: build_firmware(b, name, modes=("serial",)) for name in BOARD_TARGETS}
+    return b, {name: build_firmware(b, target, modes=("serial",)) for name, target in BOARD_TARGETS.items()}
 
 
 def test_registry_matches_the_parts():
@@ -112,8 +112,8 @@ def test_every_board_links_at_the_parts_memory(boards_build):
         sp, reset = _words(image, brd.vector_offset)
         assert ro < sp <= ro + rb and sp % 8 == 0, name  # initial stack pointer in the part's RAM
         assert reset & 1 and fo <= reset < fo + fb, name  # Thumb reset handler in the part's flash
-        assert reset & ~1 == firmware.symbol_address(fw.elves["serial"], "Reset_Handler"), name
-        assert firmware.symbol_address(fw.elves["serial"], "ecnn_vector_table") == fo + brd.vector_offset, name
+        assert reset & ~1 == toolchain.symbol_address(fw.elves["serial"], "Reset_Handler"), name
+        assert toolchain.symbol_address(fw.elves["serial"], "ecnn_vector_table") == fo + brd.vector_offset, name
         mem = dict(re.findall(r"^(FLASH|RAM|BOOT2)\s+(0x[0-9a-f]+\s+0x[0-9a-f]+)",
                               fw.elves["serial"].with_suffix(".map").read_text(), re.M))
         origins = {k: tuple(int(x, 16) for x in v.split()) for k, v in mem.items()}

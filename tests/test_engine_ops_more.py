@@ -145,6 +145,7 @@ def test_ops_doc_prints_each_rule():
 @pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m55"])
 def test_squeeze_excite_block_bit_exact_on_each_core(models, cpu, tmp_path_factory):
     from deploy.verify_qemu import verify_qemu
+    from toolkit.targets import TARGETS
 
     out = tmp_path_factory.getbasetemp() / "se_qemu"
     if not (out / "golden.npz").is_file():
@@ -155,7 +156,7 @@ def test_squeeze_excite_block_bit_exact_on_each_core(models, cpu, tmp_path_facto
         ref = run_tflm(tfl, x).reshape(len(x), -1)
         np.savez(out / "golden.npz", inputs_int8=x, outputs_int8=ref)
         generate_engine(tfl, out / "firmware" / "engine")
-    r = verify_qemu(out, cpu)
+    r = verify_qemu(out, TARGETS[cpu])
     assert r["samples"] == 6 and r["bit_exact"] == 1.0, r.get("first_mismatch")
 
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from deploy.firmware import require_tool
+from deploy.toolchain import require_tool
 from deploy.qemu import build_plugin, parse_cycles, plugin_args, qemu_base_command
 from toolkit.targets import BOARDS
 

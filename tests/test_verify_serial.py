@@ -27,7 +27,7 @@ def sbuild(build_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def board_url(sbuild):
     """The M4 serial firmware running in QEMU, its UART on a loopback TCP port."""
-    fw = build_firmware(sbuild, "cortex-m4", modes=("serial",))
+    fw = build_firmware(sbuild, TARGETS["cortex-m4"], modes=("serial",))
     with serial_qemu(fw.elves["serial"], get_board(TARGETS["cortex-m4"]), timeout=240) as url:
         yield url
 
@@ -122,7 +122,7 @@ def test_unopenable_port_names_it():
 
 
 def test_pty_transport_works(sbuild):
-    fw = build_firmware(sbuild, "cortex-m0plus", modes=("serial",))
+    fw = build_firmware(sbuild, TARGETS["cortex-m0plus"], modes=("serial",))
     with serial_qemu(fw.elves["serial"], get_board(TARGETS["cortex-m0plus"]), timeout=120, via="pty") as dev:
         assert dev.startswith("/dev/pts/")
         r = verify_serial(sbuild, dev, samples=4, timeout=2.0)

@@ -291,7 +291,11 @@ def stage_report(ctx: Context) -> None:
     engine_memory, refused = None, None
     if ctx.target.kind != "android":
         try:
-            ctx.engine, engine_memory = plan_engine_memory(ctx.graph, ctx.labels, ctx.target, ctx.build.board)
+            ctx.engine, engine_memory, fw = plan_engine_memory(ctx.graph, ctx.labels, ctx.target, ctx.build.board,
+                                                               into=ctx.out, golden=ctx.golden)
+            if fw is not None:  # written and linked in the build folder: code generation and --verify use them
+                ctx.build.engine = ctx.engine.description
+                ctx.build.firmware[fw.dir] = True
         except UnsupportedOpError as exc:  # fall back to TFLM: codegen writes firmware/tflm only
             refused = exc.message
             ctx.notes.append(f"engine not generated, TFLM fallback: {refused}; firmware/tflm holds the model for "
@@ -312,22 +316,26 @@ def stage_report(ctx: Context) -> None:
     ctx.build.report, ctx.build.plan = ctx.report, ctx.engine
 
 
-def plan_engine_memory(graph, labels, target: Target, board: Board | dict | None = None) -> tuple[Any, dict]:
-    """Plan the engine for `graph` and measure what it needs on `target`: the plan, and the report's memory keys
+def plan_engine_memory(graph, labels, target: Target, board: Board | dict | None = None, into: Path | None = None,
+                       golden: dict | None = None) -> tuple[Any, dict, Any]:
+    """Plan the engine for `graph` and measure what it needs on `target`: the plan, the report's memory keys
     (peak_ram_bytes, flash_bytes and how it was measured, engine_constant_bytes, and the linked serial firmware's
-    RAM part by part when one was linked). Raises UnsupportedOpError naming the layer the engine cannot run."""
+    RAM part by part when one was linked), and that deploy.firmware.FirmwareBuild (None when none was linked).
+    into: the build folder, where the engine and the serial firmware (with `golden`'s inputs) are written and
+    linked for good, so that nothing is compiled twice; None links in a temporary folder. Raises
+    UnsupportedOpError naming the layer the engine cannot run."""
     from deploy.codegen import plan_engine
 
     plan = plan_engine(graph, labels)
-    flash, flash_how, fw_sizes = _engine_memory(plan, target, board)
+    flash, flash_how, fw = _engine_memory(plan, target, board, into, golden)
     fields = {"flash_bytes": flash, "peak_ram_bytes": plan.info.peak_ram_bytes,
               "flash_bytes_measured_with": flash_how, "engine_constant_bytes": plan.info.const_bytes}
-    if fw_sizes is not None:  # the linked serial firmware's RAM, part by part (the activations are in .bss)
+    if fw is not None:  # the linked serial firmware's RAM, part by part (the activations are in .bss)
         from deploy.verify_common import ram_parts
 
-        fields["firmware_ram_bytes"] = fw_sizes["ram_bytes"]
-        fields["firmware_ram_parts"] = ram_parts(fw_sizes, plan.info.peak_ram_bytes)
-    return plan, fields
+        fields["firmware_ram_bytes"] = fw.sizes["serial"]["ram_bytes"]
+        fields["firmware_ram_parts"] = ram_parts(fw.sizes["serial"], plan.info.peak_ram_bytes)
+    return plan, fields, fw
 
 
 def tflite_report(path, target_name: str = "cortex-m4", board: dict | None = None) -> dict:
@@ -351,7 +359,7 @@ def tflite_report(path, target_name: str = "cortex-m4", board: dict | None = Non
     engine_memory, refused = None, None
     if target.kind != "android":
         try:
-            _, engine_memory = plan_engine_memory(graph, None, target, board)
+            _, engine_memory, _ = plan_engine_memory(graph, None, target, board)
         except UnsupportedOpError as exc:
             refused = str(exc)
     accuracy = {"float": None, "int8": None,
@@ -366,30 +374,35 @@ def tflite_report(path, target_name: str = "cortex-m4", board: dict | None = Non
     return rep
 
 
-def _engine_memory(plan, target: Target, board: Board | dict | None) -> tuple[int, str, dict | None]:
+def _engine_memory(plan, target: Target, board: Board | dict | None, into: Path | None = None,
+                   golden: dict | None = None) -> tuple[int, str, Any]:
     """Flash of what a user flashes: for a Cortex-M target, the serial firmware (engine, start-up, UART link)
-    linked for that CPU and board with --gc-sections; elsewhere the engine's objects built with the target's own
-    compiler flags (deploy.toolchain; Cortex-M4's for a target without any, the host).
-    Also that firmware's ELF sizes (deploy.firmware.elf_sizes: RAM = .data + .bss + stack), None when no
-    firmware was linked."""
+    linked for that CPU and board with --gc-sections (in `into`, the build folder, or a temporary one); elsewhere
+    the engine's objects built with the target's own compiler flags (deploy.toolchain; Cortex-M4's for a target
+    without any, the host). Also the linked deploy.firmware.FirmwareBuild (its sizes: RAM = .data + .bss +
+    stack), None when no firmware was linked."""
+    import contextlib
     import tempfile
 
     from deploy.codegen import write_engine
+    from deploy.toolchain import has_arm_toolchain, object_cflags, object_sizes
 
-    with tempfile.TemporaryDirectory(prefix="edgecnn_flash_") as tmp:
-        src = write_engine(plan, Path(tmp) / "firmware" / "engine", target)
-        if target.kind == "mcu" and shutil.which("arm-none-eabi-gcc"):
-            from deploy.firmware import ModelTooLargeError, build_firmware
+    if target.kind == "mcu" and has_arm_toolchain():
+        from deploy.firmware import ModelTooLargeError, build_firmware, engine_dir
 
+        with contextlib.ExitStack() as stack:
+            folder = Path(into) if into is not None else Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="edgecnn_flash_")))
+            write_engine(plan, engine_dir(folder), target)
             try:
-                fw = build_firmware(Path(tmp), target, board, modes=("serial",), engine=plan.description)
+                fw = build_firmware(folder, target, board, modes=("serial",), engine=plan.description, golden=golden)
             except ModelTooLargeError as exc:
                 return plan.info.const_bytes, f"engine constants only: {exc.message}", None
-            how = (f"text + data of the serial firmware linked for {target.name} ({fw.board}; "
-                   f"{' '.join(target.cflags)} -O2, --gc-sections): engine, start-up code and UART link")
-            return fw.sizes["serial"]["flash_bytes"], how, fw.sizes["serial"]
-        from deploy.toolchain import object_cflags, object_sizes
-
+        how = (f"text + data of the serial firmware linked for {target.name} ({fw.board}; "
+               f"{' '.join(target.cflags)} -O2, --gc-sections): engine, start-up code and UART link")
+        return fw.sizes["serial"]["flash_bytes"], how, fw
+    with tempfile.TemporaryDirectory(prefix="edgecnn_flash_") as tmp:
+        src = write_engine(plan, Path(tmp) / "firmware" / "engine", target)
         sizes = object_sizes(Path(src.files[0]).parent, Path(tmp), target)
     if sizes is None:
         how = "engine constants only (arm-none-eabi-gcc not installed: code not counted)"
@@ -409,11 +422,12 @@ def stage_codegen(ctx: Context) -> None:
     firmware = ctx.out / "firmware"
     write_tflm_arrays(ctx.graph, ctx.int8_tflite, firmware / "tflm", ctx.labels,
                       ctx.report["memory"]["tflm_arena_bytes"], ctx.model_name, golden=ctx.golden,
-                      cpu_flags=ctx.target.cflags)
+                      target=ctx.target)
     if ctx.engine is None:  # the engine refused a layer (report.json memory.engine_refused): TFLM arrays only
         return
-    write_engine(ctx.engine, firmware / "engine", ctx.target)
-    ctx.build.engine = ctx.engine.description
+    if ctx.build.engine is None:  # not yet written by the report stage (which does so when it links the firmware)
+        write_engine(ctx.engine, firmware / "engine", ctx.target)
+        ctx.build.engine = ctx.engine.description
     if ctx.target.kind == "arduino":
         from deploy.arduino import write_arduino_library
 
@@ -422,11 +436,12 @@ def stage_codegen(ctx: Context) -> None:
         ctx.notes.append(f"Arduino library: {folder.relative_to(ctx.out)}/ and {zipped.relative_to(ctx.out)} "
                          "(Sketch > Include Library > Add .ZIP Library)")
     if ctx.target.kind == "mcu":
-        from deploy.firmware import generate_firmware
+        from deploy.firmware import firmware_dir, generate_firmware
 
-        fdir = generate_firmware(ctx.out, ctx.target, ctx.build.board, golden=ctx.golden,
-                                 engine=ctx.build.engine)
-        ctx.build.firmware[fdir] = True  # rendered: --verify qemu links these files, it does not render them again
+        if not ctx.build.firmware.get(firmware_dir(ctx.out, ctx.target, ctx.build.board)):
+            fdir = generate_firmware(ctx.out, ctx.target, ctx.build.board, golden=ctx.golden,
+                                     engine=ctx.build.engine)
+            ctx.build.firmware[fdir] = True  # rendered: --verify qemu links these files, it does not render them again
 
 
 def stage_verify(ctx: Context) -> None:

@@ -133,7 +133,7 @@ def plan_candidate(model, data, target, code_bytes: dict, exact_flash: bool = Fa
     if exact_flash or key not in code_bytes:
         from toolkit.stages import plan_engine_memory
 
-        _, fields = plan_engine_memory(graph, labels, target)
+        _, fields, _ = plan_engine_memory(graph, labels, target)
         if not fields["flash_bytes_measured_with"].startswith("engine constants only"):
             linked = fields["flash_bytes"]
             code_bytes.setdefault(key, linked - plan.info.const_bytes)
