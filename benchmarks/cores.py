@@ -54,10 +54,10 @@ def builds(tmp: Path, models: list[str], samples: int) -> dict[str, Path]:
 
 
 def measure(build: Path, cpu: str, samples: int) -> dict:
-    from deploy.verify_qemu import cpu_model, verify_qemu
+    from deploy.verify.qemu import cpu_model, verify_qemu
     from suite import kit_cycles, kit_measure
 
-    from deploy.firmware import ModelTooLargeError
+    from deploy.devices.firmware import ModelTooLargeError
     from toolkit.targets import TARGETS
 
     try:
@@ -87,7 +87,7 @@ def verdict(ratio: float | None, cpu: str) -> str:
 
 
 def table(rows: list[dict], cpus: list[str]) -> str:
-    from deploy.verify_qemu import cpu_model
+    from deploy.verify.qemu import cpu_model
 
     out, notes = [], []
     for cpu in cpus:

@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=None, help="golden samples per CPU (default: all)")
     args = ap.parse_args()
 
-    from deploy.verify_qemu import verify_qemu
+    from deploy.verify.qemu import verify_qemu
     from toolkit.targets import TARGETS
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,9 +11,9 @@ import subprocess
 import pytest
 
 from conftest import run_cli
-from deploy import firmware, toolchain
-from deploy.firmware import build_firmware
-from deploy.images import UF2_MAGIC_END, UF2_MAGIC_START0, UF2_MAGIC_START1
+from deploy.devices import firmware, toolchain
+from deploy.devices.firmware import build_firmware
+from deploy.devices.images import UF2_MAGIC_END, UF2_MAGIC_START0, UF2_MAGIC_START1
 from firmware_support import copy_build
 from toolkit.errors import ConfigError
 from toolkit.targets import BOARD_TARGETS, BOARDS, TARGETS, get_board, get_target
@@ -132,7 +132,7 @@ def test_every_board_links_at_the_parts_memory(boards_build):
 
 
 def test_rp2040_boot2_is_the_assembled_source_with_its_crc(boards_build, tmp_path):
-    from deploy.templates import TEMPLATE_DIR
+    from deploy.engine.templates import TEMPLATE_DIR
 
     obj, raw = tmp_path / "boot2.o", tmp_path / "boot2.bin"
     subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m0plus", "-mthumb", "-c",
@@ -188,7 +188,7 @@ def test_emulated_board_verifies_bit_exact_over_its_uart(boards_build, name):
     through the emulated UART on a pseudo-terminal by `edgecnn verify --device serial:PTY`."""
     import json
 
-    from deploy.qemu import serial_qemu
+    from deploy.devices.qemu import serial_qemu
 
     b, builds = boards_build
     with serial_qemu(builds[name].elves["serial"], BOARDS[name], timeout=120, via="pty") as pty:

@@ -102,7 +102,7 @@ def test_build_summary_names_the_ram_parts_as_verify_does(build_dir):
 
 
 def test_device_file_names():
-    from deploy.verify_common import device_slug
+    from deploy.verify.common import device_slug
 
     assert device_slug("qemu:cortex-m0plus") == "qemu-cortex-m0plus"
     assert device_slug("serial:/dev/ttyACM0") == "serial-ttyACM0"

@@ -1,4 +1,4 @@
-"""deploy.firmware: board files for every Cortex-M CPU, -Werror builds, ELF sizes, the fit check, toolchain errors."""
+"""deploy.devices.firmware: board files for every Cortex-M CPU, -Werror builds, ELF sizes, the fit check, toolchain errors."""
 from __future__ import annotations
 
 import shutil
@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from deploy import firmware, toolchain
-from deploy.engine_description import read_description
-from deploy.firmware import ModelTooLargeError, build_firmware, generate_firmware
+from deploy.devices import firmware, toolchain
+from deploy.engine.description import read_description
+from deploy.devices.firmware import ModelTooLargeError, build_firmware, generate_firmware
 from firmware_support import copy_build
 from toolkit.errors import ConfigError, ToolchainError
 from toolkit.targets import BOARDS, TARGETS, get_board
@@ -170,7 +170,7 @@ def test_engine_links_into_a_cpp_main(build_dir, tmp_path):
 @pytest.mark.parametrize("header", ["engine/ecnn_kernels.h", "engine/debug_hook.h", "cortex_m/ecnn_link.h",
                                     "cortex_m/semihost.h"])
 def test_every_engine_and_board_header_has_cpp_guards(header):
-    from deploy.templates import TEMPLATE_DIR
+    from deploy.engine.templates import TEMPLATE_DIR
 
     text = (TEMPLATE_DIR / header).read_text()
     assert '#ifdef __cplusplus\nextern "C" {\n#endif' in text and "#ifdef __cplusplus\n}\n#endif" in text
@@ -181,8 +181,8 @@ def test_report_flash_is_the_linked_firmware_for_the_target(build_dir, tmp_path)
     whole linked firmware; it is now the serial firmware linked for the build's own target."""
     import json
 
-    from deploy.codegen import plan_engine
-    from deploy.tflite_reader import read_tflite
+    from deploy.engine.codegen import plan_engine
+    from deploy.engine.tflite_reader import read_tflite
     from toolkit.stages import _engine_memory
 
     rep = json.loads((build_dir / "report.json").read_text())

@@ -14,12 +14,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from deploy.codegen import plan_engine, write_engine
-from deploy.toolchain import firmware_cflags as cflags
-from deploy.templates import TEMPLATE_DIR
-from deploy.tflite_reader import read_tflite
-from deploy.tflm import run_tflm
-from deploy.verify_qemu import verify_qemu
+from deploy.engine.codegen import plan_engine, write_engine
+from deploy.devices.toolchain import firmware_cflags as cflags
+from deploy.engine.templates import TEMPLATE_DIR
+from deploy.engine.tflite_reader import read_tflite
+from deploy.convert.tflm import run_tflm
+from deploy.verify.qemu import verify_qemu
 from engine_support import make_inputs, quantize
 from toolkit.targets import TARGETS
 
@@ -124,10 +124,10 @@ int main(void)
 def test_helium_requantization_equals_tflm_on_edge_values(paths_build, tmp_path):
     """ecnn_requant_mve (VQRDMULH, a sign fix-up and VRSHL) against ecnn_mbqm and gemmlowp's definition, on the
     M55 itself: random values, INT32 extremes, exact rounding ties of both signs, left and right shifts."""
-    import deploy.quant_params as qp
-    from deploy.firmware import build_firmware
-    from deploy.toolchain import LDFLAGS
-    from deploy.qemu import run_verify_firmware
+    import deploy.engine.quant_params as qp
+    from deploy.devices.firmware import build_firmware
+    from deploy.devices.toolchain import LDFLAGS
+    from deploy.devices.qemu import run_verify_firmware
     from toolkit.targets import get_board
 
     fw = build_firmware(paths_build, TARGETS["cortex-m55"], modes=("verify",))
@@ -198,10 +198,10 @@ def test_dsp_short_requantization_equals_tflm_where_the_generator_allows_it(path
     """requant_fast (SMMULR on 2 acc, then a QADD/shift rounding divide) against the general form and gemmlowp's
     definition, on the M4 itself, over its whole precondition (rq_right): shifts -1..-23, |acc| < 2^30, any
     multiplier, output zero point and activation range; ties of both signs and the extremes."""
-    import deploy.quant_params as qp
-    from deploy.firmware import build_firmware
-    from deploy.toolchain import LDFLAGS
-    from deploy.qemu import run_verify_firmware
+    import deploy.engine.quant_params as qp
+    from deploy.devices.firmware import build_firmware
+    from deploy.devices.toolchain import LDFLAGS
+    from deploy.devices.qemu import run_verify_firmware
     from toolkit.targets import get_board
 
     fw = build_firmware(paths_build, TARGETS["cortex-m4"], modes=("verify",))

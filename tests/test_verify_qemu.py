@@ -1,4 +1,4 @@
-"""deploy.verify_qemu: the engine on emulated Cortex-M CPUs is bit-exact with TFLM; instruction counts repeat."""
+"""deploy.verify.qemu: the engine on emulated Cortex-M CPUs is bit-exact with TFLM; instruction counts repeat."""
 from __future__ import annotations
 
 import json
@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from deploy.firmware import build_firmware
-from deploy.qemu import run_verify_firmware
-from deploy.verify_common import VERIFY_KEYS, DeviceTimeoutError, load_golden
-from deploy.verify_qemu import verify_qemu
+from deploy.devices.firmware import build_firmware
+from deploy.devices.qemu import run_verify_firmware
+from deploy.verify.common import VERIFY_KEYS, load_golden
+from deploy.verify.qemu import verify_qemu
 from firmware_support import copy_build
-from toolkit.errors import ToolchainError
+from toolkit.errors import DeviceTimeoutError, ToolchainError
 from toolkit.targets import TARGETS, get_board
 
 pytestmark = pytest.mark.toolchain

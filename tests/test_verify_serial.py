@@ -1,4 +1,4 @@
-"""deploy.verify_serial end to end against the serial firmware on QEMU's emulated UART: bit-exact answers, and
+"""deploy.verify.serial end to end against the serial firmware on QEMU's emulated UART: bit-exact answers, and
 recovery from garbage bytes, a dropped byte, a lost reply (timeout) and a resync."""
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import socket
 
 import pytest
 
-from deploy import serial_protocol as sp
-from deploy.firmware import build_firmware
-from deploy.qemu import serial_qemu
-from deploy.serial_protocol import Link
-from deploy.verify_common import DeviceTimeoutError
-from deploy.verify_serial import open_port, verify_serial
+from deploy.devices import serial_protocol as sp
+from deploy.devices.firmware import build_firmware
+from deploy.devices.qemu import serial_qemu
+from deploy.devices.serial_protocol import Link
+from deploy.verify.serial import open_port, verify_serial
 from firmware_support import copy_build
-from toolkit.errors import ToolchainError
+from toolkit.errors import DeviceTimeoutError, ToolchainError
 from toolkit.targets import TARGETS, get_board
 
 pytestmark = pytest.mark.toolchain
