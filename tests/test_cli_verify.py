@@ -2,20 +2,11 @@
 import json
 import re
 import shutil
-from types import SimpleNamespace
 
 import pytest
-from click.testing import CliRunner
 
+from conftest import invoke_cli as run_cli  # in this process: these tests check the command, not a fresh process
 from firmware_support import corrupt_second_conv
-from toolkit.cli import cli
-
-
-def run_cli(*args):
-    """`edgecnn ...` in this process (click's CliRunner): these tests check the command, not a fresh process
-    (tests/test_cli_build.py does); an exception other than the CLI's own exit fails the test with its traceback."""
-    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=r.stderr)
 
 
 @pytest.mark.toolchain
