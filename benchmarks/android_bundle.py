@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
 
-    from deploy.android import VARIANTS, write_android_bundle
+    from deploy.mobile.android import VARIANTS, write_android_bundle
     from models import build_model
     from toolkit.datasets import load_dataset
     from toolkit.training import seed_everything, train

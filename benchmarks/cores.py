@@ -54,13 +54,14 @@ def builds(tmp: Path, models: list[str], samples: int) -> dict[str, Path]:
 
 
 def measure(build: Path, cpu: str, samples: int) -> dict:
-    from deploy.verify_qemu import cpu_model, verify_qemu
+    from deploy.verify.qemu import cpu_model, verify_qemu
     from suite import kit_cycles, kit_measure
 
-    from deploy.firmware import ModelTooLargeError
+    from deploy.devices.firmware import ModelTooLargeError
+    from toolkit.targets import TARGETS
 
     try:
-        v = verify_qemu(build, cpu, samples=samples, estimate_cycles=True)
+        v = verify_qemu(build, TARGETS[cpu], samples=samples, estimate_cycles=True)
     except ModelTooLargeError as exc:  # e.g. MobileNet's 46 KB of activations on a 32 KB M0+
         return dict(engine=None, exact=None, samples=0, flash=None, kit=None, kit_flash=None, note=str(exc))
     with tempfile.TemporaryDirectory(prefix="edgecnn_kit_") as work:
@@ -86,7 +87,7 @@ def verdict(ratio: float | None, cpu: str) -> str:
 
 
 def table(rows: list[dict], cpus: list[str]) -> str:
-    from deploy.verify_qemu import cpu_model
+    from deploy.verify.qemu import cpu_model
 
     out, notes = [], []
     for cpu in cpus:

@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from deploy.codegen import generate_engine  # noqa: E402
-from deploy.tflm import measure_arena, run_tflm  # noqa: E402
-from deploy.verify_host import CFLAGS, arm_size  # noqa: E402
-from deploy.templates import TEMPLATE_DIR  # noqa: E402
+from deploy.engine.codegen import generate_engine  # noqa: E402
+from deploy.convert.tflm import measure_arena, run_tflm  # noqa: E402
+from deploy.verify.host import CFLAGS, arm_size  # noqa: E402
+from deploy.engine.templates import TEMPLATE_DIR  # noqa: E402
 
 TFLM_INVOKE = "tflite::micro::MicroInterpreter::Invoke()"
 TFLM_SCRIPT = """
@@ -59,7 +59,7 @@ def build_model(name: str):
         model = MLPERF_TINY[name]()
     cal = np.random.RandomState(0).randn(32, *model.inputs[0].shape[1:]).astype(np.float32)
     calibrate_batchnorm(model, cal)
-    from deploy.quantize import to_int8_tflite
+    from deploy.convert.quantize import to_int8_tflite
 
     return to_int8_tflite(model, cal)
 

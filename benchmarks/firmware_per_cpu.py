@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=None, help="golden samples per CPU (default: all)")
     args = ap.parse_args()
 
-    from deploy.verify_qemu import verify_qemu
+    from deploy.verify.qemu import verify_qemu
     from toolkit.targets import TARGETS
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,8 +52,8 @@ def main() -> None:
         rep = json.loads((build / "report.json").read_text())
         rows = []
         for cpu in CPUS:
-            r = verify_qemu(build, cpu, samples=args.samples)
-            a, b = (verify_qemu(build, cpu, samples=5) for _ in range(2))  # two runs: identical counts?
+            r = verify_qemu(build, TARGETS[cpu], samples=args.samples)
+            a, b = (verify_qemu(build, TARGETS[cpu], samples=5) for _ in range(2))  # two runs: identical counts?
             key = ("instructions_per_inference", "instructions_min", "instructions_max")
             repeat = "yes" if [a[k] for k in key] == [b[k] for k in key] else "NO"
             insn_per_mac = r["instructions_per_inference"] / rep["model"]["macs"]

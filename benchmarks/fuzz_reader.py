@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def seed_models() -> list[bytes]:
-    from deploy.quantize import to_int8_tflite
+    from deploy.convert.quantize import to_int8_tflite
     from engine_vs_tflm import build_model
     from models.compact import build
 
@@ -54,8 +54,8 @@ def main(argv=None) -> int:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from deploy.codegen import plan_engine
-    from deploy.tflite_reader import read_tflite
+    from deploy.engine.codegen import plan_engine
+    from deploy.engine.tflite_reader import read_tflite
     from toolkit.errors import EdgecnnError, ModelFileError
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

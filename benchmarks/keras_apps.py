@@ -237,7 +237,7 @@ def main(argv=None) -> int:
           "with softmax first; the failure, if any, is listed below); MobileNetV3 is converted with None directly. "
           "Each with Keras' 1000-class ImageNet head and with a 10-class head. Input batch: `dynamic` is the "
           "Keras model as is (batch None); Keras 3's Flatten then converts to a SHAPE -> STRIDED_SLICE -> PACK -> "
-          "RESHAPE int32 subgraph, which the engine drops (deploy/graph_passes.py: the shape is static in the "
+          "RESHAPE int32 subgraph, which the engine drops (deploy/engine/graph_passes.py: the shape is static in the "
           "file). Only where a build falls back to TFLM is the model converted again with a fixed batch-1 input "
           "(`keras.Input(shape, batch_size=1)`), which folds the subgraph away.",
           "", "Each model is built as a user would, without a data set: `edgecnn build --from-model X.tflite "

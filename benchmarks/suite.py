@@ -61,8 +61,8 @@ def kit_cycles(kit: dict, plugin_dir: Path, timeout: float = 600.0) -> dict:
     """Re-run the kit's ELF (kit_measure with `work`) on its QEMU board, exactly as run_tflm.py runs it, under
     edgecnn's plugin with the cycle estimate, between the kit's own markers (mark_start, mark_stop around
     Invoke). Returns the first Invoke's instructions (must equal the kit's count) and estimated cycles."""
-    from deploy.firmware import symbol_address
-    from deploy.qemu import build_plugin, parse_cycles, plugin_args
+    from deploy.devices.toolchain import symbol_address
+    from deploy.devices.qemu import build_plugin, parse_cycles, plugin_args
 
     elf = Path(kit["elf"])
     plugin = build_plugin(plugin_dir)
@@ -89,8 +89,8 @@ def host_instructions(tflite: bytes, x: np.ndarray, engine_dir: Path, work: Path
     """(engine, TFLM reference) instructions for one inference on the host, both counted by callgrind."""
     import shutil
 
-    from deploy.templates import TEMPLATE_DIR
-    from deploy.verify_host import CFLAGS
+    from deploy.engine.templates import TEMPLATE_DIR
+    from deploy.verify.host import CFLAGS
     from engine_vs_tflm import TFLM_INVOKE, TFLM_SCRIPT, callgrind
 
     shutil.copy(TEMPLATE_DIR / "engine" / "host_main.c", work / "host_main.c")
@@ -109,10 +109,10 @@ def host_instructions(tflite: bytes, x: np.ndarray, engine_dir: Path, work: Path
 
 def reference_model_build(name: str, out: Path, samples: int) -> dict:
     """A build folder for a random-weight reference model: int8 model, golden inputs with TFLM outputs, report."""
-    from deploy.codegen import plan_engine, write_engine
-    from deploy.report import build_report, write_report
-    from deploy.tflite_reader import read_tflite
-    from deploy.tflm import measure_arena, run_tflm
+    from deploy.engine.codegen import plan_engine, write_engine
+    from deploy.report.report import build_report, write_report
+    from deploy.engine.tflite_reader import read_tflite
+    from deploy.convert.tflm import measure_arena, run_tflm
     from engine_vs_tflm import build_model
 
     tfl = build_model(name)
@@ -146,9 +146,10 @@ def trained_build(dataset: str, conv: str, groups: int, epochs: int | None, out:
 
 
 def measure_row(label: str, build: Path, rep: dict, callgrind_on: bool) -> dict:
-    from deploy.verify_qemu import verify_qemu
+    from deploy.verify.qemu import verify_qemu
+    from toolkit.targets import TARGETS
 
-    v = verify_qemu(build, "cortex-m4")
+    v = verify_qemu(build, TARGETS["cortex-m4"])
     m, mem = rep["model"], rep["memory"]
     row = dict(model=label, params=m["params"], macs=m["macs"], tflite=mem["tflite_bytes"],
                arena=mem["tflm_arena_bytes"], head=mem["tflm_arena_head_bytes"], tail=mem["tflm_arena_tail_bytes"],

@@ -17,6 +17,19 @@ def run_cli(*args, cwd=None, timeout=600):
                           cwd=cwd, env=env, timeout=timeout)
 
 
+def invoke_cli(*args):
+    """`edgecnn ...` in this process (click's CliRunner), for tests of the command itself rather than of a fresh
+    process (run_cli); an exception other than the CLI's own exit fails the test with its traceback."""
+    from types import SimpleNamespace
+
+    from click.testing import CliRunner
+
+    from toolkit.cli import cli
+
+    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=r.stderr)
+
+
 @pytest.fixture(scope="session")
 def build_dir(tmp_path_factory):
     """A default-model build on digits with few epochs (the shape of every artifact, not its accuracy)."""

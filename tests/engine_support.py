@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.codegen import generate_engine
-from deploy.tflm import run_tflm
-from deploy.verify_host import compile_host, run_host
+from deploy.engine.codegen import generate_engine
+from deploy.convert.tflm import run_tflm
+from deploy.verify.host import compile_host, run_host
 
 
 def quantize(model, seed: int = 0, n: int = 16, scale: float = 1.0) -> bytes:
-    from deploy.quantize import to_int8_tflite
+    from deploy.convert.quantize import to_int8_tflite
 
     rng = np.random.RandomState(seed)
     cal = (rng.randn(n, *model.inputs[0].shape[1:]) * scale).astype(np.float32)
@@ -40,7 +40,7 @@ def engine_outputs(tflite: bytes, x: np.ndarray, work: Path, sanitize: bool = Tr
 
 def assert_bit_exact(tflite: bytes, work: Path, n: int = 12, seed: int = 1, sanitize: bool = True):
     """Compare the engine with TFLM on random and extreme inputs; returns the EngineInfo."""
-    from deploy.tflite_reader import read_tflite
+    from deploy.engine.tflite_reader import read_tflite
 
     g = read_tflite(tflite)
     shape = tuple(g.tensors[g.inputs[0]].shape[1:])
@@ -54,7 +54,7 @@ def assert_bit_exact(tflite: bytes, work: Path, n: int = 12, seed: int = 1, sani
 
 
 def arm_compile(engine_dir: Path, work: Path) -> None:
-    from deploy.toolchain import object_cflags
+    from deploy.devices.toolchain import object_cflags
     from toolkit.targets import get_target
 
     work.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Tests for deploy/android.py: every bundle file matches Keras in a phone runtime; generated files match the model."""
+"""Tests for deploy/mobile/android.py: every bundle file matches Keras in a phone runtime; generated files match the model."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from deploy import android
-from deploy.android import VARIANTS, kotlin_float, kotlin_string, write_android_bundle
+from deploy.mobile import android
+from deploy.mobile.android import VARIANTS, kotlin_float, kotlin_string, write_android_bundle
 from toolkit.errors import ConfigError, DatasetError, ModelError
 
 # 5 epochs (seeded): after 3, the depthwise model (91% accurate) disagrees with Keras on 4 of 359 test digits
@@ -211,7 +211,7 @@ def test_int8_variants_are_really_int8_and_share_calibration(bundle):
     import onnx
     from ai_edge_litert.interpreter import Interpreter
 
-    from deploy.tflite_reader import read_tflite
+    from deploy.engine.tflite_reader import read_tflite
 
     out = bundle["out"]
     fio = Interpreter(model_path=str(out / "model_int8_float_io.tflite"))

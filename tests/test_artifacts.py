@@ -1,4 +1,4 @@
-"""toolkit.artifacts, deploy.engine_description and deploy.toolchain: a build folder read through one loader, the
+"""toolkit.artifacts, deploy.engine.description and deploy.devices.toolchain: a build folder read through one loader, the
 engine described as data (round trip, refusals), compiler flags taken from each target's own data."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from deploy.engine_description import EngineDescription, TensorInfo, read_description, write_description
-from deploy.toolchain import firmware_cflags, object_cflags, parse_size_output
+from deploy.engine.description import EngineDescription, TensorInfo, read_description, write_description
+from deploy.devices.toolchain import firmware_cflags, object_cflags, parse_size_output
 from toolkit.artifacts import load_build
 from toolkit.errors import EdgecnnError, ModelError, OutputError
 from toolkit.targets import TARGETS, get_target

@@ -65,7 +65,7 @@ def test_unsupported_op_is_named_with_its_layer(tmp_path):
     import keras
     import tensorflow as tf
 
-    from deploy.quantize import to_int8_tflite
+    from deploy.convert.quantize import to_int8_tflite
 
     m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3), keras.layers.Lambda(tf.abs),
                           keras.layers.Flatten(), keras.layers.Dense(10), keras.layers.Softmax()])

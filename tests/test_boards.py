@@ -11,9 +11,9 @@ import subprocess
 import pytest
 
 from conftest import run_cli
-from deploy import firmware
-from deploy.firmware import build_firmware
-from deploy.images import UF2_MAGIC_END, UF2_MAGIC_START0, UF2_MAGIC_START1
+from deploy.devices import firmware, toolchain
+from deploy.devices.firmware import build_firmware
+from deploy.devices.images import UF2_MAGIC_END, UF2_MAGIC_START0, UF2_MAGIC_START1
 from firmware_support import copy_build
 from toolkit.errors import ConfigError
 from toolkit.targets import BOARD_TARGETS, BOARDS, TARGETS, get_board, get_target
@@ -54,7 +54,7 @@ CPU_OF = {"pico": "cortex-m0plus", "microbit": "cortex-m0", "nucleo-f746zg": "co
 def boards_build(build_dir, tmp_path_factory):
     """Serial firmware for every vendor board, built once (the engine is compiled once per CPU)."""
     b = copy_build(build_dir, tmp_path_factory.mktemp("boards") / "build")
-    return b, {name: build_firmware(b, name, modes=("serial",)) for name in BOARD_TARGETS}
+    return b, {name: build_firmware(b, target, modes=("serial",)) for name, target in BOARD_TARGETS.items()}
 
 
 def test_registry_matches_the_parts():
@@ -112,8 +112,8 @@ def test_every_board_links_at_the_parts_memory(boards_build):
         sp, reset = _words(image, brd.vector_offset)
         assert ro < sp <= ro + rb and sp % 8 == 0, name  # initial stack pointer in the part's RAM
         assert reset & 1 and fo <= reset < fo + fb, name  # Thumb reset handler in the part's flash
-        assert reset & ~1 == firmware.symbol_address(fw.elves["serial"], "Reset_Handler"), name
-        assert firmware.symbol_address(fw.elves["serial"], "ecnn_vector_table") == fo + brd.vector_offset, name
+        assert reset & ~1 == toolchain.symbol_address(fw.elves["serial"], "Reset_Handler"), name
+        assert toolchain.symbol_address(fw.elves["serial"], "ecnn_vector_table") == fo + brd.vector_offset, name
         mem = dict(re.findall(r"^(FLASH|RAM|BOOT2)\s+(0x[0-9a-f]+\s+0x[0-9a-f]+)",
                               fw.elves["serial"].with_suffix(".map").read_text(), re.M))
         origins = {k: tuple(int(x, 16) for x in v.split()) for k, v in mem.items()}
@@ -132,7 +132,7 @@ def test_every_board_links_at_the_parts_memory(boards_build):
 
 
 def test_rp2040_boot2_is_the_assembled_source_with_its_crc(boards_build, tmp_path):
-    from deploy.templates import TEMPLATE_DIR
+    from deploy.engine.templates import TEMPLATE_DIR
 
     obj, raw = tmp_path / "boot2.o", tmp_path / "boot2.bin"
     subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m0plus", "-mthumb", "-c",
@@ -188,7 +188,7 @@ def test_emulated_board_verifies_bit_exact_over_its_uart(boards_build, name):
     through the emulated UART on a pseudo-terminal by `edgecnn verify --device serial:PTY`."""
     import json
 
-    from deploy.qemu import serial_qemu
+    from deploy.devices.qemu import serial_qemu
 
     b, builds = boards_build
     with serial_qemu(builds[name].elves["serial"], BOARDS[name], timeout=120, via="pty") as pty:

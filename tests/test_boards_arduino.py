@@ -1,5 +1,5 @@
 """C++ and Arduino: a C++ program drives the generated engine through its header (host g++, run and compared
-with TFLM's outputs), and the Arduino library (deploy.arduino) compiles as C++ for the Nano 33 BLE's Cortex-M4F."""
+with TFLM's outputs), and the Arduino library (deploy.devices.arduino) compiles as C++ for the Nano 33 BLE's Cortex-M4F."""
 from __future__ import annotations
 
 import subprocess
@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from deploy.arduino import EXAMPLE, write_arduino_library
+from deploy.devices.arduino import EXAMPLE, write_arduino_library
 from firmware_support import copy_build
 
 pytestmark = pytest.mark.toolchain

@@ -46,7 +46,7 @@ def test_report_keys_and_numbers(build_dir):
 
 
 def test_golden_holds_tflm_reference(build_dir):
-    from deploy.tflm import run_tflm
+    from deploy.convert.tflm import run_tflm
 
     g = np.load(build_dir / "golden.npz")
     assert g["inputs_int8"].dtype == np.int8 and g["outputs_int8"].shape == (len(g["labels"]), 10)

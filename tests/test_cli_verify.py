@@ -2,20 +2,11 @@
 import json
 import re
 import shutil
-from types import SimpleNamespace
 
 import pytest
-from click.testing import CliRunner
 
+from conftest import invoke_cli as run_cli  # in this process: these tests check the command, not a fresh process
 from firmware_support import corrupt_second_conv
-from toolkit.cli import cli
-
-
-def run_cli(*args):
-    """`edgecnn ...` in this process (click's CliRunner): these tests check the command, not a fresh process
-    (tests/test_cli_build.py does); an exception other than the CLI's own exit fails the test with its traceback."""
-    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=r.stderr)
 
 
 @pytest.mark.toolchain
@@ -102,7 +93,7 @@ def test_build_summary_names_the_ram_parts_as_verify_does(build_dir):
 
 
 def test_device_file_names():
-    from deploy.verify_common import device_slug
+    from deploy.verify.common import device_slug
 
     assert device_slug("qemu:cortex-m0plus") == "qemu-cortex-m0plus"
     assert device_slug("serial:/dev/ttyACM0") == "serial-ttyACM0"

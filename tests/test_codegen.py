@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploy.c_format import GENERATED_HEADER, c_float, c_identifier, c_int, c_string
-from deploy.codegen import generate_engine
-from deploy.engine_ops import supported_ops_doc
+from deploy.engine.c_format import GENERATED_HEADER, c_float, c_identifier, c_int, c_string
+from deploy.engine.codegen import generate_engine
+from deploy.engine.ops import supported_ops_doc
 from engine_support import arm_compile, assert_bit_exact, quantize
 from toolkit.errors import ModelError, UnsupportedOpError
 
@@ -109,7 +109,7 @@ def small_tflite():
 def test_engine_carries_only_the_kernel_files_its_model_uses(small_tflite, tmp_path):
     """conv + depthwise + add + mean + dense + softmax: those families' files and no others (no shapes, no
     element-wise); an engine generated over an older one in the same folder leaves no old kernel file behind."""
-    from deploy.engine_ops import KERNEL_SOURCES
+    from deploy.engine.ops import KERNEL_SOURCES
 
     e = tmp_path / "e"
     e.mkdir()
@@ -134,7 +134,7 @@ def test_generation_is_deterministic_and_headed(small_tflite, tmp_path):
         assert ta.decode().startswith(GENERATED_HEADER), name
     assert a.arena_bytes == b.arena_bytes and a.tensor_offsets == b.tensor_offsets
     assert a.peak_ram_bytes == a.arena_bytes + a.scratch_bytes
-    from deploy.tflite_reader import read_tflite
+    from deploy.engine.tflite_reader import read_tflite
 
     assert a.weight_bytes > 0 and len(a.ops) == len(read_tflite(small_tflite).operators)
     assert {"index", "op", "name", "kernel", "output_offset", "in_place"} <= set(a.ops[0])
@@ -176,6 +176,18 @@ def test_wrong_label_count_is_refused(small_tflite, tmp_path):
         generate_engine(small_tflite, tmp_path / "e", labels=["a", "b"])
 
 
+def test_kernel_calls_name_their_operands_and_codegen_gives_the_addresses():
+    """Emitters return Calls whose operands are symbols; one function renders them (no text placeholders)."""
+    from deploy.engine.ops import Call, In, Out, PtrArray, Scratch
+
+    where = {In(0): "A + 8", In(1): "A + 64", In(0, 3): "A + 8 + 3", Out(): "A + 120", Scratch(): "A + 200"}
+    assert Call("ecnn_pad", ("&pad_p", In(0), Out())).render(where.__getitem__) == "ecnn_pad(&pad_p, A + 8, A + 120);"
+    assert Call("ecnn_x", ("&p", In(0, 3), Scratch(), 0)).render(where.__getitem__) == "ecnn_x(&p, A + 8 + 3, A + 200, 0);"
+    concat = Call("ecnn_concat", (1, 2, "c_inner", PtrArray("ins", (In(0), In(1))), Out()))
+    assert concat.render(where.__getitem__) == ("{ const int8_t *const ins[2] = { A + 8, A + 64 }; "
+                                               "ecnn_concat(1, 2, c_inner, ins, A + 120); }")
+
+
 def test_c_format_helpers():
     assert c_identifier("conv 2d/0") == "conv_2d_0"
     assert c_identifier("int") != "int" and c_identifier("3x")[0].isalpha()
@@ -211,7 +223,7 @@ def test_float_model_is_refused(tmp_path):
     import keras
     from keras import layers
 
-    from deploy.quantize import to_float_tflite
+    from deploy.convert.quantize import to_float_tflite
 
     inp = keras.Input((4, 4, 1))
     tfl = to_float_tflite(keras.Model(inp, layers.Dense(2)(layers.Flatten()(inp))))
@@ -224,7 +236,7 @@ def test_float_model_is_refused(tmp_path):
 
 MLPERF = ["ds_cnn", "resnet8", "mobilenet_v1_025", "fc_autoencoder"]
 # peak RAM of the engine over TFLM's measured arena: at most half for every model. ResNet-8's first
-# residual block runs fused, line by line (deploy.fusion), which removes the 32 KiB floor that layer-by-
+# residual block runs fused, line by line (deploy.engine.fusion), which removes the 32 KiB floor that layer-by-
 # layer execution has (the 32x32x16 skip tensor alive while the next 32x32x16 tensor is written).
 MAX_RAM_RATIO = {"ds_cnn": 0.5, "resnet8": 0.5, "mobilenet_v1_025": 0.5, "fc_autoencoder": 0.5}
 
@@ -232,13 +244,13 @@ MAX_RAM_RATIO = {"ds_cnn": 0.5, "resnet8": 0.5, "mobilenet_v1_025": 0.5, "fc_aut
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MLPERF)
 def test_mlperf_tiny_models_bit_exact_and_small(name, tmp_path):
-    from deploy.tflm import measure_arena
+    from deploy.convert.tflm import measure_arena
     from models.mlperf_tiny import MLPERF_TINY, calibrate_batchnorm
 
     model = MLPERF_TINY[name]()
     cal = np.random.RandomState(0).randn(16, *model.inputs[0].shape[1:]).astype(np.float32)
     calibrate_batchnorm(model, cal)
-    from deploy.quantize import to_int8_tflite
+    from deploy.convert.quantize import to_int8_tflite
 
     tfl = to_int8_tflite(model, cal)
     info = assert_bit_exact(tfl, tmp_path, n=6, sanitize=(name != "mobilenet_v1_025"))

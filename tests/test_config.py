@@ -24,7 +24,7 @@ def test_target_is_required_from_a_flag_or_the_file(tmp_path):
 
 def test_cli_takes_the_target_from_the_config_file(tmp_path):
     """`edgecnn build --config edgecnn.toml` with `target` in the file used to fail: Missing option '--target'."""
-    from conftest import run_cli
+    from conftest import invoke_cli as run_cli  # in this process: the command's message, not a fresh process
 
     f = tmp_path / "edgecnn.toml"
     f.write_text('[build]\ntarget = "cortex-m99"\n')
@@ -59,7 +59,7 @@ def test_config_is_frozen():
 
 def test_board_table_is_checked_before_the_first_stage(tmp_path):
     """[build.board] used to be checked only after training."""
-    from conftest import run_cli
+    from conftest import invoke_cli as run_cli  # in this process: the command's message, not a fresh process
 
     f = tmp_path / "edgecnn.toml"
     f.write_text('[build]\ntarget = "cortex-m4"\n[build.board]\nname = "mine"\nflash_origin = "0x08000000"\n'
@@ -136,7 +136,7 @@ def test_time_budget_and_max_steps_from_the_file(tmp_path):
 
 
 def test_cli_refuses_a_bad_time_budget_in_one_line(tmp_path):
-    from conftest import run_cli
+    from conftest import invoke_cli as run_cli  # in this process: the command's message, not a fresh process
 
     r = run_cli("build", "--target", "cortex-m", "--time-budget", "soon", "--out", tmp_path / "out")
     assert r.returncode != 0 and "Traceback" not in r.stderr

@@ -6,8 +6,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from deploy import quant_params as qp
-from deploy.templates import TEMPLATE_DIR
+from deploy.engine import quant_params as qp
+from deploy.engine.templates import TEMPLATE_DIR
 from engine_support import assert_bit_exact, quantize
 
 pytestmark = pytest.mark.toolchain
@@ -151,7 +151,7 @@ def test_softmax_rejects_an_underflowing_input_scale():
 # ---- TRANSPOSE (ShuffleNet channel shuffle and random permutations) ----
 
 def test_channel_shuffle_compact_cnn_is_bit_exact(tmp_path):
-    from deploy.tflite_reader import read_tflite
+    from deploy.engine.tflite_reader import read_tflite
     from models.compact import build
 
     tfl = quantize(build((8, 8, 1), 10, conv="grouped", groups=2, shuffle=True), seed=3)
@@ -165,7 +165,7 @@ def test_random_transpose_4d_and_5d_is_bit_exact(seed, tmp_path):
     import keras
     from keras import layers
 
-    from deploy.tflite_reader import read_tflite
+    from deploy.engine.tflite_reader import read_tflite
 
     rng = np.random.RandomState(seed)
     h, w, c1, c2 = (int(v) for v in rng.randint(2, 6, 4))  # no size-1 axes: the converter drops such transposes
@@ -186,8 +186,8 @@ def test_random_transpose_4d_and_5d_is_bit_exact(seed, tmp_path):
 
 
 def test_transpose_with_different_quantization_or_too_many_dims_is_refused():
-    from deploy.engine_ops import OpContext, check_op
-    from deploy.tflite_reader import Graph, Operator, Quantization, Tensor
+    from deploy.engine.ops import OpContext, check_op
+    from deploy.engine.tflite_reader import Graph, Operator, Quantization, Tensor
 
     def q(scale, zp):
         return Quantization(np.array([scale], np.float32), np.array([zp], np.int64))
@@ -221,8 +221,8 @@ def test_grouped_conv_fast_path_is_bit_exact(case, tmp_path):
     from tensorflow import keras
     from tensorflow.keras import layers
 
-    from deploy.codegen import plan_engine
-    from deploy.tflite_reader import read_tflite
+    from deploy.engine.codegen import plan_engine
+    from deploy.engine.tflite_reader import read_tflite
 
     shape, filters, k, s, pad, groups, bias = GROUPED_FAST[case]
     inp = keras.Input(shape=shape)

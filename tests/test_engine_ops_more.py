@@ -1,4 +1,4 @@
-"""The ops of deploy/engine_ops_elementwise.py against TensorFlow Lite Micro: every op's own output (all tensors
+"""The ops of deploy/engine/ops_elementwise.py against TensorFlow Lite Micro: every op's own output (all tensors
 compared layer by layer) and each model's output, bit for bit, on the host and on three emulated cores; the
 activation tables on all 256 int8 inputs; the TFLM fallback for an op the engine refuses."""
 from __future__ import annotations
@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from deploy.codegen import generate_engine
-from deploy.engine_ops import supported_ops_doc
-from deploy.engine_ops_elementwise import broadcast_dims, resize_indices
-from deploy.tflite_reader import read_tflite
-from deploy.tflm import run_tflm
-from deploy.verify_host import first_differing_layer
+from deploy.engine.codegen import generate_engine
+from deploy.engine.ops import supported_ops_doc
+from deploy.engine.ops_elementwise import broadcast_dims, resize_indices
+from deploy.engine.tflite_reader import read_tflite
+from deploy.convert.tflm import run_tflm
+from deploy.verify.host import first_differing_layer
 from engine_support import engine_outputs, make_inputs, quantize
 
 pytestmark = pytest.mark.toolchain
@@ -144,7 +144,8 @@ def test_ops_doc_prints_each_rule():
 
 @pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m55"])
 def test_squeeze_excite_block_bit_exact_on_each_core(models, cpu, tmp_path_factory):
-    from deploy.verify_qemu import verify_qemu
+    from deploy.verify.qemu import verify_qemu
+    from toolkit.targets import TARGETS
 
     out = tmp_path_factory.getbasetemp() / "se_qemu"
     if not (out / "golden.npz").is_file():
@@ -155,7 +156,7 @@ def test_squeeze_excite_block_bit_exact_on_each_core(models, cpu, tmp_path_facto
         ref = run_tflm(tfl, x).reshape(len(x), -1)
         np.savez(out / "golden.npz", inputs_int8=x, outputs_int8=ref)
         generate_engine(tfl, out / "firmware" / "engine")
-    r = verify_qemu(out, cpu)
+    r = verify_qemu(out, TARGETS[cpu])
     assert r["samples"] == 6 and r["bit_exact"] == 1.0, r.get("first_mismatch")
 
 
@@ -202,7 +203,7 @@ def _float_io_tflite() -> bytes:
     import keras
     from keras import layers
 
-    from deploy.quantize import to_int8_tflite
+    from deploy.convert.quantize import to_int8_tflite
 
     keras.utils.set_random_seed(7)
     inp = keras.Input((6, 5, 2))
@@ -217,7 +218,7 @@ def test_float_input_and_output_bit_exact_with_tflm(tmp_path):
     outside the int8 range, and the signed zeros."""
     import subprocess
 
-    from deploy.verify_host import CFLAGS, SANITIZE
+    from deploy.verify.host import CFLAGS, SANITIZE
 
     tfl = _float_io_tflite()
     g = read_tflite(tfl)
@@ -258,7 +259,7 @@ def test_concatenation_of_differently_quantized_inputs_refused_as_tflm_does():
     from keras import layers
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-    from deploy.codegen import engine_supports
+    from deploy.engine.codegen import engine_supports
     from toolkit.errors import ModelError
 
     keras.utils.set_random_seed(2)

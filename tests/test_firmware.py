@@ -1,4 +1,4 @@
-"""deploy.firmware: board files for every Cortex-M CPU, -Werror builds, ELF sizes, the fit check, toolchain errors."""
+"""deploy.devices.firmware: board files for every Cortex-M CPU, -Werror builds, ELF sizes, the fit check, toolchain errors."""
 from __future__ import annotations
 
 import shutil
@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from deploy import firmware, toolchain
-from deploy.engine_description import read_description
-from deploy.firmware import ModelTooLargeError, build_firmware, generate_firmware
+from deploy.devices import firmware, toolchain
+from deploy.engine.description import read_description
+from deploy.devices.firmware import ModelTooLargeError, build_firmware, generate_firmware
 from firmware_support import copy_build
 from toolkit.errors import ConfigError, ToolchainError
 from toolkit.targets import BOARDS, TARGETS, get_board
@@ -27,7 +27,7 @@ def fw_build(build_dir, tmp_path_factory):
 
 @pytest.mark.parametrize("cpu", CPUS)
 def test_firmware_builds_for_every_cpu_with_werror(fw_build, cpu):
-    fw = build_firmware(fw_build, cpu)
+    fw = build_firmware(fw_build, TARGETS[cpu])
     assert set(fw.elves) == {"verify", "serial"}
     for mode, elf in fw.elves.items():
         assert elf.is_file()
@@ -36,16 +36,16 @@ def test_firmware_builds_for_every_cpu_with_werror(fw_build, cpu):
         assert s["flash_bytes"] > fw.engine.const_bytes
         assert s["ram_bytes"] >= fw.engine.peak_ram_bytes + TARGETS[cpu].stack_bytes
         assert s["flash_bytes"] <= fw.limits["flash_bytes"] and s["ram_bytes"] <= fw.limits["ram_bytes"]
-    assert "-Werror" in firmware.cflags(TARGETS[cpu])
+    assert "-Werror" in toolchain.firmware_cflags(TARGETS[cpu])
     board = get_board(TARGETS[cpu])
-    start = firmware.symbol_address(fw.elves["verify"], "ecnn_vector_table")
+    start = toolchain.symbol_address(fw.elves["verify"], "ecnn_vector_table")
     assert start == board.flash_origin  # the vector table is the first thing in flash
 
 
 def test_generated_files_are_byte_identical_and_headed(fw_build):
-    d = generate_firmware(fw_build, "cortex-m4")
+    d = generate_firmware(fw_build, TARGETS["cortex-m4"])
     first = {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
-    generate_firmware(fw_build, "cortex-m4")
+    generate_firmware(fw_build, TARGETS["cortex-m4"])
     again = {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
     assert first == again
     assert {"startup.c", "linker.ld", "Makefile", "CMakeLists.txt", "board.h", "main_verify.c",
@@ -58,16 +58,16 @@ def test_generated_files_are_byte_identical_and_headed(fw_build):
 
 
 def test_makefile_builds_the_same_firmware(fw_build):
-    d = generate_firmware(fw_build, "cortex-m3")
+    d = generate_firmware(fw_build, TARGETS["cortex-m3"])
     r = subprocess.run(["make", "-C", str(d), "BUILD=mk"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (d / "mk" / "edgecnn_verify.elf").is_file() and (d / "mk" / "edgecnn_serial.elf").is_file()
 
 
 def test_generic_board_from_config(fw_build):
-    fw = build_firmware(fw_build, "cortex-m4", board=STM32_LIKE, modes=("serial",))
+    fw = build_firmware(fw_build, TARGETS["cortex-m4"], board=STM32_LIKE, modes=("serial",))
     assert fw.board == "stm32-like" and fw.limits == {"flash_bytes": 512 * 1024, "ram_bytes": 128 * 1024}
-    assert firmware.symbol_address(fw.elves["serial"], "ecnn_vector_table") == 0x08000000
+    assert toolchain.symbol_address(fw.elves["serial"], "ecnn_vector_table") == 0x08000000
     text = (fw.dir / "linker.ld").read_text()
     assert "ORIGIN = 0x08000000, LENGTH = 524288" in text and "ORIGIN = 0x20000000, LENGTH = 131072" in text
     assert "#define ECNN_UART_CMSDK_BASE" not in (fw.dir / "board.h").read_text()  # user overrides board_uart_*
@@ -86,21 +86,21 @@ def test_bad_generic_board_is_a_config_error():
 def test_too_big_model_is_refused_with_numbers_before_compiling(fw_build):
     small_flash = {**STM32_LIKE, "flash_bytes": 16 * 1024}
     with pytest.raises(ModelTooLargeError) as exc:
-        build_firmware(fw_build, "cortex-m4", board=small_flash)
+        build_firmware(fw_build, TARGETS["cortex-m4"], board=small_flash)
     msg = str(exc.value)
     assert "flash" in msg and "16,384 B" in msg and "weights" in msg and "cortex-m4" in msg
     small_ram = {**STM32_LIKE, "ram_bytes": 2048}
     with pytest.raises(ModelTooLargeError, match=r"RAM: .*tensor arena .*stack 4,096 B.* 2,048 B"):
-        build_firmware(fw_build, "cortex-m4", board=small_ram)
+        build_firmware(fw_build, TARGETS["cortex-m4"], board=small_ram)
 
 
 def test_code_that_pushes_the_model_over_is_refused_before_linking(fw_build):
     consts = read_description(firmware.ensure_engine(fw_build)).const_bytes
     tight = {**STM32_LIKE, "name": "tight", "flash_bytes": consts + 256}  # the model fits, the code does not
-    out = firmware.firmware_dir(fw_build, "cortex-m7", "tight") / "build"
+    out = firmware.firmware_dir(fw_build, TARGETS["cortex-m7"], "tight") / "build"
     shutil.rmtree(out, ignore_errors=True)
     with pytest.raises(ModelTooLargeError, match="firmware code"):
-        build_firmware(fw_build, "cortex-m7", board=tight)
+        build_firmware(fw_build, TARGETS["cortex-m7"], board=tight)
     assert not list(out.glob("*.elf")), "the check must come before the link"
 
 
@@ -108,12 +108,12 @@ def test_missing_toolchain_names_the_debian_package(fw_build, monkeypatch):
     real = shutil.which
     monkeypatch.setattr(toolchain.shutil, "which", lambda name: None if "arm-none-eabi" in name else real(name))
     with pytest.raises(ToolchainError, match="apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi"):
-        build_firmware(fw_build, "cortex-m4")
+        build_firmware(fw_build, TARGETS["cortex-m4"])
 
 
 def test_non_mcu_target_is_refused(fw_build):
     with pytest.raises(ConfigError, match="not a Cortex-M target"):
-        build_firmware(fw_build, "android")
+        build_firmware(fw_build, TARGETS["android"])
 
 
 CPP_MAIN = r"""
@@ -170,7 +170,7 @@ def test_engine_links_into_a_cpp_main(build_dir, tmp_path):
 @pytest.mark.parametrize("header", ["engine/ecnn_kernels.h", "engine/debug_hook.h", "cortex_m/ecnn_link.h",
                                     "cortex_m/semihost.h"])
 def test_every_engine_and_board_header_has_cpp_guards(header):
-    from deploy.templates import TEMPLATE_DIR
+    from deploy.engine.templates import TEMPLATE_DIR
 
     text = (TEMPLATE_DIR / header).read_text()
     assert '#ifdef __cplusplus\nextern "C" {\n#endif' in text and "#ifdef __cplusplus\n}\n#endif" in text
@@ -181,20 +181,37 @@ def test_report_flash_is_the_linked_firmware_for_the_target(build_dir, tmp_path)
     whole linked firmware; it is now the serial firmware linked for the build's own target."""
     import json
 
-    from deploy.codegen import plan_engine
-    from deploy.tflite_reader import read_tflite
+    from deploy.engine.codegen import plan_engine
+    from deploy.engine.tflite_reader import read_tflite
     from toolkit.stages import _engine_memory
 
     rep = json.loads((build_dir / "report.json").read_text())
-    fw = build_firmware(copy_build(build_dir, tmp_path / "m4"), "cortex-m4", modes=("serial",))
+    fw = build_firmware(copy_build(build_dir, tmp_path / "m4"), TARGETS["cortex-m4"], modes=("serial",))
     assert rep["memory"]["flash_bytes"] == fw.sizes["serial"]["flash_bytes"]
     assert "serial firmware linked for cortex-m4" in rep["memory"]["flash_bytes_measured_with"]
     plan = plan_engine(read_tflite(build_dir / "model_int8.tflite"))
     m0, how, _ = _engine_memory(plan, TARGETS["cortex-m0plus"], None)
     m7, _, _ = _engine_memory(plan, TARGETS["cortex-m7"], None)
     assert "cortex-m0plus" in how and m0 != m7  # each CPU's own code, not one M4 figure
-    fw0 = build_firmware(copy_build(build_dir, tmp_path / "m0"), "cortex-m0plus", modes=("serial",))
+    fw0 = build_firmware(copy_build(build_dir, tmp_path / "m0"), TARGETS["cortex-m0plus"], modes=("serial",))
     assert m0 == fw0.sizes["serial"]["flash_bytes"]
+
+
+def test_the_report_links_the_serial_firmware_once_and_verify_reuses_its_engine_objects(build_dir, tmp_path):
+    """The report stage links the serial firmware in the build folder (its flash_bytes is that ELF's), and a later
+    verify firmware for the same CPU links the engine objects compiled then instead of compiling them again."""
+    import json
+
+    b = tmp_path / "b"
+    shutil.copytree(build_dir, b)  # copy2: the mtimes that the object cache compares stay as they were
+    rep = json.loads((b / "report.json").read_text())
+    elf = b / "firmware" / "cortex-m4" / "build" / "edgecnn_serial.elf"
+    assert toolchain.elf_sizes(elf, TARGETS["cortex-m4"].stack_bytes)["flash_bytes"] == rep["memory"]["flash_bytes"]
+    objects = {o: o.stat().st_mtime_ns for o in (b / "firmware" / ".objects").rglob("*.o")}
+    assert {o.stem for o in objects} >= {"edgecnn_model", "ecnn_common"}
+    fw = build_firmware(b, TARGETS["cortex-m4"], modes=("verify",))  # what --verify qemu links
+    assert fw.elves["verify"].is_file()
+    assert {o: o.stat().st_mtime_ns for o in (b / "firmware" / ".objects").rglob("*.o")} == objects
 
 
 def test_make_run_verify_in_the_build_folder_is_bit_exact(build_dir, tmp_path):
@@ -212,7 +229,7 @@ def test_make_run_verify_in_the_build_folder_is_bit_exact(build_dir, tmp_path):
 
 def test_custom_board_refuses_run_verify_and_keeps_its_name(fw_build):
     board = dict(STM32_LIKE, name="my-stm32")
-    d = generate_firmware(fw_build, "cortex-m4", board)
+    d = generate_firmware(fw_build, TARGETS["cortex-m4"], board)
     assert "my-stm32" in (d / "board.h").read_text() and "my-stm32" in (d / "Makefile").read_text()
     assert "No QEMU machine emulates this custom board" in (d / "README.md").read_text()
     r = subprocess.run(["make", "run-verify"], cwd=d, capture_output=True, text=True, timeout=600)
@@ -224,11 +241,13 @@ def test_custom_board_refuses_run_verify_and_keeps_its_name(fw_build):
 def test_custom_board_has_its_own_folder_that_qemu_builds_leave_alone(fw_build):
     """A custom board's files went into firmware/<cpu>/, where `edgecnn verify --device qemu:<cpu>` rewrote
     them for the QEMU board: the firmware to flash at 0x08000000 silently became one linked at 0."""
-    d = generate_firmware(fw_build, "cortex-m4", STM32_LIKE)
-    assert d == fw_build / "firmware" / "stm32-like" == firmware.firmware_dir(fw_build, "cortex-m4", "stm32-like")
+    d = generate_firmware(fw_build, TARGETS["cortex-m4"], STM32_LIKE)
+    assert d == fw_build / "firmware" / "stm32-like" == firmware.firmware_dir(fw_build, TARGETS["cortex-m4"],
+                                                                            "stm32-like")
     mine = {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
-    q = generate_firmware(fw_build, "cortex-m4")  # what `edgecnn verify OUT --device qemu:cortex-m4` writes
-    assert q == fw_build / "firmware" / "cortex-m4" == firmware.firmware_dir(fw_build, "cortex-m4", "mps2-an386")
+    q = generate_firmware(fw_build, TARGETS["cortex-m4"])  # what `edgecnn verify OUT --device qemu:cortex-m4` writes
+    assert q == fw_build / "firmware" / "cortex-m4" == firmware.firmware_dir(fw_build, TARGETS["cortex-m4"],
+                                                                           "mps2-an386")
     assert {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()} == mine
     assert b"ORIGIN = 0x08000000" in mine["linker.ld"] and b"ORIGIN = 0x00000000" in (q / "linker.ld").read_bytes()
 
@@ -237,7 +256,7 @@ def test_regenerated_firmware_folder_equals_the_builds(build_dir, tmp_path):
     """`edgecnn verify` regenerates the firmware folder without being handed the golden arrays: the README lost
     its sample count and a fresh folder got no inputs.bin. It must come out exactly as the build wrote it."""
     ref = build_dir / "firmware" / "cortex-m4"
-    d = generate_firmware(copy_build(build_dir, tmp_path / "b"), "cortex-m4")
+    d = generate_firmware(copy_build(build_dir, tmp_path / "b"), TARGETS["cortex-m4"])
     made = {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
     assert made == {p.name: p.read_bytes() for p in sorted(ref.iterdir()) if p.is_file() and p.name != "outputs.bin"}
     assert "inputs.bin" in made

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import run_cli
-from deploy.qemu import free_port, serial_qemu
+from deploy.devices.qemu import free_port, serial_qemu
 from firmware_support import copy_build
 from toolkit.targets import BOARDS
 

@@ -13,7 +13,7 @@ from conftest import run_cli
 
 def _int8_tflite(model, path, seed=0):
     """An int8 .tflite of `model` with realistic batch-norm statistics (as the MLPerf Tiny benchmarks make them)."""
-    from deploy.quantize import to_int8_tflite
+    from deploy.convert.quantize import to_int8_tflite
     from models.mlperf_tiny import calibrate_batchnorm
 
     cal = np.random.RandomState(seed).randn(32, *model.inputs[0].shape[1:]).astype(np.float32)
@@ -41,7 +41,7 @@ def models(tmp_path_factory):
 
 
 def _graph(path):
-    from deploy.tflite_reader import read_tflite
+    from deploy.engine.tflite_reader import read_tflite
 
     return read_tflite(path)
 
@@ -59,7 +59,7 @@ def _expect_clean_failure(r, out, *words):
 @pytest.mark.toolchain
 def test_flat_input_model_builds_and_verifies_without_a_data_set(models, tmp_path):
     """The FC autoencoder used to be refused: x_train (200, 640) was not an image, and digits did not fit it."""
-    from deploy.export import random_int8_inputs
+    from deploy.convert.export import random_int8_inputs
 
     out = tmp_path / "fc"
     r = run_cli("build", "--target", "cortex-m4", "--from-model", models["fc"], "--verify", "host", "--out", out)
@@ -89,7 +89,7 @@ def test_flat_input_model_builds_and_verifies_without_a_data_set(models, tmp_pat
 @pytest.mark.toolchain
 def test_kws_model_without_a_data_set_is_seeded_and_verifies_on_qemu(models, tmp_path):
     """The (49, 10, 1) model used to need a data set of that shape; --seed now picks the random golden inputs."""
-    from deploy.export import random_int8_inputs
+    from deploy.convert.export import random_int8_inputs
 
     out = tmp_path / "kws"
     r = run_cli("build", "--target", "cortex-m4", "--from-model", models["kws"], "--seed", "7", "--out", out)
@@ -99,7 +99,7 @@ def test_kws_model_without_a_data_set_is_seeded_and_verifies_on_qemu(models, tmp
         x = random_int8_inputs(_graph(models["kws"]), 100, 7)
         np.testing.assert_array_equal(g["inputs_int8"], x)
         assert not np.array_equal(x, random_int8_inputs(_graph(models["kws"]), 100, 0))
-        from deploy.tflm import run_tflm
+        from deploy.convert.tflm import run_tflm
 
         np.testing.assert_array_equal(g["outputs_int8"][:4], run_tflm(models["kws"].read_bytes(), x[:4]).reshape(4, -1))
     r = run_cli("verify", out, "--device", "qemu:cortex-m4", "--samples", "3")
@@ -111,7 +111,7 @@ def test_kws_model_without_a_data_set_is_seeded_and_verifies_on_qemu(models, tmp
 
 @pytest.mark.toolchain
 def test_inputs_npy_and_npz_become_the_golden_inputs(models, tmp_path):
-    from deploy.export import quantize_input
+    from deploy.convert.export import quantize_input
 
     graph = _graph(models["kws"])
     rng = np.random.default_rng(1)
@@ -205,7 +205,7 @@ def test_android_target_writes_the_int8_files_and_names_the_rest(models, tmp_pat
 
 @pytest.mark.toolchain
 def test_report_of_a_tflite_plans_the_engine_for_the_target(models, tmp_path):
-    from deploy.codegen import plan_engine
+    from deploy.engine.codegen import plan_engine
 
     plan = plan_engine(_graph(models["kws"]))
     r = run_cli("report", models["kws"], "--target", "cortex-m4")
@@ -225,7 +225,7 @@ def test_report_of_a_tflite_plans_the_engine_for_the_target(models, tmp_path):
 def test_report_of_a_tflite_without_an_engine(models, build_dir, tmp_path):
     import keras
 
-    from deploy.quantize import to_int8_tflite
+    from deploy.convert.quantize import to_int8_tflite
 
     r = run_cli("report", models["fc"], "--target", "android")  # no engine on Android: TFLM's arena only
     assert r.returncode == 0, r.stderr

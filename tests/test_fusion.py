@@ -1,4 +1,4 @@
-"""Fused residual blocks (deploy.fusion): matched only where safe, bit exact with TFLM, less RAM, debuggable."""
+"""Fused residual blocks (deploy.engine.fusion): matched only where safe, bit exact with TFLM, less RAM, debuggable."""
 from __future__ import annotations
 
 import re
@@ -6,11 +6,11 @@ import re
 import numpy as np
 import pytest
 
-from deploy.codegen import generate_engine, plan_engine
-from deploy.fusion import find_residual_blocks
-from deploy.tflite_reader import read_tflite
-from deploy.tflm import run_tflm
-from deploy.verify_host import first_differing_layer
+from deploy.engine.codegen import generate_engine, plan_engine
+from deploy.engine.fusion import find_residual_blocks
+from deploy.engine.tflite_reader import read_tflite
+from deploy.convert.tflm import run_tflm
+from deploy.verify.host import first_differing_layer
 from engine_support import arm_compile, assert_bit_exact, make_inputs, quantize
 
 pytestmark = pytest.mark.toolchain

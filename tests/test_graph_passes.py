@@ -1,12 +1,12 @@
-"""deploy.graph_passes: a Keras Flatten converted with a dynamic batch (SHAPE -> STRIDED_SLICE -> PACK into
+"""deploy.engine.graph_passes: a Keras Flatten converted with a dynamic batch (SHAPE -> STRIDED_SLICE -> PACK into
 RESHAPE's shape operand) runs on the engine, bit-exact with TFLM, with that chain dropped."""
 from __future__ import annotations
 
 import numpy as np
 
-from deploy.graph_passes import simplify
-from deploy.tflite_reader import read_tflite
-from deploy.tflm import run_tflm
+from deploy.engine.graph_passes import simplify
+from deploy.engine.tflite_reader import read_tflite
+from deploy.convert.tflm import run_tflm
 from engine_support import engine_outputs, make_inputs
 
 
@@ -52,7 +52,7 @@ def test_a_computed_shape_that_is_read_elsewhere_is_kept():
     """Only RESHAPE's own operand is detached; an op whose output another op reads stays."""
     from dataclasses import replace
 
-    from deploy.graph_passes import drop_dead_ops
+    from deploy.engine.graph_passes import drop_dead_ops
 
     graph = read_tflite(_convert(_dynamic_batch_flatten_model()))
     assert [o.op for o in drop_dead_ops(graph).operators] == [o.op for o in graph.operators]

@@ -15,12 +15,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from deploy.codegen import plan_engine, write_engine
-from deploy.firmware import cflags
-from deploy.templates import TEMPLATE_DIR
-from deploy.tflite_reader import read_tflite
-from deploy.tflm import run_tflm
-from deploy.verify_qemu import verify_qemu
+from deploy.engine.codegen import plan_engine, write_engine
+from deploy.devices.toolchain import firmware_cflags as cflags
+from deploy.engine.templates import TEMPLATE_DIR
+from deploy.engine.tflite_reader import read_tflite
+from deploy.convert.tflm import run_tflm
+from deploy.verify.qemu import verify_qemu
 from engine_support import make_inputs, quantize
 from toolkit.targets import TARGETS
 
@@ -69,7 +69,7 @@ def paths_build(tmp_path_factory):
 
 @pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m55"])
 def test_each_kernel_path_is_bit_exact_on_its_core(paths_build, cpu):
-    r = verify_qemu(paths_build, cpu)
+    r = verify_qemu(paths_build, TARGETS[cpu])
     assert r["samples"] == 8 and r["bit_exact"] == 1.0, r.get("first_mismatch")
 
 
@@ -125,12 +125,13 @@ int main(void)
 def test_helium_requantization_equals_tflm_on_edge_values(paths_build, tmp_path):
     """ecnn_requant_mve (VQRDMULH, a sign fix-up and VRSHL) against ecnn_mbqm and gemmlowp's definition, on the
     M55 itself: random values, INT32 extremes, exact rounding ties of both signs, left and right shifts."""
-    import deploy.quant_params as qp
-    from deploy.firmware import LDFLAGS, build_firmware
-    from deploy.qemu import run_verify_firmware
+    import deploy.engine.quant_params as qp
+    from deploy.devices.firmware import build_firmware
+    from deploy.devices.toolchain import LDFLAGS
+    from deploy.devices.qemu import run_verify_firmware
     from toolkit.targets import get_board
 
-    fw = build_firmware(paths_build, "cortex-m55", modes=("verify",))
+    fw = build_firmware(paths_build, TARGETS["cortex-m55"], modes=("verify",))
     rng = np.random.RandomState(11)
     n = 4000
     acc = rng.randint(-2 ** 31, 2 ** 31, n, dtype=np.int64)
@@ -201,12 +202,13 @@ def test_dsp_short_requantization_equals_tflm_where_the_generator_allows_it(path
     range, requant_fast_sat and its SSAT clamp) against the general form and gemmlowp's definition, on the M4
     itself, over its whole precondition (rq_right): shifts -1..-23, |acc| < 2^30, any multiplier, output zero
     point and activation range; ties of both signs and the extremes."""
-    import deploy.quant_params as qp
-    from deploy.firmware import LDFLAGS, build_firmware
-    from deploy.qemu import run_verify_firmware
+    import deploy.engine.quant_params as qp
+    from deploy.devices.firmware import build_firmware
+    from deploy.devices.toolchain import LDFLAGS
+    from deploy.devices.qemu import run_verify_firmware
     from toolkit.targets import get_board
 
-    fw = build_firmware(paths_build, "cortex-m4", modes=("verify",))
+    fw = build_firmware(paths_build, TARGETS["cortex-m4"], modes=("verify",))
     rng = np.random.RandomState(12)
     n = 4000
     acc = rng.randint(-(2 ** 30) + 1, 2 ** 30, n, dtype=np.int64)

@@ -6,9 +6,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from deploy.engine_ops import window_overlap
-from deploy.memory_plan import INF, Buffer, Overlap, check_plan, overlap_bound, plan_memory
-from deploy.templates import TEMPLATE_DIR
+from deploy.engine.ops import window_overlap
+from deploy.engine.memory_plan import INF, Buffer, Overlap, check_plan, overlap_bound, plan_memory
+from deploy.engine.templates import TEMPLATE_DIR
 
 
 def test_overlap_bound_elementwise_and_streaming():

@@ -91,7 +91,7 @@ def test_wheel_carries_the_templates_and_builds(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(site), PYTHONWARNINGS="ignore")
     work = tmp_path / "work"
     work.mkdir()
-    r = subprocess.run([sys.executable, "-c", "import toolkit, deploy.templates as t; print(toolkit.__file__); "
+    r = subprocess.run([sys.executable, "-c", "import toolkit, deploy.engine.templates as t; print(toolkit.__file__); "
                         "print(t.TEMPLATE_DIR)"], capture_output=True, text=True, cwd=work, env=env, timeout=60)
     assert r.returncode == 0 and all(line.startswith(str(site)) for line in r.stdout.split()), r.stdout + r.stderr
     r = subprocess.run([sys.executable, "-m", "toolkit.cli", "build", "--target", "cortex-m", "--epochs", "1",

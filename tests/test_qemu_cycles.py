@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from deploy.firmware import require_tool
-from deploy.qemu import build_plugin, parse_cycles, plugin_args, qemu_base_command
+from deploy.devices.toolchain import require_tool
+from deploy.devices.qemu import build_plugin, parse_cycles, plugin_args, qemu_base_command
 from toolkit.targets import BOARDS
 
 pytestmark = pytest.mark.toolchain

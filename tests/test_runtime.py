@@ -23,7 +23,7 @@ MODELS = ("model_float.tflite", "model_int8_float_io.tflite", "model_int8.tflite
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     """A bundle from a briefly trained digits model, and test inputs on which Keras is confident."""
-    from deploy.android import write_android_bundle
+    from deploy.mobile.android import write_android_bundle
     from models import build_model
     from toolkit.config import BuildConfig
     from toolkit.datasets import load_dataset

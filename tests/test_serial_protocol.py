@@ -1,4 +1,4 @@
-"""deploy.serial_protocol: CRC, framing, resynchronisation after garbage, and the request/retry logic."""
+"""deploy.devices.serial_protocol: CRC, framing, resynchronisation after garbage, and the request/retry logic."""
 from __future__ import annotations
 
 import re
@@ -6,10 +6,10 @@ import struct
 
 import pytest
 
-from deploy import serial_protocol as sp
-from deploy.serial_protocol import Cmd, FrameDecoder, Link, Status, crc16_ccitt, encode_frame
-from deploy.templates import TEMPLATE_DIR
-from deploy.verify_common import DeviceTimeoutError
+from deploy.devices import serial_protocol as sp
+from deploy.devices.serial_protocol import Cmd, FrameDecoder, Link, Status, crc16_ccitt, encode_frame
+from deploy.engine.templates import TEMPLATE_DIR
+from toolkit.errors import DeviceTimeoutError
 
 
 def test_crc16_ccitt_false_check_value():

@@ -4,8 +4,22 @@ import random
 import numpy as np
 import pytest
 
-from deploy.tflite_reader import BUILTIN_OPS, read_tflite
+from deploy.engine.tflite_reader import BUILTIN_OPS, read_tflite
 from toolkit.errors import ModelFileError
+
+
+@pytest.fixture(scope="module")
+def model_bytes() -> bytes:
+    """The default model's architecture (compact_cnn on 8x8x1 digits), quantized untrained with inputs in [0, 1]
+    as the digits are: the reader needs a real model's structure, not a trained one's accuracy."""
+    import keras
+
+    from deploy.convert.quantize import to_int8_tflite
+    from models import build_model
+
+    keras.utils.set_random_seed(0)
+    calibration = np.random.RandomState(0).rand(32, 8, 8, 1).astype(np.float32)
+    return to_int8_tflite(build_model("compact_cnn", (8, 8, 1), 10), calibration)
 
 
 def test_op_table_matches_the_tflite_schema():
@@ -16,8 +30,8 @@ def test_op_table_matches_the_tflite_schema():
             assert BUILTIN_OPS[code] == name
 
 
-def test_reads_the_built_model(build_dir):
-    g = read_tflite(build_dir / "model_int8.tflite")
+def test_reads_the_built_model(model_bytes):
+    g = read_tflite(model_bytes)
     assert [o.op for o in g.operators][:1] == ["CONV_2D"]
     assert g.tensors[g.inputs[0]].dtype == "int8" and g.tensors[g.outputs[0]].dtype == "int8"
     conv = g.operators[0]
@@ -39,9 +53,9 @@ def test_missing_file_names_the_path(tmp_path):
         read_tflite(tmp_path / "nope.tflite")
 
 
-def test_seeded_mutations_parse_or_raise_our_error(build_dir):
+def test_seeded_mutations_parse_or_raise_our_error(model_bytes):
     """A short seeded fuzz: truncations and byte flips of a real model never escape as another exception."""
-    data = (build_dir / "model_int8.tflite").read_bytes()
+    data = model_bytes
     rng = random.Random(1234)
     outcomes = {"parsed": 0, "rejected": 0}
     for i in range(300):
@@ -60,15 +74,15 @@ def test_seeded_mutations_parse_or_raise_our_error(build_dir):
     assert outcomes["rejected"] > 0 and sum(outcomes.values()) == 300
 
 
-def test_hypothesis_mutations_parse_or_raise_and_plan_or_refuse(build_dir):
+def test_hypothesis_mutations_parse_or_raise_and_plan_or_refuse(model_bytes):
     """The short seeded run of benchmarks/fuzz_reader.py: the reader and then the code generator."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from deploy.codegen import plan_engine
+    from deploy.engine.codegen import plan_engine
     from toolkit.errors import EdgecnnError
 
-    data = (build_dir / "model_int8.tflite").read_bytes()
+    data = model_bytes
 
     @settings(max_examples=300, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
@@ -91,15 +105,15 @@ def test_hypothesis_mutations_parse_or_raise_and_plan_or_refuse(build_dir):
     check()
 
 
-def test_regression_out_of_range_constants_are_edgecnn_errors(build_dir):
+def test_regression_out_of_range_constants_are_edgecnn_errors(model_bytes):
     """Found by benchmarks/fuzz_reader.py: a corrupt zero point or bias made a folded constant leave int32
     and escape as ValueError from the C formatter; the model must plan or be refused with our own error."""
     import struct
 
-    from deploy.codegen import plan_engine
+    from deploy.engine.codegen import plan_engine
     from toolkit.errors import EdgecnnError
 
-    data = (build_dir / "model_int8.tflite").read_bytes()
+    data = model_bytes
     g = read_tflite(data)
     bias = g.tensors[g.operators[0].inputs[2]]
     pos = data.find(bias.data)

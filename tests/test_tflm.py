@@ -1,11 +1,11 @@
-"""deploy.tflm: TFLM runs in a child process, so a native abort is a clear error, and its arena grows as needed."""
+"""deploy.convert.tflm: TFLM runs in a child process, so a native abort is a clear error, and its arena grows as needed."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from conftest import run_cli
-from deploy import tflm
+from deploy.convert import tflm
 from toolkit.errors import ModelError
 
 
@@ -15,7 +15,7 @@ def aborting_tflite(tmp_path_factory):
     softmax multiplier is below 1), with digits' input and classes."""
     import keras
 
-    from deploy.quantize import to_int8_tflite
+    from deploy.convert.quantize import to_int8_tflite
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((8, 8, 1))

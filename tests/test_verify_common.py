@@ -1,4 +1,4 @@
-"""deploy.verify_common: the verify.json numbers from device vs reference outputs, and the mismatch error."""
+"""deploy.verify.common: the verify.json numbers from device vs reference outputs, and the mismatch error."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from deploy.verify_common import VERIFY_KEYS, check_verification, compare_outputs, load_golden, write_verify_json
+from deploy.verify.common import VERIFY_KEYS, check_verification, compare_outputs, load_golden, write_verify_json
 from toolkit.errors import OutputError, VerificationError
 
 

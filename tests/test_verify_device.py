@@ -1,4 +1,4 @@
-"""deploy.verify_device: the --device string, dispatch to QEMU, verify.json, and a mismatch failing by name."""
+"""deploy.verify.device: the --device string, dispatch to QEMU, verify.json, and a mismatch failing by name."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from deploy.verify_device import parse_device, verify_device
+from deploy.verify.device import parse_device, verify_device
 from firmware_support import copy_build
 from toolkit.errors import ConfigError, VerificationError
 

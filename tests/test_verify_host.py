@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deploy.codegen import generate_engine
-from deploy.tflm import run_tflm
-from deploy.verify_host import first_differing_layer, verify_host
+from deploy.engine.codegen import generate_engine
+from deploy.convert.tflm import run_tflm
+from deploy.verify.host import first_differing_layer, verify_host
 from engine_support import quantize, make_inputs
 from toolkit.errors import ToolchainError, VerificationError
 
@@ -77,7 +77,7 @@ def test_mismatch_is_reported(build, tmp_path):
 
 
 def test_missing_compiler_names_what_to_install(build, monkeypatch):
-    import deploy.verify_host as vh
+    import deploy.verify.host as vh
 
     monkeypatch.setattr(vh.shutil, "which", lambda name: None)
     with pytest.raises(ToolchainError, match="gcc"):

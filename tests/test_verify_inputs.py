@@ -1,4 +1,4 @@
-"""deploy.verify_inputs and `edgecnn verify --inputs`: the user's own inputs, checked, run on a device, compared
+"""deploy.verify.inputs and `edgecnn verify --inputs`: the user's own inputs, checked, run on a device, compared
 with TFLM on the same inputs, and recorded with their source in the per-device result."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from deploy.verify_inputs import load_user_inputs
+from deploy.verify.inputs import load_user_inputs
 from toolkit.errors import InputError
 
 

@@ -1,4 +1,4 @@
-"""deploy.verify_qemu: the engine on emulated Cortex-M CPUs is bit-exact with TFLM; instruction counts repeat."""
+"""deploy.verify.qemu: the engine on emulated Cortex-M CPUs is bit-exact with TFLM; instruction counts repeat."""
 from __future__ import annotations
 
 import json
@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from deploy.firmware import build_firmware
-from deploy.qemu import run_verify_firmware
-from deploy.verify_common import VERIFY_KEYS, DeviceTimeoutError, load_golden
-from deploy.verify_qemu import verify_qemu
+from deploy.devices.firmware import build_firmware
+from deploy.devices.qemu import run_verify_firmware
+from deploy.verify.common import VERIFY_KEYS, load_golden
+from deploy.verify.qemu import verify_qemu
 from firmware_support import copy_build
-from toolkit.errors import ToolchainError
+from toolkit.errors import DeviceTimeoutError, ToolchainError
 from toolkit.targets import TARGETS, get_board
 
 pytestmark = pytest.mark.toolchain
@@ -23,7 +23,7 @@ def qbuild(build_dir, tmp_path_factory):
 
 
 def test_m4_is_bit_exact_on_every_golden_sample(qbuild):
-    r = verify_qemu(qbuild, "cortex-m4")
+    r = verify_qemu(qbuild, TARGETS["cortex-m4"])
     assert set(VERIFY_KEYS) <= set(r)
     g = load_golden(qbuild)
     assert r["device"] == "qemu:cortex-m4" and r["samples"] == len(g["labels"])
@@ -46,7 +46,7 @@ def test_m4_is_bit_exact_on_every_golden_sample(qbuild):
 
 @pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m3", "cortex-m7", "cortex-m33", "cortex-m55"])
 def test_other_cpus_boot_and_are_bit_exact(qbuild, cpu):
-    r = verify_qemu(qbuild, cpu, samples=40)
+    r = verify_qemu(qbuild, TARGETS[cpu], samples=40)
     assert r["samples"] == 40 and r["bit_exact"] == 1.0, r["first_mismatch"]
     assert r["accuracy"]["device"] == r["accuracy"]["int8"]
     assert r["qemu_machine"] == TARGETS[cpu].qemu_machine and r["instructions_per_inference"] > 0
@@ -57,14 +57,14 @@ def test_other_cpus_boot_and_are_bit_exact(qbuild, cpu):
 
 
 def test_instruction_count_is_identical_on_two_runs(qbuild):
-    a = verify_qemu(qbuild, "cortex-m33", samples=8)
-    b = verify_qemu(qbuild, "cortex-m33", samples=8)
+    a = verify_qemu(qbuild, TARGETS["cortex-m33"], samples=8)
+    b = verify_qemu(qbuild, TARGETS["cortex-m33"], samples=8)
     assert a["instructions_per_inference"] == b["instructions_per_inference"]
     assert (a["instructions_min"], a["instructions_max"]) == (b["instructions_min"], b["instructions_max"])
 
 
 def test_timeout_is_a_clear_error(qbuild):
-    fw = build_firmware(qbuild, "cortex-m4", modes=("verify",))
+    fw = build_firmware(qbuild, TARGETS["cortex-m4"], modes=("verify",))
     x = load_golden(qbuild)["inputs_int8"]
     with pytest.raises(DeviceTimeoutError, match=r"mps2-an386 .* did not finish within 0 s"):
         run_verify_firmware(fw.elves["verify"], get_board(TARGETS["cortex-m4"]), x, 10, timeout=0.01)
@@ -76,4 +76,4 @@ def test_missing_qemu_names_the_debian_package(qbuild, monkeypatch):
     real = shutil.which
     monkeypatch.setattr(shutil, "which", lambda name: None if name == "qemu-system-arm" else real(name))
     with pytest.raises(ToolchainError, match=r"qemu-system-arm is not installed .*apt-get install qemu-system-arm"):
-        verify_qemu(qbuild, "cortex-m4", samples=2)
+        verify_qemu(qbuild, TARGETS["cortex-m4"], samples=2)

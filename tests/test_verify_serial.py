@@ -1,4 +1,4 @@
-"""deploy.verify_serial end to end against the serial firmware on QEMU's emulated UART: bit-exact answers, and
+"""deploy.verify.serial end to end against the serial firmware on QEMU's emulated UART: bit-exact answers, and
 recovery from garbage bytes, a dropped byte, a lost reply (timeout) and a resync."""
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import socket
 
 import pytest
 
-from deploy import serial_protocol as sp
-from deploy.firmware import build_firmware
-from deploy.qemu import serial_qemu
-from deploy.serial_protocol import Link
-from deploy.verify_common import DeviceTimeoutError
-from deploy.verify_serial import open_port, verify_serial
+from deploy.devices import serial_protocol as sp
+from deploy.devices.firmware import build_firmware
+from deploy.devices.qemu import serial_qemu
+from deploy.devices.serial_protocol import Link
+from deploy.verify.serial import open_port, verify_serial
 from firmware_support import copy_build
-from toolkit.errors import ToolchainError
+from toolkit.errors import DeviceTimeoutError, ToolchainError
 from toolkit.targets import TARGETS, get_board
 
 pytestmark = pytest.mark.toolchain
@@ -27,7 +26,7 @@ def sbuild(build_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def board_url(sbuild):
     """The M4 serial firmware running in QEMU, its UART on a loopback TCP port."""
-    fw = build_firmware(sbuild, "cortex-m4", modes=("serial",))
+    fw = build_firmware(sbuild, TARGETS["cortex-m4"], modes=("serial",))
     with serial_qemu(fw.elves["serial"], get_board(TARGETS["cortex-m4"]), timeout=240) as url:
         yield url
 
@@ -122,7 +121,7 @@ def test_unopenable_port_names_it():
 
 
 def test_pty_transport_works(sbuild):
-    fw = build_firmware(sbuild, "cortex-m0plus", modes=("serial",))
+    fw = build_firmware(sbuild, TARGETS["cortex-m0plus"], modes=("serial",))
     with serial_qemu(fw.elves["serial"], get_board(TARGETS["cortex-m0plus"]), timeout=120, via="pty") as dev:
         assert dev.startswith("/dev/pts/")
         r = verify_serial(sbuild, dev, samples=4, timeout=2.0)

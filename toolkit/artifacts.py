@@ -26,8 +26,8 @@ class Build:
     target: Target
     board: Board | dict | str | None = None  # None: the target's own board
     report: dict = field(default_factory=dict)
-    engine: Any = None  # deploy.engine_description.EngineDescription; None when the engine refused the model
-    plan: Any = None  # deploy.codegen.EnginePlan, in the process that planned it
+    engine: Any = None  # deploy.engine.description.EngineDescription; None when the engine refused the model
+    plan: Any = None  # deploy.engine.codegen.EnginePlan, in the process that planned it
     golden: dict | None = None  # inputs_int8, outputs_int8[, outputs_float, labels, class_labels]
     int8_tflite: bytes | None = None  # the int8 model, in the process that exported it
     firmware: dict = field(default_factory=dict)  # firmware folder -> True once its board files are rendered
@@ -90,7 +90,7 @@ def load_build(out_dir, *, need_report: bool = False) -> Build:
         raise OutputError(f"{out_dir} is not a folder", hint="give the output folder of `edgecnn build`")
     rep = read_report(out) if need_report or (out / "report.json").is_file() else {}
     build = Build(out=out, target=_report_target(rep), report=rep)
-    from deploy.engine_description import FILE_NAME, read_description
+    from deploy.engine.description import FILE_NAME, read_description
 
     if (build.engine_dir / FILE_NAME).is_file():
         build.engine = read_description(build.engine_dir)

@@ -109,7 +109,7 @@ def build(config_file, **flags):
     click.echo(f"  {rep['model']['params']:,} params, {rep['model']['macs']:,} MACs; {_accuracy_text(rep['accuracy'])}")
     click.echo(f"  flash {mem['flash_bytes']:,} B, TFLM arena {mem['tflm_arena_bytes']:,} B")
     if mem.get("peak_ram_bytes"):
-        from deploy.verify_common import ram_text
+        from deploy.devices.toolchain import ram_text
 
         parts = mem.get("firmware_ram_parts") or {"engine_activations": mem["peak_ram_bytes"]}
         click.echo(f"  RAM: {ram_text(parts, mem.get('firmware_ram_bytes'), 'serial firmware')}"
@@ -159,7 +159,7 @@ def report(source, target):
       edgecnn report build/compact_cnn
       edgecnn report model_int8.tflite --target cortex-m7
     """
-    from deploy.report import render_markdown
+    from deploy.report.report import render_markdown
 
     path = Path(source)
     if path.is_dir():
@@ -198,12 +198,12 @@ def verify(out_dir, device, samples, timeout, inputs):
       edgecnn verify build/compact_cnn --device qemu:cortex-m4 --inputs my_inputs.npz
       edgecnn verify build/compact_cnn --device serial:/dev/ttyACM0
     """
-    from deploy.verify_device import verify_device
+    from deploy.verify.device import verify_device
     from toolkit.errors import ConfigError
 
     if samples is not None and samples <= 0:
         raise ConfigError(f"--samples must be a positive integer, got {samples}")
-    from deploy.verify_common import device_slug
+    from deploy.verify.common import device_slug
 
     from toolkit.artifacts import load_build
 
@@ -227,7 +227,7 @@ def _print_verify(result: dict) -> None:
                 if acc.get("device") is not None else unlabelled)
     click.echo(f"  {accuracy}" + (f"; {ipi:,.0f} instructions per inference" if ipi else ""))
     if result.get("flash_bytes"):
-        from deploy.verify_common import ram_text
+        from deploy.devices.toolchain import ram_text
 
         kind = result["device"].partition(":")[0]
         where = {"qemu": "verify firmware", "serial": "serial firmware"}.get(kind, "firmware")
@@ -257,7 +257,7 @@ def flash(out_dir, address, board, via, drive):
       edgecnn flash build/compact_cnn --board pico --via uf2
       edgecnn flash build/compact_cnn --board microbit --via gdb localhost:3333
     """
-    from deploy.flash import flash as flash_board
+    from deploy.devices.flash import flash as flash_board
 
     if via and via.startswith("gdb:"):  # --via gdb:HOST:PORT, one token
         via, address = "gdb", via[4:]
@@ -316,7 +316,7 @@ def models(params, input_shape, classes):
 @cli.command()
 def ops():
     """List the ops the generated C engine runs, with the rules each must meet (example: edgecnn ops)."""
-    from deploy.engine_ops import supported_ops_doc
+    from deploy.engine.ops import supported_ops_doc
 
     click.echo(supported_ops_doc())
 

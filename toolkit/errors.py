@@ -48,6 +48,10 @@ class ToolchainError(EdgecnnError):
     """A compiler, emulator or other external tool is missing or failed."""
 
 
+class DeviceTimeoutError(ToolchainError):
+    """An emulated or real device did not finish or answer within its time limit."""
+
+
 class VerificationError(EdgecnnError):
     """The device did not give the same answers as the reference."""
 

@@ -36,8 +36,8 @@ class Context:
     desktop: dict | None = None
     android: dict | None = None
     verify: dict | None = None
-    engine: Any = None  # deploy.codegen.EnginePlan, planned by the report stage
-    user_inputs: dict | None = None  # --inputs FILE, read and checked against the model (deploy.verify_inputs)
+    engine: Any = None  # deploy.engine.codegen.EnginePlan, planned by the report stage
+    user_inputs: dict | None = None  # --inputs FILE, read and checked against the model (deploy.verify.inputs)
     golden_info: dict = field(default_factory=dict)  # where golden.npz's inputs came from (report.json)
     notes: list[str] = field(default_factory=list)
     log: Any = None  # the pipeline's line printer, for stages that report progress while they run
@@ -105,9 +105,9 @@ def stage_model(ctx: Context) -> None:
                 raise ModelFileError(f"{path} has {len(ctx.model.inputs)} inputs and {len(ctx.model.outputs)} "
                                      "outputs; edgecnn deploys models with one image input and one output")
         elif path.suffix == ".tflite":
-            from deploy.tflite_reader import read_tflite
+            from deploy.engine.tflite_reader import read_tflite
 
-            from deploy.graph_passes import peel_float_io
+            from deploy.engine.graph_passes import peel_float_io
 
             ctx.graph = read_tflite(path)  # errors name the file
             ctx.int8_tflite = path.read_bytes()
@@ -124,7 +124,7 @@ def stage_model(ctx: Context) -> None:
             raise ModelFileError(f"--from-model {path} is neither .keras nor .tflite")
         if data is None:  # a .tflite without a data set: any input shape; --inputs must fit the model
             if cfg.inputs:
-                from deploy.verify_inputs import read_user_inputs
+                from deploy.verify.inputs import read_user_inputs
 
                 ctx.user_inputs = read_user_inputs(cfg.inputs, peel_float_io(ctx.graph),
                                                    samples=cfg.golden_samples)
@@ -161,8 +161,8 @@ def stage_train(ctx: Context) -> None:
 def stage_quantize(ctx: Context) -> None:
     if ctx.model is None:
         return "the --from-model .tflite is already int8"
-    from deploy.quantize import to_float_tflite, to_int8_tflite
-    from deploy.tflite_reader import read_tflite
+    from deploy.convert.quantize import to_float_tflite, to_int8_tflite
+    from deploy.engine.tflite_reader import read_tflite
 
     ctx.float_tflite = to_float_tflite(ctx.model)
     ctx.int8_tflite = to_int8_tflite(ctx.model, ctx.data.x_calib, max_samples=ctx.cfg.calibration_samples)
@@ -172,7 +172,7 @@ def stage_quantize(ctx: Context) -> None:
 def stage_export(ctx: Context) -> None:
     if ctx.data is None:
         return _export_without_data(ctx)
-    from deploy.export import check_onnx, desktop_agreement, golden_arrays, onnx_from_float_tflite
+    from deploy.convert.export import check_onnx, desktop_agreement, golden_arrays, onnx_from_float_tflite
     from toolkit.training import accuracy
 
     data, out = ctx.data, ctx.out
@@ -207,7 +207,7 @@ def stage_export(ctx: Context) -> None:
 def _export_without_data(ctx: Context) -> None:
     """golden.npz for a .tflite built without a data set: seeded random int8 inputs (or the user's --inputs) with
     TFLM's outputs; accuracy only when --inputs brought labels."""
-    from deploy.export import desktop_agreement, golden_from_int8, random_int8_inputs
+    from deploy.convert.export import desktop_agreement, golden_from_int8, random_int8_inputs
 
     cfg, out = ctx.cfg, ctx.out
     (out / "model_int8.tflite").write_bytes(ctx.int8_tflite)
@@ -251,7 +251,7 @@ def stage_android(ctx: Context) -> None:
     if ctx.target.kind != "android":
         return f"--target {ctx.target.name} builds no Android bundle"
     if ctx.model is None:  # an int8 .tflite: the int8 files it can give, and which it cannot
-        from deploy.android import write_int8_android_bundle
+        from deploy.mobile.android import write_int8_android_bundle
 
         parity = write_int8_android_bundle(ctx.int8_tflite, ctx.golden, ctx.out / "android", ctx.model_name,
                                            data=ctx.data)
@@ -262,7 +262,7 @@ def stage_android(ctx: Context) -> None:
         if missed:
             ctx.notes.append(f"warning: Android parity goal missed by {', '.join(missed)} (see report.md)")
         return
-    from deploy.android import write_android_bundle
+    from deploy.mobile.android import write_android_bundle
 
     parity = write_android_bundle(ctx.model, ctx.data, ctx.out / "android", ctx.model_name,
                                   calibration_samples=ctx.cfg.calibration_samples,
@@ -275,7 +275,7 @@ def stage_android(ctx: Context) -> None:
 
 def _not_written_text(not_written: dict) -> str:
     """The Android files a .tflite build could not write, those needing the Keras model named together."""
-    from deploy.android import NOT_FROM_INT8
+    from deploy.mobile.android import NOT_FROM_INT8
 
     keras = [f for f in not_written if f in NOT_FROM_INT8]
     parts = [f"{', '.join(keras)} (they need the float Keras model: --from-model FILE.keras)"] if keras else []
@@ -284,14 +284,18 @@ def _not_written_text(not_written: dict) -> str:
 
 
 def stage_report(ctx: Context) -> None:
-    from deploy.report import build_report, write_report
-    from deploy.tflm import measure_arena
+    from deploy.report.report import build_report, write_report
+    from deploy.convert.tflm import measure_arena
 
     arena = measure_arena(ctx.int8_tflite, what=f"model {ctx.model_name}")
     engine_memory, refused = None, None
     if ctx.target.kind != "android":
         try:
-            ctx.engine, engine_memory = plan_engine_memory(ctx.graph, ctx.labels, ctx.target, ctx.build.board)
+            ctx.engine, engine_memory, fw = plan_engine_memory(ctx.graph, ctx.labels, ctx.target, ctx.build.board,
+                                                               into=ctx.out, golden=ctx.golden)
+            if fw is not None:  # written and linked in the build folder: code generation and --verify use them
+                ctx.build.engine = ctx.engine.description
+                ctx.build.firmware[fw.dir] = True
         except UnsupportedOpError as exc:  # fall back to TFLM: codegen writes firmware/tflm only
             refused = exc.message
             ctx.notes.append(f"engine not generated, TFLM fallback: {refused}; firmware/tflm holds the model for "
@@ -312,31 +316,35 @@ def stage_report(ctx: Context) -> None:
     ctx.build.report, ctx.build.plan = ctx.report, ctx.engine
 
 
-def plan_engine_memory(graph, labels, target: Target, board: Board | dict | None = None) -> tuple[Any, dict]:
-    """Plan the engine for `graph` and measure what it needs on `target`: the plan, and the report's memory keys
+def plan_engine_memory(graph, labels, target: Target, board: Board | dict | None = None, into: Path | None = None,
+                       golden: dict | None = None) -> tuple[Any, dict, Any]:
+    """Plan the engine for `graph` and measure what it needs on `target`: the plan, the report's memory keys
     (peak_ram_bytes, flash_bytes and how it was measured, engine_constant_bytes, and the linked serial firmware's
-    RAM part by part when one was linked). Raises UnsupportedOpError naming the layer the engine cannot run."""
-    from deploy.codegen import plan_engine
+    RAM part by part when one was linked), and that deploy.devices.firmware.FirmwareBuild (None when none was linked).
+    into: the build folder, where the engine and the serial firmware (with `golden`'s inputs) are written and
+    linked for good, so that nothing is compiled twice; None links in a temporary folder. Raises
+    UnsupportedOpError naming the layer the engine cannot run."""
+    from deploy.engine.codegen import plan_engine
 
     plan = plan_engine(graph, labels)
-    flash, flash_how, fw_sizes = _engine_memory(plan, target, board)
+    flash, flash_how, fw = _engine_memory(plan, target, board, into, golden)
     fields = {"flash_bytes": flash, "peak_ram_bytes": plan.info.peak_ram_bytes,
               "flash_bytes_measured_with": flash_how, "engine_constant_bytes": plan.info.const_bytes}
-    if fw_sizes is not None:  # the linked serial firmware's RAM, part by part (the activations are in .bss)
-        from deploy.verify_common import ram_parts
+    if fw is not None:  # the linked serial firmware's RAM, part by part (the activations are in .bss)
+        from deploy.devices.toolchain import ram_parts
 
-        fields["firmware_ram_bytes"] = fw_sizes["ram_bytes"]
-        fields["firmware_ram_parts"] = ram_parts(fw_sizes, plan.info.peak_ram_bytes)
-    return plan, fields
+        fields["firmware_ram_bytes"] = fw.sizes["serial"]["ram_bytes"]
+        fields["firmware_ram_parts"] = ram_parts(fw.sizes["serial"], plan.info.peak_ram_bytes)
+    return plan, fields, fw
 
 
 def tflite_report(path, target_name: str = "cortex-m4", board: dict | None = None) -> dict:
     """`edgecnn report FILE.tflite`: the report stage alone on an int8 .tflite, with the engine planned and its RAM
     and flash measured for the target as a build does (no data set, so no accuracy). A model the engine cannot
     run is still reported (TFLM's arena, the layers) with the reason under memory.engine_refused."""
-    from deploy.report import build_report
-    from deploy.tflite_reader import read_tflite
-    from deploy.tflm import measure_arena
+    from deploy.report.report import build_report
+    from deploy.engine.tflite_reader import read_tflite
+    from deploy.convert.tflm import measure_arena
     from toolkit.errors import UnsupportedOpError
     from toolkit.targets import get_target
 
@@ -351,7 +359,7 @@ def tflite_report(path, target_name: str = "cortex-m4", board: dict | None = Non
     engine_memory, refused = None, None
     if target.kind != "android":
         try:
-            _, engine_memory = plan_engine_memory(graph, None, target, board)
+            _, engine_memory, _ = plan_engine_memory(graph, None, target, board)
         except UnsupportedOpError as exc:
             refused = str(exc)
     accuracy = {"float": None, "int8": None,
@@ -366,30 +374,35 @@ def tflite_report(path, target_name: str = "cortex-m4", board: dict | None = Non
     return rep
 
 
-def _engine_memory(plan, target: Target, board: Board | dict | None) -> tuple[int, str, dict | None]:
+def _engine_memory(plan, target: Target, board: Board | dict | None, into: Path | None = None,
+                   golden: dict | None = None) -> tuple[int, str, Any]:
     """Flash of what a user flashes: for a Cortex-M target, the serial firmware (engine, start-up, UART link)
-    linked for that CPU and board with --gc-sections; elsewhere the engine's objects built with the target's own
-    compiler flags (deploy.toolchain; Cortex-M4's for a target without any, the host).
-    Also that firmware's ELF sizes (deploy.firmware.elf_sizes: RAM = .data + .bss + stack), None when no
-    firmware was linked."""
+    linked for that CPU and board with --gc-sections (in `into`, the build folder, or a temporary one); elsewhere
+    the engine's objects built with the target's own compiler flags (deploy.devices.toolchain; Cortex-M4's for a target
+    without any, the host). Also the linked deploy.devices.firmware.FirmwareBuild (its sizes: RAM = .data + .bss +
+    stack), None when no firmware was linked."""
+    import contextlib
     import tempfile
 
-    from deploy.codegen import write_engine
+    from deploy.engine.codegen import write_engine
+    from deploy.devices.toolchain import has_arm_toolchain, object_cflags, object_sizes
 
-    with tempfile.TemporaryDirectory(prefix="edgecnn_flash_") as tmp:
-        src = write_engine(plan, Path(tmp) / "firmware" / "engine", target)
-        if target.kind == "mcu" and shutil.which("arm-none-eabi-gcc"):
-            from deploy.firmware import ModelTooLargeError, build_firmware
+    if target.kind == "mcu" and has_arm_toolchain():
+        from deploy.devices.firmware import ModelTooLargeError, build_firmware, engine_dir
 
+        with contextlib.ExitStack() as stack:
+            folder = Path(into) if into is not None else Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="edgecnn_flash_")))
+            write_engine(plan, engine_dir(folder), target)
             try:
-                fw = build_firmware(Path(tmp), target, board, modes=("serial",), engine=plan.description)
+                fw = build_firmware(folder, target, board, modes=("serial",), engine=plan.description, golden=golden)
             except ModelTooLargeError as exc:
                 return plan.info.const_bytes, f"engine constants only: {exc.message}", None
-            how = (f"text + data of the serial firmware linked for {target.name} ({fw.board}; "
-                   f"{' '.join(target.cflags)} -O2, --gc-sections): engine, start-up code and UART link")
-            return fw.sizes["serial"]["flash_bytes"], how, fw.sizes["serial"]
-        from deploy.toolchain import object_cflags, object_sizes
-
+        how = (f"text + data of the serial firmware linked for {target.name} ({fw.board}; "
+               f"{' '.join(target.cflags)} -O2, --gc-sections): engine, start-up code and UART link")
+        return fw.sizes["serial"]["flash_bytes"], how, fw
+    with tempfile.TemporaryDirectory(prefix="edgecnn_flash_") as tmp:
+        src = write_engine(plan, Path(tmp) / "firmware" / "engine", target)
         sizes = object_sizes(Path(src.files[0]).parent, Path(tmp), target)
     if sizes is None:
         how = "engine constants only (arm-none-eabi-gcc not installed: code not counted)"
@@ -403,30 +416,32 @@ def _engine_memory(plan, target: Target, board: Board | dict | None) -> tuple[in
 def stage_codegen(ctx: Context) -> None:
     if ctx.target.kind == "android":
         return "the android stage wrote the app bundle; --target android has no C"
-    from deploy.codegen import write_engine
-    from deploy.tflm_codegen import write_tflm_arrays
+    from deploy.engine.codegen import write_engine
+    from deploy.devices.tflm_codegen import write_tflm_arrays
 
     firmware = ctx.out / "firmware"
     write_tflm_arrays(ctx.graph, ctx.int8_tflite, firmware / "tflm", ctx.labels,
                       ctx.report["memory"]["tflm_arena_bytes"], ctx.model_name, golden=ctx.golden,
-                      cpu_flags=ctx.target.cflags)
+                      target=ctx.target)
     if ctx.engine is None:  # the engine refused a layer (report.json memory.engine_refused): TFLM arrays only
         return
-    write_engine(ctx.engine, firmware / "engine", ctx.target)
-    ctx.build.engine = ctx.engine.description
+    if ctx.build.engine is None:  # not yet written by the report stage (which does so when it links the firmware)
+        write_engine(ctx.engine, firmware / "engine", ctx.target)
+        ctx.build.engine = ctx.engine.description
     if ctx.target.kind == "arduino":
-        from deploy.arduino import write_arduino_library
+        from deploy.devices.arduino import write_arduino_library
 
         folder, zipped = write_arduino_library(ctx.out, engine=ctx.engine.description, model=ctx.model_name,
                                                golden=ctx.golden)
         ctx.notes.append(f"Arduino library: {folder.relative_to(ctx.out)}/ and {zipped.relative_to(ctx.out)} "
                          "(Sketch > Include Library > Add .ZIP Library)")
     if ctx.target.kind == "mcu":
-        from deploy.firmware import generate_firmware
+        from deploy.devices.firmware import firmware_dir, generate_firmware
 
-        fdir = generate_firmware(ctx.out, ctx.target, ctx.build.board, golden=ctx.golden,
-                                 engine=ctx.build.engine)
-        ctx.build.firmware[fdir] = True  # rendered: --verify qemu links these files, it does not render them again
+        if not ctx.build.firmware.get(firmware_dir(ctx.out, ctx.target, ctx.build.board)):
+            fdir = generate_firmware(ctx.out, ctx.target, ctx.build.board, golden=ctx.golden,
+                                     engine=ctx.build.engine)
+            ctx.build.firmware[fdir] = True  # rendered: --verify qemu links these files, it does not render them again
 
 
 def stage_verify(ctx: Context) -> None:
@@ -441,7 +456,7 @@ def stage_verify(ctx: Context) -> None:
     if ctx.engine is None:
         return (f"--verify {ctx.cfg.verify}: no engine was generated (the TFLM fallback, see "
                 "memory.engine_refused in report.json), and TFLM is the reference itself")
-    from deploy.verify_device import verify_device
+    from deploy.verify.device import verify_device
 
     device = "host" if ctx.cfg.verify == "host" else ctx.target
     ctx.verify = verify_device(ctx.build, device, board=ctx.build.board, check=True)

@@ -1,6 +1,6 @@
 """A device budget (RAM, flash, latency) and each candidate's plan against it, made before any training.
 
-RAM is the engine's static memory plan (deploy.codegen.plan_engine: the arena every activation and scratch
+RAM is the engine's static memory plan (deploy.engine.codegen.plan_engine: the arena every activation and scratch
 buffer lives in, all the RAM the generated engine needs), so the planned RAM is the generated engine's RAM
 exactly: the plan is made on the candidate quantized with its untrained weights, whose graph (ops, shapes,
 tensor sizes) is the trained model's. Flash is the engine's constants plus the code of the kernels it uses,
@@ -119,9 +119,9 @@ def plan_candidate(model, data, target, code_bytes: dict, exact_flash: bool = Fa
     flash is the engine's constants plus the code of the same kernels as linked for an earlier candidate
     (`code_bytes`, per target and kernels, filled here when a set of kernels is new): within a few hundred
     bytes, since the model's own code grows with its layer count (flash_linked says which)."""
-    from deploy.codegen import plan_engine
-    from deploy.quantize import to_int8_tflite
-    from deploy.tflite_reader import read_tflite
+    from deploy.engine.codegen import plan_engine
+    from deploy.convert.quantize import to_int8_tflite
+    from deploy.engine.tflite_reader import read_tflite
 
     int8 = to_int8_tflite(model, data.x_calib, max_samples=8)  # ranges do not change the graph
     graph = read_tflite(int8)
@@ -133,7 +133,7 @@ def plan_candidate(model, data, target, code_bytes: dict, exact_flash: bool = Fa
     if exact_flash or key not in code_bytes:
         from toolkit.stages import plan_engine_memory
 
-        _, fields = plan_engine_memory(graph, labels, target)
+        _, fields, _ = plan_engine_memory(graph, labels, target)
         if not fields["flash_bytes_measured_with"].startswith("engine constants only"):
             linked = fields["flash_bytes"]
             code_bytes.setdefault(key, linked - plan.info.const_bytes)
@@ -152,7 +152,7 @@ def plan_candidate(model, data, target, code_bytes: dict, exact_flash: bool = Fa
 
 def graph_macs(graph) -> int:
     """Multiply-accumulates per inference of an int8 graph (the report's count)."""
-    from deploy.layer_stats import layer_stats
+    from deploy.report.layer_stats import layer_stats
 
     return int(sum(layer_stats(graph, op).macs for op in graph.operators))
 

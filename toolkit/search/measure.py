@@ -10,9 +10,9 @@ import numpy as np
 
 def int8_outputs(int8_tflite: bytes, x_float: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(inputs quantized for the model, TFLM's int8 outputs) for float inputs."""
-    from deploy.export import quantize_input
-    from deploy.tflite_reader import read_tflite
-    from deploy.tflm import run_tflm
+    from deploy.convert.export import quantize_input
+    from deploy.engine.tflite_reader import read_tflite
+    from deploy.convert.tflm import run_tflm
 
     x_int8 = quantize_input(x_float, read_tflite(int8_tflite))
     out = run_tflm(int8_tflite, x_int8)
@@ -23,7 +23,7 @@ def instructions_on_core(plan, target, x_int8: np.ndarray, ref: np.ndarray, labe
     """Write the planned engine, link the verify firmware for `target`, run `x_int8` under QEMU and compare with
     TFLM's `ref`: instructions (mean per inference; None without an emulated core), bit_exact (fraction of
     samples equal to TFLM), and engine_ram_bytes of the planned engine."""
-    from deploy.codegen import write_engine
+    from deploy.engine.codegen import write_engine
 
     with tempfile.TemporaryDirectory(prefix="edgecnn_search_") as tmp:
         edir = Path(tmp) / "firmware" / "engine"
@@ -32,7 +32,7 @@ def instructions_on_core(plan, target, x_int8: np.ndarray, ref: np.ndarray, labe
                "bit_exact": None}
         if target.kind != "mcu" or not target.qemu_machine:
             return out
-        from deploy.verify_qemu import verify_qemu
+        from deploy.verify.qemu import verify_qemu
         from toolkit.artifacts import Build
 
         golden = {"inputs_int8": x_int8, "outputs_int8": ref, "labels": np.asarray(labels, dtype=np.int64)}

@@ -196,8 +196,8 @@ def _run(spec: dict) -> dict:
 
 def _measure(model, data, target, plan: dict) -> dict:
     """int8 accuracy (validation: the search's objective; test: reported) with TFLM, and the engine on the core."""
-    from deploy.codegen import plan_engine
-    from deploy.quantize import to_int8_tflite
+    from deploy.engine.codegen import plan_engine
+    from deploy.convert.quantize import to_int8_tflite
     from toolkit.search.measure import instructions_on_core, int8_outputs
 
     int8 = to_int8_tflite(model, data.x_calib)

@@ -1,0 +1,1 @@
+"""Mobile: the Android bundle (LiteRT and ONNX Runtime files, Kotlin classifier)."""

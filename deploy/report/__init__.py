@@ -1,0 +1,1 @@
+"""The report: per-layer statistics, memory figures, report.json and report.md."""
