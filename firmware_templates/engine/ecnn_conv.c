@@ -786,6 +786,36 @@ ECNN_INLINE void store2x2(const ecnn_conv_params *p, int8_t *o, int32_t oc_n, in
                 o + oc_n + oc);
 }
 
+#if defined(ECNN_DOT_DSP)
+/* Output channels [oc, oc_end) of two windows xa, xb (n values each, widened into xs by ecnn_widen2), two at a
+ * time: ecnn_dot2x2_x16, the last n % 4 values from the int8 windows, then the output stage `fast` (a constant:
+ * requant_k). Returns the first channel not done (one is left when the count is odd). */
+ECNN_INLINE int32_t windows_x16(const ecnn_conv_params *p, const uint32_t *xs, const int8_t *xa, const int8_t *xb,
+                                int32_t n, int8_t *o, int32_t oc, int32_t oc_end, const int fast)
+{
+    const int32_t oc_n = p->out_c;
+    for (; oc + 2 <= oc_end; oc += 2) {
+        const int8_t *f0 = p->filter + oc * n;
+        int32_t acc[4];
+        int32_t i;
+        acc[0] = p->bias_folded[oc];
+        acc[1] = p->bias_folded[oc + 1];
+        acc[2] = acc[0];
+        acc[3] = acc[1];
+        ecnn_dot2x2_x16(xs, f0, f0 + n, n & ~3, acc);
+        for (i = n & ~3; i < n; ++i) {
+            acc[0] = wrap_add(acc[0], (int32_t)xa[i] * (int32_t)f0[i]);
+            acc[1] = wrap_add(acc[1], (int32_t)xa[i] * (int32_t)f0[n + i]);
+            acc[2] = wrap_add(acc[2], (int32_t)xb[i] * (int32_t)f0[i]);
+            acc[3] = wrap_add(acc[3], (int32_t)xb[i] * (int32_t)f0[n + i]);
+        }
+        store2x2_rq(p->mult + oc, p->shift + oc, 1, p->out_offset, p->act_min, p->act_max, fast, acc, o + oc,
+                    o + oc_n + oc);
+    }
+    return oc;
+}
+#endif
+
 /* Output channels of pixels o (window xa) and, when xb != 0, o + oc_n (window xb = xa + n), each window one
  * contiguous run of n values laid out like a filter row: channels two by two. */
 static void conv_windows(const ecnn_conv_params *params, const int8_t *xa, const int8_t *xb, int32_t n, int8_t *o,
@@ -805,6 +835,20 @@ static void conv_windows(const ecnn_conv_params *params, const int8_t *xa, const
         }
     }
     return;
+#endif
+#if defined(ECNN_DOT_DSP)
+    if (xb != 0 && n <= ECNN_GEMM_XS_WORDS && oc_end - oc >= 4) { /* two windows widened once (as the GEMM's rows) */
+        uint32_t xs[ECNN_GEMM_XS_WORDS];
+        const int mode = ECNN_RQ_MODE(p);
+        ecnn_widen2(xa, xb, n & ~3, xs);
+        if (mode == ECNN_RQ_FAST_SAT) {
+            oc = windows_x16(p, xs, xa, xb, n, o, oc, oc_end, ECNN_RQ_FAST_SAT);
+        } else if (mode) {
+            oc = windows_x16(p, xs, xa, xb, n, o, oc, oc_end, 1);
+        } else {
+            oc = windows_x16(p, xs, xa, xb, n, o, oc, oc_end, 0);
+        }
+    }
 #endif
     for (; oc + 2 <= oc_end; oc += 2) {
         const int8_t *f0 = p->filter + oc * n;
