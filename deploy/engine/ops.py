@@ -26,9 +26,11 @@ DW_MAX_TAPS = 64  # ECNN_DW_MAX_TAPS in ecnn_kernels.h: the fast depthwise kerne
 # The kernel files (firmware_templates/engine/) each C kernel is in, with the files it calls into. Every engine
 # also has ecnn_common.c (fixed-point entry points, requantize, copy) and the headers (deploy.engine.codegen).
 COMMON_SOURCE = "ecnn_common.c"
+# ecnn_conv.c and the private headers of its per-core blocks
+CONV_FILES = ("ecnn_conv.c", "ecnn_conv_dsp.h", "ecnn_conv_mve.h")
 KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
-    "ecnn_conv2d": ("ecnn_conv.c",), "ecnn_conv2d_fast": ("ecnn_conv.c",), "ecnn_gemm": ("ecnn_conv.c",),
-    "ecnn_resblock": ("ecnn_resblock.c", "ecnn_conv.c", "ecnn_add.c"),
+    "ecnn_conv2d": CONV_FILES, "ecnn_conv2d_fast": CONV_FILES, "ecnn_gemm": CONV_FILES,
+    "ecnn_resblock": ("ecnn_resblock.c", *CONV_FILES, "ecnn_add.c"),
     "ecnn_depthwise_conv2d": ("ecnn_depthwise.c",), "ecnn_depthwise_fast": ("ecnn_depthwise.c",),
     "ecnn_fully_connected": ("ecnn_dense.c",),
     "ecnn_max_pool2d": ("ecnn_pool.c",), "ecnn_avg_pool2d": ("ecnn_pool.c",), "ecnn_mean_hw": ("ecnn_pool.c",),
@@ -44,7 +46,8 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
 
 
 def kernel_sources(kernels) -> tuple[str, ...]:
-    """The kernel .c files an engine calling `kernels` (C function names; '' for aliases) needs, sorted."""
+    """The kernel files (.c, and the private headers of a .c that has them) an engine calling `kernels` (C
+    function names; '' for aliases) needs, sorted."""
     files = {COMMON_SOURCE}
     for k in kernels:
         if not k:

@@ -1,6 +1,8 @@
 /* edgecnn int8 kernels: convolutions (reference, GEMM for 1x1, fast windows, grouped, residual blocks). Portable
  * C99, no malloc, no floating point; see ecnn_kernels.h. */
 #include "ecnn_internal.h"
+#include "ecnn_conv_dsp.h" /* the DSP blocks on widened inputs */
+#include "ecnn_conv_mve.h" /* the Helium blocks */
 
 /* DSP GEMM: words of stack (1280 bytes) for rows widened to int16: two rows of up to 320 values, or one of up to
  * 640 (MLPerf's FC autoencoder's widest layer) */
@@ -71,396 +73,6 @@ ECNN_INLINE int32_t dot_off(const int8_t *x, const int8_t *w, int32_t n, int32_t
     return acc;
 }
 
-#if defined(ECNN_DOT_MVE)
-/* nk blocks of 16 products for 4 inputs x 1 filter: a_k += x_k.w, every pointer advanced by 16 * nk (as
- * ECNN_MVE_DOT2X2: ten instructions per block, operands kept in registers). */
-#define ECNN_MVE_DOT4X1(x0, x1, x2, x3, w, a0, a1, a2, a3, nk)                                                      \
-    __asm__ volatile("wls lr, %[k], 2f\n"                                                                          \
-                     "1:\n\t"                                                                                     \
-                     "vldrb.8 q0, [%[wa]], #16\n\t"                                                               \
-                     "vldrb.8 q1, [%[xa]], #16\n\t"                                                               \
-                     "vldrb.8 q2, [%[xb]], #16\n\t"                                                               \
-                     "vmladava.s8 %[p], q1, q0\n\t"                                                               \
-                     "vldrb.8 q3, [%[xc]], #16\n\t"                                                               \
-                     "vmladava.s8 %[q], q2, q0\n\t"                                                               \
-                     "vldrb.8 q1, [%[xd]], #16\n\t"                                                               \
-                     "vmladava.s8 %[r], q3, q0\n\t"                                                               \
-                     "vmladava.s8 %[s], q1, q0\n\t"                                                               \
-                     "le lr, 1b\n"                                                                                 \
-                     "2:\n"                                                                                        \
-                     : [xa] "+r"(x0), [xb] "+r"(x1), [xc] "+r"(x2), [xd] "+r"(x3), [wa] "+r"(w), [p] "+Te"(a0),      \
-                       [q] "+Te"(a1), [r] "+Te"(a2), [s] "+Te"(a3)                                                   \
-                     : [k] "r"(nk)                                                                                   \
-                     : "q0", "q1", "q2", "q3", "lr", "memory")
-
-/* nk blocks of 16 products for 2 inputs x 2 filters: a0 += x0.w0, a1 += x0.w1, a2 += x1.w0, a3 += x1.w1, every
- * pointer advanced by 16 * nk. In assembly so that the loop is the nine instructions it needs (four loads with
- * write-back, four VMLADAVA, LE) and the compiler keeps the operands in registers around it (VMLADAVA's
- * accumulator must be an even register: constraint Te). WLS skips the loop when nk is 0. */
-#define ECNN_MVE_DOT2X2(x0, x1, w0, w1, a0, a1, a2, a3, nk)                                                          \
-    __asm__ volatile("wls lr, %[k], 2f\n"                                                                          \
-                     "1:\n\t"                                                                                     \
-                     "vldrb.8 q0, [%[xa]], #16\n\t"                                                               \
-                     "vldrb.8 q1, [%[xb]], #16\n\t"                                                               \
-                     "vldrb.8 q2, [%[wa]], #16\n\t"                                                               \
-                     "vldrb.8 q3, [%[wb]], #16\n\t"                                                               \
-                     "vmladava.s8 %[p], q0, q2\n\t"                                                               \
-                     "vmladava.s8 %[q], q0, q3\n\t"                                                               \
-                     "vmladava.s8 %[r], q1, q2\n\t"                                                               \
-                     "vmladava.s8 %[s], q1, q3\n\t"                                                               \
-                     "le lr, 1b\n"                                                                                 \
-                     "2:\n"                                                                                        \
-                     : [xa] "+r"(x0), [xb] "+r"(x1), [wa] "+r"(w0), [wb] "+r"(w1), [p] "+Te"(a0), [q] "+Te"(a1),     \
-                       [r] "+Te"(a2), [s] "+Te"(a3)                                                                  \
-                     : [k] "r"(nk)                                                                                   \
-                     : "q0", "q1", "q2", "q3", "lr", "memory")
-
-/* Requantization of one kernel call for the Helium paths: bias_folded, per-channel (ms = 1) or per-tensor (ms = 0)
- * multipliers and shifts, output offset and activation clamp. */
-typedef struct {
-    const int32_t *bias;
-    const int32_t *mult;
-    const int32_t *shift;
-    int32_t ms, out_offset, lo, hi;
-    int32_t fast; /* rq_right: every shift a right shift (the short output stage) */
-} mve_rq;
-
-/* Output channels [oc, oc + m), m <= 4, of one pixel: the pixel's input is n_rows runs of `run` values, xstride
- * apart; channel k's filter is n_rows runs of `run` values from f + k * fstride. One VMLADAVA per 16 products
- * and channel, then the four sums requantized as one vector and stored with one narrowing store. */
-ECNN_INLINE void mve_pixel4(const mve_rq *q, const int8_t *x, int32_t xstride, int32_t n_rows, int32_t run, const int8_t *f,
-                            int32_t fstride, int32_t oc, int32_t m, int8_t *o)
-{
-    const int8_t *f0 = f + oc * fstride;
-    const int8_t *f1 = m > 1 ? f0 + fstride : f0;
-    const int8_t *f2 = m > 2 ? f0 + 2 * fstride : f0;
-    const int8_t *f3 = m > 3 ? f0 + 3 * fstride : f0;
-    const mve_pred16_t pc = vctp32q((uint32_t)m);
-    int32_t a0 = 0;
-    int32_t a1 = 0;
-    int32_t a2 = 0;
-    int32_t a3 = 0;
-    int32_t r, i;
-    int32x4_t acc;
-    for (r = 0; r < n_rows; ++r) {
-        const int8_t *xr = x + r * xstride;
-        const int32_t fo = r * run;
-        for (i = 0; i + 16 <= run; i += 16) {
-            const int8x16_t u = vldrbq_s8(xr + i);
-            a0 = vmladavaq_s8(a0, u, vldrbq_s8(f0 + fo + i));
-            a1 = vmladavaq_s8(a1, u, vldrbq_s8(f1 + fo + i));
-            a2 = vmladavaq_s8(a2, u, vldrbq_s8(f2 + fo + i));
-            a3 = vmladavaq_s8(a3, u, vldrbq_s8(f3 + fo + i));
-        }
-        if (i < run) {
-            const mve_pred16_t pr = vctp8q((uint32_t)(run - i));
-            const int8x16_t u = vldrbq_z_s8(xr + i, pr);
-            a0 = vmladavaq_s8(a0, u, vldrbq_z_s8(f0 + fo + i, pr));
-            a1 = vmladavaq_s8(a1, u, vldrbq_z_s8(f1 + fo + i, pr));
-            a2 = vmladavaq_s8(a2, u, vldrbq_z_s8(f2 + fo + i, pr));
-            a3 = vmladavaq_s8(a3, u, vldrbq_z_s8(f3 + fo + i, pr));
-        }
-    }
-    acc = vdupq_n_s32(a0);
-    acc = vsetq_lane_s32(a1, acc, 1);
-    acc = vsetq_lane_s32(a2, acc, 2);
-    acc = vsetq_lane_s32(a3, acc, 3);
-    acc = vaddq_s32(acc, vldrwq_z_s32(q->bias + oc, pc));
-    acc = ecnn_requant_mve(acc, q->ms ? vldrwq_z_s32(q->mult + oc, pc) : vdupq_n_s32(q->mult[0]),
-                           q->ms ? vldrwq_z_s32(q->shift + oc, pc) : vdupq_n_s32(q->shift[0]));
-    acc = vminq_s32(vmaxq_s32(vaddq_s32(acc, vdupq_n_s32(q->out_offset)), vdupq_n_s32(q->lo)), vdupq_n_s32(q->hi));
-    vstrbq_p_s32(o + oc, acc, pc);
-}
-
-#define ECNN_MVE_MAX_KH 16 /* ecnn_conv2d_fast's four-pixel Helium blocks: kernels up to this many rows */
-
-/* Four pixels whose n inputs start at x0, x0 + xstep, x0 + 2 xstep, x0 + 3 xstep, against one filter run w:
- * s[k] = (first ? 0 : s[k]) + pixel k . w, one VMLADAVA per 16 products, each filter vector loaded once for the four pixels. */
-ECNN_INLINE void mve_dot4px(const int8_t *x0, int32_t xstep, int32_t n, const int8_t *w, int32_t *s, int first)
-{
-    const int8_t *x1 = x0 + xstep;
-    const int8_t *x2 = x1 + xstep;
-    const int8_t *x3 = x2 + xstep;
-    int32_t a0 = first ? 0 : s[0], a1 = first ? 0 : s[1], a2 = first ? 0 : s[2], a3 = first ? 0 : s[3];
-    int32_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const int8x16_t v = vldrbq_s8(w + i);
-        a0 = vmladavaq_s8(a0, vldrbq_s8(x0 + i), v);
-        a1 = vmladavaq_s8(a1, vldrbq_s8(x1 + i), v);
-        a2 = vmladavaq_s8(a2, vldrbq_s8(x2 + i), v);
-        a3 = vmladavaq_s8(a3, vldrbq_s8(x3 + i), v);
-    }
-    if (i < n) {
-        const mve_pred16_t pr = vctp8q((uint32_t)(n - i));
-        const int8x16_t v = vldrbq_z_s8(w + i, pr);
-        a0 = vmladavaq_p_s8(a0, vldrbq_z_s8(x0 + i, pr), v, pr);
-        a1 = vmladavaq_p_s8(a1, vldrbq_z_s8(x1 + i, pr), v, pr);
-        a2 = vmladavaq_p_s8(a2, vldrbq_z_s8(x2 + i, pr), v, pr);
-        a3 = vmladavaq_p_s8(a3, vldrbq_z_s8(x3 + i, pr), v, pr);
-    }
-    s[0] = a0;
-    s[1] = a1;
-    s[2] = a2;
-    s[3] = a3;
-}
-
-/* One output channel's sums over four pixels (one lane each, the bias included) through TFLM's output stage
- * with the channel's scalar constants (VQRDMULH and VRSHL take them from a core register: no constant vectors
- * to load or transpose), then the low bytes scattered to the four pixels' outputs o + offs (one VSTRB.32). The
- * rounding fix-up is ecnn_rdpot_mve's with the shift known to be a right shift; `fast` (a constant: rq_right)
- * says every shift is one. */
-ECNN_INLINE void mve_store_px4(const mve_rq *q, int32x4_t s, int32_t c, uint32x4_t offs, int8_t *o, const int fast,
-                               const mve_pred16_t px)
-{
-    const int32_t k = q->ms ? c : 0;
-    const int32_t sh = q->shift[k];
-    if (!fast && sh > 0) {
-        s = vshlq_r_s32(s, sh);
-    }
-    s = vqrdmulhq_n_s32(s, q->mult[k]);
-    if (fast || sh < 0) {
-        s = vrshlq_n_s32(vqaddq_s32(s, vshrq_n_s32(s, 31)), sh);
-    }
-    s = vaddq_n_s32(s, q->out_offset);
-    s = vminq_s32(vmaxq_s32(s, vdupq_n_s32(q->lo)), vdupq_n_s32(q->hi));
-    vstrbq_scatter_offset_p_s32(o, offs, s, px);
-}
-
-ECNN_INLINE int32x4_t mve_lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
-{
-    int32x4_t v = vdupq_n_s32(a0);
-    v = vsetq_lane_s32(a1, v, 1);
-    v = vsetq_lane_s32(a2, v, 2);
-    return vsetq_lane_s32(a3, v, 3);
-}
-
-/* Four pixels times output channels [oc_begin, oc_end). Pixel k's input is n_runs runs of `run` values, the r-th
- * at xs[r] + k * xstep; channel c's filter is n_runs runs of `run` values from f + c * fstride; pixel k's
- * outputs start at o + k * ostride. Channel by channel: the four pixels' sums (each filter vector loaded once
- * for the four, as CMSIS-NN's Helium matrix multiply does), requantized as one vector and scattered. */
-ECNN_INLINE void mve_px4_k(const mve_rq *q, const int8_t *const *xs, int32_t n_runs, int32_t xstep, int32_t run,
-                           const int8_t *f, int32_t fstride, int32_t oc_begin, int32_t oc_end, int8_t *o,
-                           int32_t ostride, const int fast, const mve_pred16_t px)
-{
-    const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)ostride);
-    int32_t c, r;
-    for (c = oc_begin; c < oc_end; ++c) {
-        const int8_t *w = f + c * fstride;
-        int32_t s[4];
-        s[0] = s[1] = s[2] = s[3] = q->bias[c];
-        for (r = 0; r < n_runs; ++r) {
-            mve_dot4px(xs[r], xstep, run, w + r * run, s, 0);
-        }
-        mve_store_px4(q, mve_lanes4(s[0], s[1], s[2], s[3]), c, offs, o + c, fast, px);
-    }
-}
-
-/* mve_px4_k for one run per pixel (the GEMM, windows copied whole): the filter rows follow one another, and
- * every per-channel constant is walked by a pointer (stride ms: per-tensor constants stay put). */
-ECNN_INLINE void mve_px4_1(const mve_rq *q, const int8_t *x, int32_t xstep, int32_t n, const int8_t *f,
-                           int32_t oc_begin, int32_t oc_end, int8_t *o, int32_t ostride, const int fast,
-                           const mve_pred16_t px)
-{
-    const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)ostride);
-    const int32x4_t lo = vdupq_n_s32(q->lo);
-    const int32x4_t hi = vdupq_n_s32(q->hi);
-    const int32_t oo = q->out_offset;
-    const int32_t ms = q->ms;
-    const int32_t *bias = q->bias + oc_begin;
-    const int32_t *mult = q->mult + oc_begin * ms;
-    const int32_t *shift = q->shift + oc_begin * ms;
-    const int32_t nk = n >> 4;
-    const int32_t nt = n & 15;
-    const int8_t *w = f + oc_begin * n;
-    int8_t *oc = o + oc_begin;
-    int32_t c;
-    for (c = oc_end - oc_begin; c > 0; --c) {
-        const int8_t *x0 = x;
-        const int8_t *x1 = x0 + xstep;
-        const int8_t *x2 = x1 + xstep;
-        const int8_t *x3 = x2 + xstep;
-        int32_t a0 = *bias++;
-        int32_t a1 = a0;
-        int32_t a2 = a0;
-        int32_t a3 = a0;
-        ECNN_MVE_DOT4X1(x0, x1, x2, x3, w, a0, a1, a2, a3, nk);
-        if (nt) {
-            const mve_pred16_t pr = vctp8q((uint32_t)nt);
-            const int8x16_t v = vldrbq_z_s8(w, pr);
-            a0 = vmladavaq_p_s8(a0, vldrbq_z_s8(x0, pr), v, pr);
-            a1 = vmladavaq_p_s8(a1, vldrbq_z_s8(x1, pr), v, pr);
-            a2 = vmladavaq_p_s8(a2, vldrbq_z_s8(x2, pr), v, pr);
-            a3 = vmladavaq_p_s8(a3, vldrbq_z_s8(x3, pr), v, pr);
-            w += nt;
-        }
-        {   /* TFLM's output stage, as mve_store_px4 */
-            int32x4_t r = mve_lanes4(a0, a1, a2, a3);
-            const int32_t sh = *shift;
-            if (!fast && sh > 0) {
-                r = vshlq_r_s32(r, sh);
-            }
-            r = vqrdmulhq_n_s32(r, *mult);
-            if (fast || sh < 0) {
-                r = vrshlq_n_s32(vqaddq_s32(r, vshrq_n_s32(r, 31)), sh);
-            }
-            mult += ms;
-            shift += ms;
-            r = vminq_s32(vmaxq_s32(vaddq_n_s32(r, oo), lo), hi);
-            if (px == 0xffff) {
-                vstrbq_scatter_offset_s32(oc, offs, r);
-            } else {
-                vstrbq_scatter_offset_p_s32(oc, offs, r, px);
-            }
-            oc += 1;
-        }
-    }
-}
-
-/* Two pixels times output channels [oc_begin, oc_end), two channels at a time. Pixel a's input is n_runs runs of
- * `run` values at xs[r], pixel b's at xs[r] + xstep; channel c's filter is the n_runs runs one after another from
- * f + c * n_runs * run. Per 16 values two input and two filter loads feed four VMLADAVA. The 2 x 2 sums
- * [c, c+1 of a; c, c+1 of b] go through TFLM's output stage as one vector (the two channels' constants gathered
- * into lanes 0, 1 and again 2, 3) and are scattered to o + c and o + ostride + c. An odd last channel:
- * mve_pixel4 per pixel. */
-ECNN_INLINE void mve_2x2_k(const mve_rq *q, const int8_t *const *xs, const int32_t n_runs, int32_t xstep,
-                           int32_t run, const int8_t *f, int32_t oc_begin, int32_t oc_end, int8_t *o, int32_t ostride,
-                           const int fast)
-{
-    const uint32x4_t lane = vidupq_n_u32(0, 1);              /* 0 1 2 3 */
-    const uint32x4_t ch = vandq_u32(lane, vdupq_n_u32(1));   /* 0 1 0 1: the channel of each lane */
-    const uint32x4_t offs = vaddq_u32(ch, vmulq_n_u32(vshrq_n_u32(lane, 1), (uint32_t)ostride));
-    const uint32x4_t coff = vmulq_n_u32(ch, (uint32_t)q->ms);
-    const int32x4_t lo = vdupq_n_s32(q->lo);
-    const int32x4_t hi = vdupq_n_s32(q->hi);
-    const int32_t oo = q->out_offset;
-    const int32_t nk = run >> 4;
-    const int32_t nt = run & 15;
-    const int32_t fsize = n_runs * run;
-    const int8_t *w0 = f + oc_begin * fsize;
-    int32_t c;
-    for (c = oc_begin; c + 2 <= oc_end; c += 2) {
-        const int8_t *w1 = w0 + fsize;
-        int32_t a0 = q->bias[c];
-        int32_t a1 = q->bias[c + 1];
-        int32_t a2 = a0;
-        int32_t a3 = a1;
-        int32_t r;
-        for (r = 0; r < n_runs; ++r) {
-            const int8_t *x0 = xs[r];
-            const int8_t *x1 = x0 + xstep;
-            int32_t k;
-            (void)k;
-            ECNN_MVE_DOT2X2(x0, x1, w0, w1, a0, a1, a2, a3, nk);
-            if (nt) {
-                const mve_pred16_t pr = vctp8q((uint32_t)nt);
-                const int8x16_t u = vldrbq_z_s8(x0, pr);
-                const int8x16_t v = vldrbq_z_s8(x1, pr);
-                const int8x16_t g = vldrbq_z_s8(w0, pr);
-                const int8x16_t h = vldrbq_z_s8(w1, pr);
-                a0 = vmladavaq_p_s8(a0, u, g, pr);
-                a1 = vmladavaq_p_s8(a1, u, h, pr);
-                a2 = vmladavaq_p_s8(a2, v, g, pr);
-                a3 = vmladavaq_p_s8(a3, v, h, pr);
-                w0 += nt;
-                w1 += nt;
-            }
-        }
-        w0 = w1; /* channel c + 2 */
-        {
-            const int32_t k0 = q->ms ? c : 0;
-            int32x4_t acc = vdupq_n_s32(a0);
-            const int32x4_t m = vldrwq_gather_shifted_offset_s32(q->mult + k0, coff);
-            const int32x4_t sh = vldrwq_gather_shifted_offset_s32(q->shift + k0, coff);
-            acc = vsetq_lane_s32(a1, acc, 1);
-            acc = vsetq_lane_s32(a2, acc, 2);
-            acc = vsetq_lane_s32(a3, acc, 3);
-            if (fast) {
-                acc = ecnn_rdpot_mve(vqrdmulhq_s32(acc, m), sh);
-            } else {
-                acc = ecnn_requant_mve(acc, m, sh);
-            }
-            acc = vminq_s32(vmaxq_s32(vaddq_n_s32(acc, oo), lo), hi);
-            vstrbq_scatter_offset_s32(o + c, offs, acc);
-        }
-    }
-    if (c < oc_end) { /* the odd last channel */
-        const int32_t k0 = q->ms ? c : 0;
-        int32_t a0 = q->bias[c];
-        int32_t a1 = a0;
-        int32_t r;
-        for (r = 0; r < n_runs; ++r) {
-            a0 = wrap_add(a0, ecnn_dot(xs[r], w0 + r * run, run));
-            a1 = wrap_add(a1, ecnn_dot(xs[r] + xstep, w0 + r * run, run));
-        }
-        a0 = requant(a0, q->mult[k0], q->shift[k0], oo, q->lo, q->hi);
-        o[ostride + c] = (int8_t)requant(a1, q->mult[k0], q->shift[k0], oo, q->lo, q->hi);
-        o[c] = (int8_t)a0;
-    }
-}
-
-/* Entry point of mve_2x2_k: one copy per run count that matters (windows copied whole: 1; 3 x 3 kernels read in
- * place: 3) and per output stage (q->fast). */
-static void mve_2x2(const mve_rq *q, const int8_t *const *xs, int32_t n_runs, int32_t xstep, int32_t run,
-                    const int8_t *f, int32_t oc_begin, int32_t oc_end, int8_t *o, int32_t ostride)
-{
-    if (n_runs == 1) {
-        if (q->fast) {
-            mve_2x2_k(q, xs, 1, xstep, run, f, oc_begin, oc_end, o, ostride, 1);
-        } else {
-            mve_2x2_k(q, xs, 1, xstep, run, f, oc_begin, oc_end, o, ostride, 0);
-        }
-    } else if (n_runs == 3) {
-        if (q->fast) {
-            mve_2x2_k(q, xs, 3, xstep, run, f, oc_begin, oc_end, o, ostride, 1);
-        } else {
-            mve_2x2_k(q, xs, 3, xstep, run, f, oc_begin, oc_end, o, ostride, 0);
-        }
-    } else {
-        mve_2x2_k(q, xs, n_runs, xstep, run, f, oc_begin, oc_end, o, ostride, 0);
-    }
-}
-
-/* Entry point: specialized on the short output stage where the generator proved it (q->fast). npx: how many of
- * the four pixels are stored (the others' inputs must still be readable). */
-static void mve_px4(const mve_rq *q, const int8_t *const *xs, int32_t n_runs, int32_t xstep, int32_t run,
-                    const int8_t *f, int32_t fstride, int32_t oc_begin, int32_t oc_end, int8_t *o, int32_t ostride,
-                    int32_t npx)
-{
-    const mve_pred16_t px = vctp32q((uint32_t)npx);
-    if (n_runs == 1 && fstride == run && npx == 4) { /* the common case: all four stored, no predicate */
-        if (q->fast) {
-            mve_px4_1(q, xs[0], xstep, run, f, oc_begin, oc_end, o, ostride, 1, 0xffff);
-        } else {
-            mve_px4_1(q, xs[0], xstep, run, f, oc_begin, oc_end, o, ostride, 0, 0xffff);
-        }
-    } else if (n_runs == 1 && fstride == run) {
-        if (q->fast) {
-            mve_px4_1(q, xs[0], xstep, run, f, oc_begin, oc_end, o, ostride, 1, px);
-        } else {
-            mve_px4_1(q, xs[0], xstep, run, f, oc_begin, oc_end, o, ostride, 0, px);
-        }
-    } else if (q->fast) {
-        mve_px4_k(q, xs, n_runs, xstep, run, f, fstride, oc_begin, oc_end, o, ostride, 1, px);
-    } else {
-        mve_px4_k(q, xs, n_runs, xstep, run, f, fstride, oc_begin, oc_end, o, ostride, 0, px);
-    }
-}
-
-static mve_rq conv_rq(const ecnn_conv_params *p)
-{
-    mve_rq q;
-    q.bias = p->bias_folded;
-    q.mult = p->mult;
-    q.shift = p->shift;
-    q.ms = 1;
-    q.out_offset = p->out_offset;
-    q.lo = p->act_min;
-    q.hi = p->act_max;
-    q.fast = p->rq_right;
-    return q;
-}
-#endif
-
 /* Requantize the 2 x 2 block acc (two pixels; channels k, k + 1 whose mult/shift are at mult[0], mult[ms]) and
  * store it at y0[0..1] and y1[0..1]. Every constant is read before the first int8 store (which may alias it). */
 ECNN_INLINE void store2x2_rq(const int32_t *mult, const int32_t *shift, int32_t ms, int32_t oo, int32_t lo, int32_t hi,
@@ -481,75 +93,6 @@ ECNN_INLINE void store2x2_rq(const int32_t *mult, const int32_t *shift, int32_t 
     y1[1] = r3;
 }
 
-#if defined(ECNN_DOT_DSP)
-/* acc[0..3] += (row 0 . w0, row 0 . w1, row 1 . w0, row 1 . w1) over n4 values (a multiple of 4) of widened rows
- * xs (ecnn_widen2). A function of its own (not inlined): its loop needs every core register. */
-__attribute__((noinline)) static void ecnn_dot2x2_x16(const uint32_t *xs, const int8_t *w0, const int8_t *w1,
-                                                        int32_t n4, int32_t *acc)
-{
-    int32_t a = acc[0];
-    int32_t b = acc[1];
-    int32_t c = acc[2];
-    int32_t d = acc[3];
-    const int8_t *end = w0 + (n4 & ~7);
-    uint32_t xa, xb, p, pb, q, qb;
-    if (w0 != end) {
-        __asm__ volatile("1:\n\t" ECNN_DOT2X2_X16_BLOCK ECNN_DOT2X2_X16_BLOCK "cmp    %[w0], %[end]\n\t"
-                         "bne    1b\n\t" ECNN_DOT2X2_X16_OPERANDS);
-    }
-    if (n4 & 4) {
-        __asm__ volatile(ECNN_DOT2X2_X16_BLOCK ECNN_DOT2X2_X16_OPERANDS);
-    }
-    acc[0] = a;
-    acc[1] = b;
-    acc[2] = c;
-    acc[3] = d;
-}
-#endif
-
-#if defined(ECNN_DOT_DSP)
-/* 4 values of depth of one widened row (ecnn_widen2 with one row: per 4 values the words (x[k], x[k+2]) and
- * (x[k+1], x[k+3])) against four int8 filter rows: one LDRD for the row, the filters split by SXTB16:
- * 21 instructions per 16 products (ecnn_dot1x2 takes 13 per 8). */
-#define ECNN_DOT1X4_X16_FILTER(w, acc)                \
-    "ldr    %[p], [%[" w "]], #4\n\t"                \
-    "sxtb16 %[pb], %[p], ror #8\n\t"                 \
-    "sxtb16 %[p], %[p]\n\t"                          \
-    "smlad  %[" acc "], %[xa], %[p], %[" acc "]\n\t" \
-    "smlad  %[" acc "], %[xb], %[pb], %[" acc "]\n\t"
-#define ECNN_DOT1X4_X16_BLOCK                                                                              \
-    "ldrd   %[xa], %[xb], [%[s]], #8\n\t" ECNN_DOT1X4_X16_FILTER("w0", "a") ECNN_DOT1X4_X16_FILTER("w1", "b") \
-        ECNN_DOT1X4_X16_FILTER("w2", "c") ECNN_DOT1X4_X16_FILTER("w3", "d")
-
-/* acc[0..3] += row . w0 .. row . w3 over n4 values (a multiple of 4) of the widened row xs; w_k = w0 + k * n.
- * Not inlined, as ecnn_dot2x2_x16. */
-__attribute__((noinline)) static void ecnn_dot1x4_x16(const uint32_t *xs, const int8_t *w0, int32_t n, int32_t n4,
-                                                        int32_t *acc)
-{
-    int32_t a = acc[0];
-    int32_t b = acc[1];
-    int32_t c = acc[2];
-    int32_t d = acc[3];
-    const int8_t *w1 = w0 + n;
-    const int8_t *w2 = w1 + n;
-    const int8_t *w3 = w2 + n;
-    const uint32_t *end = xs + n4 / 2;
-    uint32_t xa, xb, p, pb;
-    if (n4 > 0) {
-        __asm__ volatile("1:\n\t" ECNN_DOT1X4_X16_BLOCK "cmp    %[s], %[end]\n\t"
-                         "bne    1b\n\t"
-                         : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [s] "+r"(xs), [w0] "+r"(w0),
-                           [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [xa] "=&r"(xa), [xb] "=&r"(xb), [p] "=&r"(p),
-                           [pb] "=&r"(pb)
-                         : [end] "r"(end)
-                         : "cc", "memory");
-    }
-    acc[0] = a;
-    acc[1] = b;
-    acc[2] = c;
-    acc[3] = d;
-}
-#endif
 
 /* ecnn_gemm on the cores without Helium: two rows by two columns at a time (ecnn_dot2x2), `fast` a constant. */
 ECNN_INLINE void gemm_rows(const ecnn_gemm_params *p, const int8_t *in, int8_t *out, const int fast)
@@ -691,7 +234,7 @@ void ecnn_gemm(const ecnn_gemm_params *params, const int8_t *in, int8_t *out)
     q.fast = p->rq_right;
     for (; r + 4 <= p->rows; r += 4) {
         const int8_t *x = in + r * n;
-        mve_px4(&q, &x, 1, n, n, p->filter, n, 0, cols, out + r * cols, cols, 4);
+        mve_px4(&q, x, n, n, p->filter, 0, cols, out + r * cols, cols, 4);
     }
     for (; r < p->rows; ++r) {
         for (o = 0; o < cols; o += 4) {
@@ -1020,7 +563,6 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
 #if defined(ECNN_DOT_MVE)
     if (copy_all) { /* short rows: every window copied whole, four at a time (the scratch holds four) */
         const mve_rq rq = conv_rq(p);
-        const int8_t *xs0 = window;
         int32_t oy = 0;
         int32_t ox = 0;
         while (q < n_pix) { /* consecutive pixels in row-major order (a group may span two rows) */
@@ -1033,7 +575,7 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
                     ++oy;
                 }
             }
-            mve_px4(&rq, &xs0, 1, ksize, ksize, p->filter, ksize, 0, oc_n, out + q * oc_n, oc_n, npx);
+            mve_px4(&rq, window, ksize, ksize, p->filter, 0, oc_n, out + q * oc_n, oc_n, npx);
             q += npx;
         }
         return;
@@ -1085,18 +627,6 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
                 q += 1;
                 continue;
             }
-#if defined(ECNN_DOT_MVE)
-            if (copy_all && ox + 3 < p->out_w) {  /* four windows of short rows (the scratch holds four) */
-                const mve_rq rq = conv_rq(p);
-                const int8_t *xs0 = window;
-                for (ky = 0; ky < 4; ++ky) {
-                    window_fill(p, in, y0, x0 + ky * p->stride_w, 0, window + ky * ksize);
-                }
-                mve_px4(&rq, &xs0, 1, ksize, ksize, p->filter, ksize, 0, oc_n, o, oc_n, 4);
-                q += 4;
-                continue;
-            }
-#endif
             window_fill(p, in, y0, x0, 0, window);
             if (ox + 1 < p->out_w) {
                 window_fill(p, in, y0, x0 + p->stride_w, 0, window + ksize);
@@ -1109,18 +639,9 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
             continue;
         }
 #if defined(ECNN_DOT_MVE)
-        {
+        {   /* kernels taller than ECNN_MVE_MAX_KH rows (the two-pixel path above takes the others) */
             const mve_rq rq = conv_rq(p);
             (void)pair;
-            if (p->k_h <= ECNN_MVE_MAX_KH && ox + 3 < p->out_w && x0 + 3 * p->stride_w + p->k_w <= p->in_w) {
-                const int8_t *xs[ECNN_MVE_MAX_KH];   /* four pixels inside: one load per filter vector */
-                for (ky = 0; ky < p->k_h; ++ky) {
-                    xs[ky] = base + ky * in_row;
-                }
-                mve_px4(&rq, xs, p->k_h, x_step, run, p->filter, ksize, 0, oc_n, o, oc_n, 4);
-                q += 4;
-                continue;
-            }
             for (oc = 0; oc < oc_n; oc += 4) {
                 mve_pixel4(&rq, base, in_row, p->k_h, run, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4, o);
             }
@@ -1246,14 +767,6 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
         for (ky = 0; ky < 3; ++ky) {
             xs[ky] = rows[ky] + x0 * p->in_c;
         }
-#if defined(ECNN_DOT_MVE)
-        if (ox + 3 < p->out_w && x0 + 3 * p->stride_w + p->k_w <= p->in_w) { /* four pixels inside */
-            const mve_rq q = conv_rq(p);
-            mve_px4(&q, xs, 3, x_step, run, p->filter, ksize, 0, oc_n, o, oc_n, 4);
-            ox += 4;
-            continue;
-        }
-#endif
 #if defined(ECNN_DOT_DSP)
         if (pair && window != 0) { /* as in ecnn_conv2d_fast: two windows side by side, the GEMM's inner loop */
             for (ky = 0; ky < 3; ++ky) {
