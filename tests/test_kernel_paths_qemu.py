@@ -238,3 +238,40 @@ def test_dsp_short_requantization_equals_tflm_where_the_generator_allows_it(path
                      for a, m, s, z, l, h in rows])
     np.testing.assert_array_equal(got[:, 1], want)  # the general form
     np.testing.assert_array_equal(got[:, 0], want)  # the short form
+
+
+# What the firmware's own frames may take besides the kernels: main, the semihosting or UART I/O, ecnn_invoke
+# and an exception entry with its FPU context. Measured with -fstack-usage on the M4: main 24 B (serial 8),
+# ecnn_invoke 32 B, the serial link's deepest handler 48 B; the exception frame is at most 104 B.
+FIRMWARE_FRAMES = 512
+
+
+@pytest.mark.parametrize("cpu", sorted(PATHS))
+def test_the_deepest_kernel_call_chain_fits_the_reserved_stack(cpu, tmp_path):
+    """The kernels keep their work buffers on the stack where that is cheapest (the DSP GEMM's widened rows,
+    the Helium depthwise tap pointers): gcc's own per-function stack use (-fcallgraph-info=su) along the
+    deepest call chain of every kernel file compiled for the core, plus the firmware's frames, must fit the
+    stack the firmware reserves and the RAM check counts (Target.stack_bytes)."""
+    target = TARGETS[cpu]
+    engine = TEMPLATE_DIR / "engine"
+    sources = sorted(p for p in engine.glob("ecnn_*.c"))
+    frames: dict[str, int] = {}
+    calls: dict[str, set[str]] = {}
+    for src in sources:
+        subprocess.run(["arm-none-eabi-gcc", *cflags(target), "-fcallgraph-info=su", "-I", str(engine), "-c",
+                        str(src), "-o", str(tmp_path / f"{src.stem}.o")], check=True, capture_output=True,
+                       cwd=tmp_path)
+        text = (tmp_path / f"{src.stem}.ci").read_text()
+        for title, size in re.findall(r'node: \{ title: "([^"]+)" label: "[^"]*\\n(\d+) bytes', text):
+            frames[title] = int(size)
+        for a, b in re.findall(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"', text):
+            calls.setdefault(a, set()).add(b)
+    assert frames.get("ecnn_gemm") and frames.get("ecnn_depthwise_fast"), sorted(frames)[:20]
+
+    def deepest(fn: str, seen: tuple[str, ...] = ()) -> int:
+        assert fn not in seen, f"recursion through {fn}"
+        below = [deepest(g, seen + (fn,)) for g in calls.get(fn, ()) if g in frames]
+        return frames[fn] + max(below, default=0)
+
+    worst = max((deepest(f), f) for f in frames if ":" not in f)  # the exported kernels (static ones are file:name)
+    assert worst[0] + FIRMWARE_FRAMES <= target.stack_bytes, (cpu, worst)
