@@ -77,7 +77,9 @@ def main() -> None:
         "the 4 KiB stack). Instructions are counted by the edgecnn QEMU plugin from `ecnn_invoke` entry to "
         "`ecnn_mark_end`, called right after it returns, averaged over the samples (min - max shown); exact and "
         "repeatable, but QEMU is not cycle-accurate. Cortex-M0+ runs its ARMv6-M binary on the AN385 (M3) board. "
-        "`-O2`, portable C kernels (no CMSIS-NN/Helium).",
+        "`-O2`; each CPU compiles its own kernel path (`ECNN_DOT_PATH` in ecnn_dot.h): Helium (MVE) on the M55, "
+        "the DSP extension on the M4, M7 and M33, Thumb-1 assembly dot products on the M0+, portable C on the M3 "
+        "(no CMSIS-NN).",
         "",
         "| CPU | QEMU board | flash B | RAM B | instructions / inference | min - max | instr / MAC | bit-exact "
         "| device acc | TFLM int8 acc | repeatable | QEMU s |",
