@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny builds through the CLI, run once per session and reused by the tests that read them."""
+"""Shared fixtures: tiny builds (through the CLI, or without training in this process), run once per session and
+reused by the tests that read them."""
 from __future__ import annotations
 
 import os
@@ -38,3 +39,13 @@ def build_dir(tmp_path_factory):
     assert r.returncode == 0, r.stderr
     (out.parent / f"{out.name}.stdout.txt").write_text(r.stdout)  # the build's summary, beside (not in) the build
     return out
+
+
+@pytest.fixture(scope="session")
+def untrained_dir(tmp_path_factory):
+    """A cortex-m4 build folder of the default model, untrained, made in this process without the CLI
+    (firmware_support.untrained_build): for the verifier tests, which need the shape of a build, not a trained
+    model. Copy it (firmware_support.copy_untrained) before building firmware in it."""
+    from firmware_support import untrained_build
+
+    return untrained_build(tmp_path_factory.mktemp("untrained") / "build")

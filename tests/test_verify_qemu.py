@@ -1,4 +1,8 @@
-"""deploy.verify.qemu: the engine on emulated Cortex-M CPUs is bit-exact with TFLM; instruction counts repeat."""
+"""deploy.verify.qemu: the engine on emulated Cortex-M CPUs is bit-exact with TFLM; instruction counts repeat.
+
+The build folder is a copy of conftest's untrained_dir (firmware_support.untrained_build; no training, no CLI): the
+default compact_cnn, untrained, on the digits test split with its labels, so the accuracies compared below are an
+untrained model's (near chance) on real labels, over samples whose top-1 classes differ."""
 from __future__ import annotations
 
 import json
@@ -10,7 +14,7 @@ from deploy.devices.firmware import build_firmware
 from deploy.devices.qemu import run_verify_firmware
 from deploy.verify.common import VERIFY_KEYS, load_golden
 from deploy.verify.qemu import verify_qemu
-from firmware_support import copy_build
+from firmware_support import copy_untrained
 from toolkit.errors import DeviceTimeoutError, ToolchainError
 from toolkit.targets import TARGETS, get_board
 
@@ -18,8 +22,8 @@ pytestmark = pytest.mark.toolchain
 
 
 @pytest.fixture(scope="module")
-def qbuild(build_dir, tmp_path_factory):
-    return copy_build(build_dir, tmp_path_factory.mktemp("qemu") / "build")
+def qbuild(untrained_dir, tmp_path_factory):
+    return copy_untrained(untrained_dir, tmp_path_factory.mktemp("qemu") / "build")
 
 
 def test_m4_is_bit_exact_on_every_golden_sample(qbuild):

@@ -1,5 +1,7 @@
 """deploy.verify.serial end to end against the serial firmware on QEMU's emulated UART: bit-exact answers, and
-recovery from garbage bytes, a dropped byte, a lost reply (timeout) and a resync."""
+recovery from garbage bytes, a dropped byte, a lost reply (timeout) and a resync. The build folder is a copy of
+conftest's untrained_dir (firmware_support.untrained_build: an untrained compact_cnn on the digits test split; no
+training, no CLI)."""
 from __future__ import annotations
 
 import socket
@@ -11,7 +13,7 @@ from deploy.devices.firmware import build_firmware
 from deploy.devices.qemu import serial_qemu
 from deploy.devices.serial_protocol import Link
 from deploy.verify.serial import open_port, verify_serial
-from firmware_support import copy_build
+from firmware_support import copy_untrained
 from toolkit.errors import DeviceTimeoutError, ToolchainError
 from toolkit.targets import TARGETS, get_board
 
@@ -19,8 +21,8 @@ pytestmark = pytest.mark.toolchain
 
 
 @pytest.fixture(scope="module")
-def sbuild(build_dir, tmp_path_factory):
-    return copy_build(build_dir, tmp_path_factory.mktemp("serial") / "build")
+def sbuild(untrained_dir, tmp_path_factory):
+    return copy_untrained(untrained_dir, tmp_path_factory.mktemp("serial") / "build")
 
 
 @pytest.fixture(scope="module")
