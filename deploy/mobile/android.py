@@ -366,6 +366,31 @@ def _template_context(model_name: str, meta: dict, parity: dict, package: str) -
 
 # ---------------------------------------------------------------- the bundle
 
+@contextlib.contextmanager
+def _staged_bundle(out_dir: Path):
+    """A fresh folder beside out_dir to write a bundle into; it replaces out_dir only when the body succeeds, so
+    nothing is lost or half-written otherwise (an OSError becomes an OutputError naming the folder)."""
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()  # not mkdtemp: the bundle gets the usual permissions, not 0700
+    except OSError as exc:
+        raise OutputError(f"cannot create the Android bundle folder next to {out_dir}: {exc.strerror or exc}",
+                          hint="check that the output folder is writable") from None
+    try:
+        yield tmp
+        if out_dir.exists():
+            shutil.rmtree(out_dir) if out_dir.is_dir() else out_dir.unlink()
+        tmp.rename(out_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write the Android bundle {out_dir}: {exc.strerror or exc}",
+                          hint="check free disk space and permissions") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_android_bundle(model, data: Dataset, out_dir: Path, model_name: str, *,
                          kotlin_package: str = DEFAULT_PACKAGE, calibration_samples: int = 200,
                          float_tflite: bytes | None = None, int8_tflite: bytes | None = None) -> dict:
@@ -394,14 +419,7 @@ def write_android_bundle(model, data: Dataset, out_dir: Path, model_name: str, *
         raise DatasetError(f"the data set's pixel_scale is {data.pixel_scale}, expected a positive number")
     calib = np.asarray(data.x_calib[:calibration_samples], dtype=np.float32)
 
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()  # not mkdtemp: the bundle gets the usual permissions, not 0700
-    except OSError as exc:
-        raise OutputError(f"cannot create the Android bundle folder next to {out_dir}: {exc.strerror or exc}",
-                          hint="check that the output folder is writable") from None
-    try:
+    with _staged_bundle(out_dir) as tmp:
         from deploy.convert.export import onnx_from_float_tflite
         from deploy.convert.quantize import to_float_tflite, to_int8_tflite
 
@@ -430,16 +448,6 @@ def write_android_bundle(model, data: Dataset, out_dir: Path, model_name: str, *
         (tmp / "build.gradle.snippet").write_text(_render("build.gradle.snippet.j2", **ctx), encoding="utf-8")
         (tmp / "README.md").write_text(_render("README.md.j2", **ctx), encoding="utf-8")
 
-        if out_dir.exists():
-            shutil.rmtree(out_dir) if out_dir.is_dir() else out_dir.unlink()
-        tmp.rename(out_dir)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"cannot write the Android bundle {out_dir}: {exc.strerror or exc}",
-                          hint="check free disk space and permissions") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return parity
 
 
@@ -529,14 +537,7 @@ def write_int8_android_bundle(int8_tflite: bytes, golden: dict, out_dir: Path, m
     if data is not None:
         _check_labels(data.labels)
     x, ref, labels = golden["inputs_int8"], golden["outputs_int8"], golden.get("labels")
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-    except OSError as exc:
-        raise OutputError(f"cannot create the Android bundle folder next to {out_dir}: {exc.strerror or exc}",
-                          hint="check that the output folder is writable") from None
-    try:
+    with _staged_bundle(out_dir) as tmp:
         versions = _runtime_versions()
         files, not_written = {}, {}
         (tmp / "model_int8.tflite").write_bytes(bytes(int8_tflite))
@@ -582,16 +583,6 @@ def write_int8_android_bundle(int8_tflite: bytes, golden: dict, out_dir: Path, m
         (tmp / "parity.json").write_text(json.dumps(parity, indent=2) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_render("README_int8.md.j2", **_int8_readme_context(model_name, parity)),
                                        encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir) if out_dir.is_dir() else out_dir.unlink()
-        tmp.rename(out_dir)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"cannot write the Android bundle {out_dir}: {exc.strerror or exc}",
-                          hint="check free disk space and permissions") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return parity
 
 
