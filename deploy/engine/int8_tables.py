@@ -169,8 +169,10 @@ def _input_radius(integer_bits: int, left_shift: int) -> int:
     return int(math.floor(1.0 * ((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift)))
 
 
-def logistic_table(in_scale, in_zp: int, what: str) -> np.ndarray:
-    """reference_integer_ops::Logistic (output scale 1/256, zero point -128)."""
+def _saturating_table(in_scale, in_zp: int, what: str, fp_fn, out_exponent: int, out_zp: int) -> np.ndarray:
+    """TFLM's int8 Logistic / Tanh kernels (they share this shape): the input rescaled into Q4.27 by a frexp
+    multiplier, -128 / 127 beyond the input radius, else fp_fn's Q0.31 result divided by 2^out_exponent (rounding)
+    plus the output zero point, clamped to int8."""
     mult, shift = _frexp_multiplier(float(f32(in_scale)) * float(1 << 27), what)
     radius = _input_radius(4, shift)
 
@@ -180,27 +182,20 @@ def logistic_table(in_scale, in_zp: int, what: str) -> np.ndarray:
             return -128
         if x >= radius:
             return 127
-        out = rdpot(fp_logistic(mbqm(x, mult, shift), 4), 23)
-        return min(max(out - 128, -128), 127)
+        out = rdpot(fp_fn(mbqm(x, mult, shift), 4), out_exponent)
+        return min(max(out + out_zp, -128), 127)
 
     return _table(one)
+
+
+def logistic_table(in_scale, in_zp: int, what: str) -> np.ndarray:
+    """reference_integer_ops::Logistic (output scale 1/256, zero point -128)."""
+    return _saturating_table(in_scale, in_zp, what, fp_logistic, 23, -128)
 
 
 def tanh_table(in_scale, in_zp: int, what: str) -> np.ndarray:
     """reference_integer_ops::Tanh (output scale 1/128, zero point 0)."""
-    mult, shift = _frexp_multiplier(float(f32(in_scale)) * float(1 << 27), what)
-    radius = _input_radius(4, shift)
-
-    def one(q: int) -> int:
-        x = q - in_zp
-        if x <= -radius:
-            return -128
-        if x >= radius:
-            return 127
-        out = rdpot(fp_tanh(mbqm(x, mult, shift), 4), 24)
-        return min(max(out, -128), 127)
-
-    return _table(one)
+    return _saturating_table(in_scale, in_zp, what, fp_tanh, 24, 0)
 
 
 def _downscale_to_int16(m: int) -> int:
