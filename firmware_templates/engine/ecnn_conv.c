@@ -421,6 +421,61 @@ static void conv_windows(const ecnn_conv_params *params, const int8_t *xa, const
     }
 }
 
+/* Every output channel of one pixel, or of two (`pair`: the second window x_step values further on), whose
+ * windows are read in place: kernel row ky of the first window starts at xs[ky], or at first + ky * row_step
+ * when xs is 0 (k_h rows of k_w * in_c values, laid out like a filter row). The path for windows inside the
+ * image when they are not copied (ecnn_conv2d_fast and ecnn_conv_row3 share it). */
+static void conv_in_place(const ecnn_conv_params *p, const int8_t *const *xs, const int8_t *first, int32_t row_step,
+                          int pair, int8_t *o)
+{
+    const int32_t run = p->k_w * p->in_c;
+    const int32_t ksize = p->k_h * run;
+    const int32_t x_step = p->stride_w * p->in_c;
+    const int32_t oc_n = p->out_c;
+    int32_t oc, ky;
+    for (oc = 0; oc + 2 <= oc_n; oc += 2) {
+        const int8_t *f0 = p->filter + oc * ksize;
+        const int8_t *f1 = f0 + ksize;
+        int32_t acc[4];
+        acc[0] = p->bias_folded[oc];
+        acc[1] = p->bias_folded[oc + 1];
+        acc[2] = acc[0];
+        acc[3] = acc[1];
+        for (ky = 0; ky < p->k_h; ++ky) {
+            const int8_t *xa = xs ? xs[ky] : first + ky * row_step;
+            if (pair) {
+                ecnn_dot2x2(xa, xa + x_step, f0 + ky * run, f1 + ky * run, run, acc);
+            } else {
+                ecnn_dot1x2(xa, f0 + ky * run, f1 + ky * run, run, acc);
+            }
+        }
+        if (pair) {
+            store2x2(p, o, oc_n, oc, acc);
+        } else {
+            o[oc] = requant_k(p->rq_right, acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+            o[oc + 1] = requant_k(p->rq_right, acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
+                                  p->act_max);
+        }
+    }
+    for (; oc < oc_n; ++oc) {
+        const int8_t *f0 = p->filter + oc * ksize;
+        int32_t a = p->bias_folded[oc];
+        int32_t b = a;
+        for (ky = 0; ky < p->k_h; ++ky) {
+            const int8_t *xa = xs ? xs[ky] : first + ky * row_step;
+            a = wrap_add(a, ecnn_dot(xa, f0 + ky * run, run));
+            if (pair) {
+                b = wrap_add(b, ecnn_dot(xa + x_step, f0 + ky * run, run));
+            }
+        }
+        o[oc] = requant_k(p->rq_right, a, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
+        if (pair) {
+            o[oc_n + oc] = requant_k(p->rq_right, b, p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
+                                     p->act_max);
+        }
+    }
+}
+
 /* Grouped conv2d_fast (in_c = groups * k_c, k_c < in_c): the contiguous runs are one tap's k_c channels of
  * the channel's group (input channel offset group * k_c); output channels of a group are contiguous and
  * blocked two by two within the group. Same pixel order, pairing and border handling as ecnn_conv2d_fast. */
@@ -551,7 +606,6 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
     const int32_t run = p->k_w * p->in_c;      /* one kernel row: contiguous in input and filter */
     const int32_t ksize = p->k_h * run;
     const int32_t in_row = p->in_w * p->in_c;
-    const int32_t x_step = p->stride_w * p->in_c;
     const int32_t oc_n = p->out_c;
     /* short rows (few input channels) are faster as one long run from the window buffer */
     const int copy_all = window != 0 && run < 16;
@@ -582,6 +636,7 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
     }
     if (p->k_h <= ECNN_MVE_MAX_KH) { /* two pixels of a row at a time (a lone last one paired with itself) */
         const mve_rq rq = conv_rq(p);
+        const int32_t x_step = p->stride_w * p->in_c;
         const int8_t *xs[ECNN_MVE_MAX_KH];
         int32_t oy, ox, ky;
         for (oy = 0; oy < p->out_h; ++oy) {
@@ -620,7 +675,6 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
         const int inside = y0 >= 0 && y0 + p->k_h <= p->in_h && x0 >= 0 && x0 + p->k_w <= p->in_w;
         const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
         const int8_t *base = in + y0 * in_row + x0 * p->in_c;
-        int32_t oc, ky;
         if (!inside || copy_all) {
             if (window == 0) {
                 conv_border_pixel(p, in, o, y0, x0);
@@ -641,6 +695,7 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
 #if defined(ECNN_DOT_MVE)
         {   /* kernels taller than ECNN_MVE_MAX_KH rows (the two-pixel path above takes the others) */
             const mve_rq rq = conv_rq(p);
+            int32_t oc;
             (void)pair;
             for (oc = 0; oc < oc_n; oc += 4) {
                 mve_pixel4(&rq, base, in_row, p->k_h, run, p->filter, ksize, oc, oc_n - oc < 4 ? oc_n - oc : 4, o);
@@ -658,46 +713,7 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
             continue;
         }
 #endif
-        for (oc = 0; oc + 2 <= oc_n; oc += 2) {
-            const int8_t *f0 = p->filter + oc * ksize;
-            const int8_t *f1 = f0 + ksize;
-            int32_t acc[4];
-            acc[0] = p->bias_folded[oc];
-            acc[1] = p->bias_folded[oc + 1];
-            acc[2] = acc[0];
-            acc[3] = acc[1];
-            if (pair) {
-                for (ky = 0; ky < p->k_h; ++ky) {
-                    const int8_t *xa = base + ky * in_row;
-                    ecnn_dot2x2(xa, xa + x_step, f0 + ky * run, f1 + ky * run, run, acc);
-                }
-                store2x2(p, o, oc_n, oc, acc);
-            } else {
-                for (ky = 0; ky < p->k_h; ++ky) {
-                    ecnn_dot1x2(base + ky * in_row, f0 + ky * run, f1 + ky * run, run, acc);
-                }
-                o[oc] = requant_k(p->rq_right, acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
-                                  p->act_max);
-                o[oc + 1] = requant_k(p->rq_right, acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
-                                      p->act_max);
-            }
-        }
-        for (; oc < oc_n; ++oc) {
-            const int8_t *f0 = p->filter + oc * ksize;
-            int32_t a = p->bias_folded[oc];
-            int32_t b = a;
-            for (ky = 0; ky < p->k_h; ++ky) {
-                a = wrap_add(a, ecnn_dot(base + ky * in_row, f0 + ky * run, run));
-                if (pair) {
-                    b = wrap_add(b, ecnn_dot(base + ky * in_row + x_step, f0 + ky * run, run));
-                }
-            }
-            o[oc] = requant_k(p->rq_right, a, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
-            if (pair) {
-                o[oc_n + oc] = requant_k(p->rq_right, b, p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
-                                         p->act_max);
-            }
-        }
+        conv_in_place(p, 0, base, in_row, pair, o);
         q += pair ? 2 : 1;
     }
 }
@@ -713,6 +729,7 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
     const int32_t run = p->k_w * p->in_c;
     const int32_t ksize = 3 * run;
     const int32_t x_step = p->stride_w * p->in_c;
+    (void)x_step; /* the Helium and DSP paths' */
     const int32_t oc_n = p->out_c;
     const int all_rows = rows[0] != 0 && rows[1] != 0 && rows[2] != 0;
     int32_t ox = 0;
@@ -750,7 +767,7 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
         int8_t *o = out + ox * oc_n;
         const int inside = all_rows && x0 >= 0 && x0 + p->k_w <= p->in_w;
         const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
-        int32_t oc, ky;
+        int32_t ky;
         const int8_t *xs[3];
         if (!inside) {                     /* zero-point padded windows, as in ecnn_conv2d_fast */
             const int two = ox + 1 < p->out_w;
@@ -778,47 +795,7 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
             continue;
         }
 #endif
-        for (oc = 0; oc + 2 <= oc_n; oc += 2) {
-            const int8_t *f0 = p->filter + oc * ksize;
-            const int8_t *f1 = f0 + ksize;
-            int32_t acc[4];
-            acc[0] = p->bias_folded[oc];
-            acc[1] = p->bias_folded[oc + 1];
-            acc[2] = acc[0];
-            acc[3] = acc[1];
-            if (pair) {
-                for (ky = 0; ky < 3; ++ky) {
-                    ecnn_dot2x2(xs[ky], xs[ky] + x_step, f0 + ky * run, f1 + ky * run, run, acc);
-                }
-                o[oc_n + oc] = requant_k(p->rq_right, acc[2], p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
-                                         p->act_max);
-                o[oc_n + oc + 1] = requant_k(p->rq_right, acc[3], p->mult[oc + 1], p->shift[oc + 1], p->out_offset,
-                                             p->act_min, p->act_max);
-            } else {
-                for (ky = 0; ky < 3; ++ky) {
-                    ecnn_dot1x2(xs[ky], f0 + ky * run, f1 + ky * run, run, acc);
-                }
-            }
-            o[oc] = requant_k(p->rq_right, acc[0], p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
-            o[oc + 1] = requant_k(p->rq_right, acc[1], p->mult[oc + 1], p->shift[oc + 1], p->out_offset, p->act_min,
-                                  p->act_max);
-        }
-        for (; oc < oc_n; ++oc) {
-            const int8_t *f0 = p->filter + oc * ksize;
-            int32_t a = p->bias_folded[oc];
-            int32_t b = a;
-            for (ky = 0; ky < 3; ++ky) {
-                a = wrap_add(a, ecnn_dot(xs[ky], f0 + ky * run, run));
-                if (pair) {
-                    b = wrap_add(b, ecnn_dot(xs[ky] + x_step, f0 + ky * run, run));
-                }
-            }
-            o[oc] = requant_k(p->rq_right, a, p->mult[oc], p->shift[oc], p->out_offset, p->act_min, p->act_max);
-            if (pair) {
-                o[oc_n + oc] = requant_k(p->rq_right, b, p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
-                                         p->act_max);
-            }
-        }
+        conv_in_place(p, xs, 0, 0, pair, o);
         ox += pair ? 2 : 1;
     }
 }
