@@ -28,23 +28,29 @@ def test_ctrl_c_child_gets_the_default_handler_even_when_sigint_is_ignored_here(
 
 def test_interrupted_build_keeps_previous_output(build_dir, tmp_path):
     import shutil
+    import threading
 
     out = tmp_path / "prev"
     shutil.copytree(build_dir, out)
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1")
     proc = _popen_with_default_sigint([sys.executable, "-m", "toolkit.cli", "build", "--target", "cortex-m",
                                        "--epochs", "200", "--force", "--out", str(out)], env=env)
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(tmp_path.glob(".prev.partial-*")):
-        time.sleep(0.2)
-    # Into loading TensorFlow or training, and well before the end: a build on this small data set can
-    # finish (early stopping) within ten seconds of the staging folder appearing on a fast, idle machine.
-    time.sleep(3)
-    assert proc.poll() is None, "the build ended before it could be interrupted"
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    # Interrupt once training runs (its progress lines are on stdout), not after a fixed delay: on a loaded
+    # machine a fixed delay could land in the interpreter's start-up, on an idle one after the build's end.
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None and not any(x.lstrip().startswith("train") for x in lines):
+        time.sleep(0.1)
+    assert proc.poll() is None, ("the build ended before it could be interrupted", lines[-5:])
+    assert list(tmp_path.glob(".prev.partial-*")), "the build stages into a folder beside the output"
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
+    reader.join(timeout=30)
+    assert proc.returncode == 130, (err, lines[-5:])
     assert "interrupted" in err and "Traceback" not in err
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
     assert not list(tmp_path.glob(".prev.*")), "staging folder left behind"
