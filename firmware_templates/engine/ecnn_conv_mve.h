@@ -107,7 +107,7 @@ ECNN_INLINE void mve_pixel4(const mve_rq *q, const int8_t *x, int32_t xstride, i
     vstrbq_p_s32(o + oc, acc, pc);
 }
 
-#define ECNN_MVE_MAX_KH 16 /* ecnn_conv2d_fast's four-pixel Helium blocks: kernels up to this many rows */
+#define ECNN_MVE_MAX_KH 16 /* ecnn_conv2d_fast's two-pixel Helium path (rows read in place): kernels up to this many rows */
 
 /* The vector (a0, a1, a2, a3). */
 ECNN_INLINE int32x4_t mve_lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
@@ -161,7 +161,7 @@ ECNN_INLINE void mve_px4_1(const mve_rq *q, const int8_t *x, int32_t xstep, int3
             a3 = vmladavaq_p_s8(a3, vldrbq_z_s8(x3, pr), v, pr);
             w += nt;
         }
-        {   /* TFLM's output stage, as mve_store_px4 */
+        {   /* TFLM's output stage on the four pixels (see above) */
             int32x4_t r = mve_lanes4(a0, a1, a2, a3);
             const int32_t sh = *shift;
             if (!fast && sh > 0) {
