@@ -73,6 +73,56 @@ def test_each_kernel_path_is_bit_exact_on_its_core(paths_build, cpu):
     assert r["samples"] == 8 and r["bit_exact"] == 1.0, r.get("first_mismatch")
 
 
+def _planar_model():
+    """Depthwise 3x3 stride-1 layers for the DSP cores' planar path (ecnn_depthwise_fast, ECNN_DW_PLANAR): a
+    plane taller than wide (copied transposed) with an odd length, both output stages (the whole int8 range:
+    SSAT; ReLU: a clamp), VALID and SAME padding, and a plane wider than tall after a reshape."""
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((11, 6, 6))  # 6 channels: whole pixels are not whole words
+    x = layers.DepthwiseConv2D(3, padding="same")(inp)                     # transposed plane, 11 long, SSAT
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)    # clamp
+    x = layers.DepthwiseConv2D(3, padding="valid")(x)                      # 9 x 4, no border
+    x = layers.Reshape((4, 9, 6))(x)
+    x = layers.DepthwiseConv2D(3, padding="same")(x)                       # wider than tall, 9 long
+    x = layers.Flatten()(x)
+    return keras.Model(inp, layers.Dense(5)(x))
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m55"])
+def test_planar_depthwise_is_bit_exact_in_place(cpu, tmp_path_factory):
+    """The planar path writes a channel of every pixel before it reads the next channel: the plan may overlap
+    its output with its input only by whole pixels. The layers run in place (that granule) and bit-exact on
+    the DSP core that takes the path and on the cores that share its memory plan."""
+    from deploy.engine.ops import dw_planar
+
+    out = tmp_path_factory.getbasetemp() / "planar"
+    if not (out / "firmware" / "engine" / "edgecnn_model.c").exists():
+        tfl = quantize(_planar_model(), seed=6)
+        out.mkdir(exist_ok=True)
+        (out / "model_int8.tflite").write_bytes(tfl)
+        x = make_inputs((11, 6, 6), n=6, seed=8)
+        ref = run_tflm(tfl, x).reshape(len(x), -1)
+        np.savez(out / "golden.npz", inputs_int8=x, outputs_int8=ref, labels=np.argmax(ref, axis=1))
+        graph = read_tflite(tfl)
+        plan = plan_engine(graph)
+        dws = [o for o in plan.info.ops if o["kernel"] == "ecnn_depthwise_fast"]
+        assert len(dws) == 4, [o["kernel"] for o in plan.info.ops]
+        src = plan.texts["edgecnn_model.c"]
+        assert len(re.findall(r"\.rq_right = 1", src)) >= 4, "the test layers no longer take the short output stage"
+        assert dw_planar((3, 3), (1, 1), (1, 1), 1)
+        for o in dws:
+            (i,) = o["inputs"]
+            d = o["output_offset"] - plan.info.tensor_offsets[graph.tensors[i].name]
+            assert not o["in_place"] or d % 6 == 0, (o["name"], d)  # whole pixels of 6 channels
+        assert sum(o["in_place"] for o in dws) >= 2, [(o["name"], o["in_place"]) for o in dws]
+        write_engine(plan, out / "firmware" / "engine")
+    r = verify_qemu(out, TARGETS[cpu])
+    assert r["samples"] == 6 and r["bit_exact"] == 1.0, r.get("first_mismatch")
+
+
 @pytest.mark.parametrize("cpu", sorted(PATHS))
 def test_each_core_compiles_its_own_path(cpu):
     """The compiler's feature macros select the path meant for the core (a flag change cannot silently
@@ -164,8 +214,9 @@ def test_helium_requantization_equals_tflm_on_edge_values(paths_build, tmp_path)
 
 REQUANT_DSP_MAIN = r"""
 /* Reads rows of acc, mult, shift, out_offset, lo, hi (int32) from inputs.bin; writes requant_fast's (or, for
- * rows whose range is the whole int8 range, requant_fast_sat's, as the kernels pick them) and TFLM's general
- * requant's int8 results (as int32) for the same values to outputs.bin. */
+ * rows whose range is the whole int8 range, requant_fast_sat's, as the kernels pick them), TFLM's general
+ * requant's and the one-SMLAL form's (rq_smlal, clamped) int8 results (as int32) for the same values to
+ * outputs.bin. */
 #include <stdint.h>
 #include "board.h"
 #include "semihost.h"
@@ -177,7 +228,7 @@ __attribute__((noinline)) void ecnn_mark_end(void) { __asm__ volatile("" ::: "me
 int main(void)
 {
     int32_t r[6];
-    int32_t res[2];
+    int32_t res[3];
     int in = ecnn_sh_open("inputs.bin", ECNN_SH_MODE_RB);
     int out = ecnn_sh_open("outputs.bin", ECNN_SH_MODE_WB);
     if (in < 0 || out < 0) {
@@ -187,6 +238,7 @@ int main(void)
         res[0] = (r[4] == -128 && r[5] == 127) ? requant_fast_sat(r[0], r[1], r[2], r[3])
                                                : requant_fast(r[0], r[1], r[2], r[3], r[4], r[5]);
         res[1] = requant(r[0], r[1], r[2], r[3], r[4], r[5]);
+        res[2] = clamp(rq_smlal(r[0], r[1], rq_hi(r[2], r[3]), -r[2]), r[4], r[5]);
         if (ecnn_sh_write(out, res, sizeof res) != 0) {
             return 1;
         }
@@ -199,9 +251,10 @@ int main(void)
 
 def test_dsp_short_requantization_equals_tflm_where_the_generator_allows_it(paths_build, tmp_path):
     """requant_fast (SMMULR on 2 acc, then a QADD/shift rounding divide; with the whole int8 range as activation
-    range, requant_fast_sat and its SSAT clamp) against the general form and gemmlowp's definition, on the M4
-    itself, over its whole precondition (rq_right): shifts -1..-23, |acc| < 2^30, any multiplier, output zero
-    point and activation range; ties of both signs and the extremes."""
+    range, requant_fast_sat and its SSAT clamp) and rq_smlal (both roundings in one SMLAL) against the general
+    form and gemmlowp's definition, on the M4 itself, over their whole precondition (rq_right): shifts -1..-23,
+    |acc| < 2^30, any multiplier, output zero point and activation range; ties of both signs and the extremes
+    (acc = -1 with the multiplier 2^30, where rq_smlal's sign test differs from requant_fast's)."""
     import deploy.engine.quant_params as qp
     from deploy.devices.firmware import build_firmware
     from deploy.devices.toolchain import LDFLAGS
@@ -219,6 +272,7 @@ def test_dsp_short_requantization_equals_tflm_where_the_generator_allows_it(path
     acc[:800], mult[:800], shift[:800] = ((2 * k + 1) << (e - 1)) % (2 ** 29), 1 << 30, -e
     acc[800:812] = [2 ** 30 - 1, -(2 ** 30) + 1, 0, 1, -1, 2, -2, 3, -3, 1 << 29, -(1 << 29), 7]
     shift[800:812] = [-1, -1, -1, -1, -1, -23, -23, -2, -2, -1, -1, -3]
+    acc[812:836], mult[812:836], shift[812:836] = -1, 1 << 30, -np.arange(1, 25).clip(max=23)
     oo = rng.randint(-128, 128, n)
     lo = np.where(rng.rand(n) < 0.5, -128, np.minimum(oo, 127))
     hi = np.where(rng.rand(n) < 0.5, 127, np.maximum(lo, rng.randint(-128, 128, n)))
@@ -232,12 +286,13 @@ def test_dsp_short_requantization_equals_tflm_where_the_generator_allows_it(path
     subprocess.run(["arm-none-eabi-gcc", *cflags(target), "-I", str(fw.dir), "-I", str(paths_build / "firmware" /
                     "engine"), str(src), *map(str, objs), "-T", str(fw.dir / "linker.ld"), *LDFLAGS, "-o", str(elf)],
                    check=True, capture_output=True, text=True)
-    run = run_verify_firmware(elf, get_board(target), rows.view(np.int8).reshape(n, -1), 8, timeout=120)
-    got = run.outputs.view(np.int32).reshape(n, 2)
+    run = run_verify_firmware(elf, get_board(target), rows.view(np.int8).reshape(n, -1), 12, timeout=120)
+    got = run.outputs.view(np.int32).reshape(n, 3)
     want = np.array([min(max(int(qp.mbqm(int(a), int(m), int(s))) + int(z), int(l)), int(h))
                      for a, m, s, z, l, h in rows])
     np.testing.assert_array_equal(got[:, 1], want)  # the general form
     np.testing.assert_array_equal(got[:, 0], want)  # the short form
+    np.testing.assert_array_equal(got[:, 2], want)  # the one-SMLAL form
 
 
 # What the firmware's own frames may take besides the kernels: main, the semihosting or UART I/O, ecnn_invoke

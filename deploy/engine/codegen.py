@@ -153,7 +153,7 @@ def _plan(graph: Graph, lowered) -> tuple[MemoryPlan, dict[int, str], list[Buffe
         for pos, d in low.overlap.items():
             src = buf_name[find(op.inputs[pos])]
             if src != dst:
-                overlaps.append(Overlap(step, src, dst, int(d)))
+                overlaps.append(Overlap(step, src, dst, int(d), low.granule))
     plan = plan_memory(buffers, overlaps)
     problems = check_plan(plan, buffers, overlaps)
     if problems:  # the planner is meant to make this impossible; never emit an engine that corrupts itself

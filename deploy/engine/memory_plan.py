@@ -9,10 +9,12 @@ d <= d_max, every byte the kernel writes lies below every input byte it still ha
 kernels' documented loop order gives, per step, the lowest input byte still to be read and the end of
 what has been written; `overlap_bound` turns those into d_max. A depthwise 3x3 convolution thus runs
 with its output one input row below its input (row buffering, with no buffer), a 1x1 convolution
-with input and output almost on top of each other.
+with input and output almost on top of each other. A kernel may also need d to be a multiple of a
+granule (the planar depthwise path writes a channel of every pixel at once: safe only by whole pixels).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,12 +34,14 @@ class Buffer:
 
 @dataclass(frozen=True)
 class Overlap:
-    """At op `step`, buffer `dst` (the output) may start at offset(src) + d for any d <= d_max."""
+    """At op `step`, buffer `dst` (the output) may start at offset(src) + d for any d <= d_max that is a
+    multiple of `granule`."""
 
     step: int
     src: str
     dst: str
     d_max: int
+    granule: int = 1
 
 
 @dataclass
@@ -72,14 +76,28 @@ def _conflict_free(offset: int, size: int, buf: Buffer, placed: dict, buffers: d
             continue  # lifetimes never meet
         if offset + size <= other_off or other_off + other.size <= offset:
             continue  # bytes never meet
-        bound = allowed.get((other_name, buf.name))
-        if bound is not None and offset - other_off <= bound:
+        if _allowed_at(allowed.get((other_name, buf.name)), offset - other_off):
             continue  # a proven in-place overlap
-        bound = allowed.get((buf.name, other_name))
-        if bound is not None and other_off - offset <= bound:
+        if _allowed_at(allowed.get((buf.name, other_name)), other_off - offset):
             continue
         return False
     return True
+
+
+def _allowed_at(rule, d: int) -> bool:
+    """Whether an output at offset(input) + d is safe under rule (d_max, granule); None: no overlap allowed."""
+    return rule is not None and d <= rule[0] and d % rule[1] == 0
+
+
+def _allowed(overlaps, by_name) -> dict:
+    """(src, dst) -> (d_max, granule) for the overlaps whose input dies at the step that writes the output."""
+    allowed: dict[tuple[str, str], tuple[int, int]] = {}
+    for ov in overlaps:
+        src, dst = by_name[ov.src], by_name[ov.dst]
+        if src.last == ov.step and dst.first == ov.step:  # only an input that dies here may be overwritten
+            d, g = allowed.get((ov.src, ov.dst), (INF, 1))
+            allowed[(ov.src, ov.dst)] = (min(d, ov.d_max), math.lcm(g, max(1, ov.granule)))
+    return allowed
 
 
 def plan_memory(buffers: list[Buffer], overlaps: list[Overlap] = (), alignment: int = 4) -> MemoryPlan:
@@ -97,15 +115,10 @@ def _greedy(buffers: list[Buffer], overlaps, alignment: int, reserve_gaps: bool)
     to start at 0 at the end. Deterministic for a given input.
     """
     by_name = {b.name: b for b in buffers}
-    allowed: dict[tuple[str, str], int] = {}
-    for ov in overlaps:
-        src, dst = by_name[ov.src], by_name[ov.dst]
-        if src.last == ov.step and dst.first == ov.step:  # only an input that dies here may be overwritten
-            key = (ov.src, ov.dst)
-            allowed[key] = min(allowed.get(key, INF), ov.d_max)
+    allowed = _allowed(overlaps, by_name)
     # room a buffer should leave below itself so that the op consuming it can write its output there
     slack = {b.name: 0 for b in buffers}
-    for (src, _), d in allowed.items():
+    for (src, _), (d, _g) in allowed.items():
         slack[src] = max(slack[src], -d)
     placed: dict[str, int] = {}
     lo, hi = 0, 0
@@ -117,12 +130,13 @@ def _greedy(buffers: list[Buffer], overlaps, alignment: int, reserve_gaps: bool)
             cands.add(off + by_name[name].size)
             cands.add(off + by_name[name].size + gap)
             cands.add(off - buf.size)
-        for (src, dst), d in allowed.items():
+        for (src, dst), (d, g) in allowed.items():
             # an unbounded d (a one-element kernel: any overlap is safe) is no position, and as one it put the
             # buffer 2^61 bytes up when no other aligned candidate was free (a fuzzed model with 1-byte tensors)
             if dst == buf.name and src in placed and d < INF // 2:
-                cands.add(placed[src] + d)
-                cands.add(placed[src] + (d // alignment) * alignment)
+                cands.add(placed[src] + (d // g) * g)
+                unit = math.lcm(g, alignment)
+                cands.add(placed[src] + (d // unit) * unit)
         best = None
         for c in sorted(cands):
             if c % alignment:
@@ -160,10 +174,7 @@ def _overlapping(offsets, by_name, a, b) -> bool:
 def check_plan(plan: MemoryPlan, buffers: list[Buffer], overlaps: list[Overlap] = ()) -> list[str]:
     """Every violated rule of a plan, as sentences (empty when the plan is sound)."""
     by_name = {b.name: b for b in buffers}
-    allowed = {}
-    for ov in overlaps:
-        if by_name[ov.src].last == ov.step and by_name[ov.dst].first == ov.step:
-            allowed[(ov.src, ov.dst)] = min(allowed.get((ov.src, ov.dst), INF), ov.d_max)
+    allowed = _allowed(overlaps, by_name)
     problems = []
     names = sorted(by_name)
     for i, a in enumerate(names):
@@ -176,9 +187,9 @@ def check_plan(plan: MemoryPlan, buffers: list[Buffer], overlaps: list[Overlap] 
                 continue
             if not _overlapping(plan.offsets, by_name, a, b):
                 continue
-            if (a, b) in allowed and plan.offsets[b] - plan.offsets[a] <= allowed[(a, b)]:
+            if _allowed_at(allowed.get((a, b)), plan.offsets[b] - plan.offsets[a]):
                 continue
-            if (b, a) in allowed and plan.offsets[a] - plan.offsets[b] <= allowed[(b, a)]:
+            if _allowed_at(allowed.get((b, a)), plan.offsets[a] - plan.offsets[b]):
                 continue
             problems.append(f"{a} and {b} are alive together and share bytes")
     return problems

@@ -157,6 +157,7 @@ class Lowered:
     alias: bool = False  # RESHAPE: the output is the input's storage, no code
     inplace: int | None = None  # fused ops: the output takes this input position's storage (code runs)
     scratch: int = 0  # bytes of arena scratch the kernel needs during its step (Scratch() in a call)
+    granule: int = 1  # where the output overlaps an input, out - in must be a multiple of this
 
     @property
     def kernel(self) -> str:
@@ -454,11 +455,12 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
         arrays.insert(1, _arr(ctx, "int32_t", "bias", bias, True))
     if folded is not None:
         arrays.append(_arr(ctx, "int32_t", "bias_folded", folded))
+    rqr = rq_right(shift, np.moveaxis(w, 3, 0) if depthwise else w, bias, folded)
     fields = [("in_h", ih), ("in_w", iw), ("in_c", ic), ("out_h", oh), ("out_w", ow), ("out_c", oc),
               ("k_h", kh), ("k_w", kw), ("k_c", kc), ("stride_h", sh), ("stride_w", sw),
               ("dil_h", dh), ("dil_w", dw), ("pad_h", ph), ("pad_w", pw), ("depth_mult", dm),
               ("in_offset", -_zp(x)), ("out_offset", _zp(o)), ("act_min", amin), ("act_max", amax),
-              ("rq_right", rq_right(shift, np.moveaxis(w, 3, 0) if depthwise else w, bias, folded))]
+              ("rq_right", rqr)]
     ptrs = [("filter", f"{ctx.ident}_filter"), ("bias", f"{ctx.ident}_bias" if b is not None else "0"),
             ("mult", f"{ctx.ident}_mult"), ("shift", f"{ctx.ident}_shift"),
             ("bias_folded", f"{ctx.ident}_bias_folded" if folded is not None else "0")]
@@ -472,9 +474,13 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
     d = window_overlap((ih, iw, ic), (oh, ow, oc), (kh, kw), (sh, sw), (dh, dw), (ph, pw),
                        group=KERNEL_GROUP if paired else 2 if kernel == "ecnn_depthwise_fast" else 1)
     border = ph > 0 or pw > 0 or (oh - 1) * sh - ph + kh > ih or (ow - 1) * sw - pw + kw > iw
-    if kernel == "ecnn_depthwise_fast":  # a row of the input zero point stands in for taps outside the image
-        call = params_call(kernel, struct, In(0), Out(), Scratch() if border else 0)
-        return Lowered([call], arrays, [struct], {0: d}, scratch=ic if border else 0)
+    if kernel == "ecnn_depthwise_fast":
+        # a row of the input zero point stands in for taps outside the image; the DSP cores' planar path needs
+        # a padded plane instead, and an output that overlaps its input only by whole pixels
+        planar = dw_planar((kh, kw), (sh, sw), (dh, dw), rqr)
+        scratch = max(ic if border else 0, (oh + 2) * (ow + 2) + 3 if planar else 0)
+        call = params_call(kernel, struct, In(0), Out(), Scratch() if scratch else 0)
+        return Lowered([call], arrays, [struct], {0: d}, scratch=scratch, granule=ic if planar else 1)
     if paired:
         # zero-point padded windows: two at a time for border windows; for all windows of short rows, which
         # ecnn_conv2d_fast copies up to four at a time (KERNEL_GROUP, the Helium path)
@@ -483,6 +489,12 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
         call = params_call(kernel, struct, In(0), Out(), Scratch() if window else 0)
         return Lowered([call], arrays, [struct], {0: d}, scratch=window)
     return Lowered([params_call(kernel, struct, In(0), Out())], arrays, [struct], {0: d})
+
+
+def dw_planar(k_hw, stride_hw, dil_hw, rq_right_flag: int) -> bool:
+    """ecnn_depthwise_fast takes its planar path on the DSP cores (ECNN_DW_PLANAR in ecnn_kernels.h, the same
+    predicate): a 3x3 kernel, stride 1, no dilation, the short output stage."""
+    return tuple(k_hw) == (3, 3) and tuple(stride_hw) == (1, 1) and tuple(dil_hw) == (1, 1) and bool(rq_right_flag)
 
 
 def rq_right(shift, weights, bias, folded) -> int:

@@ -310,6 +310,165 @@ static void dw_pixel3x3(const ecnn_conv_params *p, const int8_t *r0, int32_t in_
 }
 #endif
 
+#if defined(ECNN_DOT_DSP)
+/* The planar 3x3 path (ECNN_DW_PLANAR): one channel at a time. The channel's input is copied into `plane`, a
+ * zero-point-padded image of one byte per pixel, and the channel's nine weights, bias and output constants stay
+ * in registers while every output pixel of the channel is computed from it. Along a plane row, one unaligned LDR
+ * and two SXTB16 give (p0, p2) and (p1, p3); two adjacent outputs then take SMLAD with the packed pair
+ * (w0, w2) and one halfword multiply by w1 each: 7 instructions per kernel row and output pair, where the
+ * pixel-major path takes about 20. The plane runs along the longer side of the image (a transposed copy when
+ * the image is taller than wide) so that its rows are long.
+ * In place: every output byte of channel c lands on an input byte of channel c when out - in is a multiple of C
+ * (the plan's granule), and channel c is copied before any of its outputs is written. */
+typedef struct {
+    int32_t rows, cols;         /* output plane: rows x cols; the input plane is (rows + 2) x (cols + 2) */
+    int32_t in_rows, in_cols;   /* input image in plane orientation */
+    int32_t pad_r, pad_c;       /* plane position of input (0, 0) */
+    int32_t in_rstep, in_cstep; /* input bytes per plane row / column */
+    int32_t out_rstep, out_cstep;
+    int transposed;
+} dw_plane;
+
+static void dw_plane_geometry(const ecnn_conv_params *p, dw_plane *g)
+{
+    const int32_t C = p->out_c;
+    g->transposed = p->out_w < p->out_h;
+    if (g->transposed) {
+        g->rows = p->out_w, g->cols = p->out_h, g->in_rows = p->in_w, g->in_cols = p->in_h;
+        g->pad_r = p->pad_w, g->pad_c = p->pad_h;
+        g->in_rstep = C, g->in_cstep = p->in_w * C, g->out_rstep = C, g->out_cstep = p->out_w * C;
+    } else {
+        g->rows = p->out_h, g->cols = p->out_w, g->in_rows = p->in_h, g->in_cols = p->in_w;
+        g->pad_r = p->pad_h, g->pad_c = p->pad_w;
+        g->in_rstep = p->in_w * C, g->in_cstep = C, g->out_rstep = p->out_w * C, g->out_cstep = C;
+    }
+}
+
+/* Copy channel c of the input into the plane's interior (its border holds the zero point already). */
+static void dw_plane_fill(const dw_plane *g, const int8_t *in, int8_t *plane, int32_t wp)
+{
+    const int32_t s = g->in_cstep;
+    int32_t r, k;
+    for (r = 0; r < g->in_rows; ++r) {
+        const int32_t pr = r + g->pad_r;
+        const int8_t *src = in + r * g->in_rstep;
+        int8_t *dst;
+        int32_t n = g->in_cols;
+        if (pr < 0 || pr >= g->rows + 2) {
+            continue;
+        }
+        dst = plane + pr * wp + g->pad_c;
+        if (g->pad_c + n > wp) {
+            n = wp - g->pad_c;
+        }
+        for (k = 0; k + 4 <= n; k += 4) {
+            const int8_t a = src[0];
+            const int8_t b = src[s];
+            const int8_t d = src[2 * s];
+            const int8_t e = src[3 * s];
+            dst[k] = a;
+            dst[k + 1] = b;
+            dst[k + 2] = d;
+            dst[k + 3] = e;
+            src += 4 * s;
+        }
+        for (; k < n; ++k) {
+            dst[k] = *src;
+            src += s;
+        }
+    }
+}
+
+ECNN_INLINE uint32_t pack16(int32_t lo, int32_t hi)
+{
+    return ((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16);
+}
+
+/* Output of the planar path: the requantized sum, clamped; `fast` 2 saturates with one SSAT. */
+ECNN_INLINE int8_t dw_plane_out(int32_t acc, int32_t m, int32_t hc, int32_t e, int32_t lo, int32_t hi, const int fast)
+{
+    const int32_t v = rq_smlal(acc, m, hc, e);
+    return (int8_t)(fast == ECNN_RQ_FAST_SAT ? __ssat(v, 8) : clamp(v, lo, hi));
+}
+
+/* Every output of channel c from the filled plane. */
+ECNN_INLINE void dw_plane_channel(const ecnn_conv_params *p, const dw_plane *g, const int8_t *plane, int32_t c,
+                                  int8_t *out, const int fast)
+{
+    const int32_t C = p->out_c;
+    const int8_t *w = p->filter + c;
+    const int32_t wp = g->cols + 2;
+    /* tap (i, j) of the plane: filter tap (j, i) when the plane is transposed */
+    const int32_t t01 = g->transposed ? 3 : 1, t10 = g->transposed ? 1 : 3;
+    const uint32_t w02_0 = pack16(w[0], w[2 * t01 * C]);
+    const uint32_t w02_1 = pack16(w[t10 * C], w[(t10 + 2 * t01) * C]);
+    const uint32_t w02_2 = pack16(w[2 * t10 * C], w[(2 * t10 + 2 * t01) * C]);
+    const uint32_t w1_01 = pack16(w[t01 * C], w[(t10 + t01) * C]);
+    const int32_t w1_2 = w[(2 * t10 + t01) * C];
+    const int32_t bias = p->bias_folded[c];
+    const int32_t m = p->mult[c];
+    const int32_t hc = rq_hi(p->shift[c], p->out_offset);
+    const int32_t e = -p->shift[c];
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int32_t cs = g->out_cstep;
+    const int32_t rows = g->rows, cols = g->cols, rstep = g->out_rstep; /* locals: the int8 stores may alias g */
+    int32_t r;
+    for (r = 0; r < rows; ++r) {
+        const int8_t *q = plane + r * wp;
+        const int8_t *const end = q + (cols & ~1);
+        int8_t *o = out + c + r * rstep;
+        for (; q != end; q += 2) {
+            uint32_t u = ecnn_ld32(q);
+            uint32_t ev = __sxtb16(u), od = ecnn_sxtb16_ror8(u);
+            int32_t a = __smlad(ev, w02_0, bias);
+            int32_t b = __smlad(od, w02_0, bias);
+            a = __smlabb((int32_t)od, (int32_t)w1_01, a);
+            b = __smlatb((int32_t)ev, (int32_t)w1_01, b);
+            u = ecnn_ld32(q + wp);
+            ev = __sxtb16(u), od = ecnn_sxtb16_ror8(u);
+            a = __smlad(ev, w02_1, a);
+            b = __smlad(od, w02_1, b);
+            a = __smlabt((int32_t)od, (int32_t)w1_01, a);
+            b = __smlatt((int32_t)ev, (int32_t)w1_01, b);
+            u = ecnn_ld32(q + 2 * wp);
+            ev = __sxtb16(u), od = ecnn_sxtb16_ror8(u);
+            a = __smlad(ev, w02_2, a);
+            b = __smlad(od, w02_2, b);
+            a = __smlabb((int32_t)od, w1_2, a);
+            b = __smlatb((int32_t)ev, w1_2, b);
+            o[0] = dw_plane_out(a, m, hc, e, lo, hi, fast);
+            o[cs] = dw_plane_out(b, m, hc, e, lo, hi, fast);
+            o += 2 * cs;
+        }
+        if (cols & 1) { /* an odd last output: its load reads one byte past the row (the plane has 3 to spare) */
+            uint32_t u = ecnn_ld32(q);
+            int32_t a = __smlad(__sxtb16(u), w02_0, bias);
+            a = __smlabb((int32_t)ecnn_sxtb16_ror8(u), (int32_t)w1_01, a);
+            u = ecnn_ld32(q + wp);
+            a = __smlad(__sxtb16(u), w02_1, a);
+            a = __smlabt((int32_t)ecnn_sxtb16_ror8(u), (int32_t)w1_01, a);
+            u = ecnn_ld32(q + 2 * wp);
+            a = __smlad(__sxtb16(u), w02_2, a);
+            a = __smlabb((int32_t)ecnn_sxtb16_ror8(u), w1_2, a);
+            o[0] = dw_plane_out(a, m, hc, e, lo, hi, fast);
+        }
+    }
+}
+
+ECNN_INLINE void dw_planar(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *plane, const int fast)
+{
+    dw_plane g;
+    int32_t c, wp;
+    dw_plane_geometry(p, &g);
+    wp = g.cols + 2;
+    memset(plane, (int8_t)(-p->in_offset), (size_t)((g.rows + 2) * wp));
+    for (c = 0; c < p->out_c; ++c) {
+        dw_plane_fill(&g, in + c, plane, wp);
+        dw_plane_channel(p, &g, plane, c, out, fast);
+    }
+}
+#endif
+
 /* Every output pixel of ecnn_depthwise_fast; `fast` is a constant (see requant_fast). */
 ECNN_INLINE void dw_all(const ecnn_conv_params *p, const int8_t *in, int8_t *out, const int8_t *zrow, const int fast)
 {
@@ -361,6 +520,17 @@ void ecnn_depthwise_fast(const ecnn_conv_params *params, const int8_t *in, int8_
 {
     const ecnn_conv_params local = *params; /* a local copy: the int8 output stores cannot alias it */
     const ecnn_conv_params *p = &local;
+#if defined(ECNN_DOT_DSP)
+    if (ECNN_DW_PLANAR(p)) { /* zrow: the plane (the generator sized it) */
+
+        if (ECNN_RQ_MODE(p) == ECNN_RQ_FAST_SAT) {
+            dw_planar(p, in, out, zrow, ECNN_RQ_FAST_SAT);
+        } else {
+            dw_planar(p, in, out, zrow, 1);
+        }
+        return;
+    }
+#endif
     if (zrow) {
         memset(zrow, (int8_t)(-p->in_offset), (size_t)p->out_c);
     }

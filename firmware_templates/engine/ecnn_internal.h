@@ -129,6 +129,28 @@ ECNN_INLINE int8_t requant_fast_sat(int32_t acc, int32_t mult, int32_t shift, in
     return (int8_t)__ssat(wrap_add(r, out_offset), 8);
 }
 
+/* requant_fast's two roundings in one SMLAL, for kernels that keep a channel's constants in registers.
+ * With x = SMMULR(2 acc, m) = floor((2 acc m + 2^31) / 2^32) and e = -shift, requant_fast is
+ * floor((x + 2^(e-1) - [x < 0]) / 2^e) + z. Adding an integer h inside nested floor divisions is exact
+ * (floor((floor(a / b) + h) / c) = floor((a + h b) / (b c))), so the result is the high word of
+ *     2 acc m + 2^31 + (2^(e-1) + z 2^e - [x < 0]) 2^32
+ * shifted right by e. [x < 0] = [acc < 0] except for acc = -1, m = 2^30, where x = 0 and both give 0 (e >= 1).
+ * The high word stays inside int32: |2 acc m| < 2^61 (|acc| < 2^30), and 2^(e-1) + |z| 2^e < 2^31 (e <= 23).
+ * rq_hi(shift, z) is the per-channel constant 2^(e-1) + z 2^e; rq_smlal gives the requantized value before the
+ * clamp (z included): 6 instructions (LSL, MOV, ADD, SMLAL, ASR) where requant_fast takes 9. */
+ECNN_INLINE int32_t rq_hi(int32_t shift, int32_t out_offset)
+{
+    return (int32_t)(((uint32_t)1 << (-shift - 1)) + ((uint32_t)out_offset << (-shift)));
+}
+
+ECNN_INLINE int32_t rq_smlal(int32_t acc, int32_t mult, int32_t hi_const, int32_t e)
+{
+    uint32_t lo = 0x80000000u;
+    int32_t hi = wrap_add(hi_const, asr(acc, 31));
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(shl_wrap(acc, 1)), "r"(mult));
+    return asr(hi, (int)e);
+}
+
 /* The DSP kernels' output stage by `fast` (a constant where kernels specialize on it): 0 TFLM's general form
  * (requant), 1 requant_fast (rq_right), 2 requant_fast_sat (rq_right and act_min, act_max = -128, 127). */
 #define ECNN_RQ_FAST_SAT 2
