@@ -106,40 +106,45 @@ ECNN_INLINE void gemm_rows(const ecnn_gemm_params *p, const int8_t *in, int8_t *
 #if defined(ECNN_DOT_DSP)
     uint32_t xs[ECNN_GEMM_XS_WORDS]; /* two rows widened to int16 (ecnn_widen2): n words; one row: n / 2 */
     const int widen = n <= ECNN_GEMM_XS_WORDS && cols >= 4;
+    ecnn_x16_cols_args kc;
+    kc.filter = p->filter;
+    kc.bias = p->bias_folded;
+    kc.mult = p->mult;
+    kc.shift = p->shift;
+    kc.ms = ms;
+    kc.n = n;
+    kc.cols = cols & ~1;
+    kc.out_offset = p->out_offset;
+    kc.lo = p->act_min;
+    kc.hi = p->act_max;
 #endif
     for (; r + 2 <= p->rows; r += 2) {
         const int8_t *x0 = in + r * n;
         const int8_t *x1 = x0 + n;
         int8_t *y0 = out + r * cols;
         int8_t *y1 = y0 + cols;
+        o = 0;
 #if defined(ECNN_DOT_DSP)
-        if (widen) {
+        if (widen) { /* every column pair in one call; the rows' last n % 4 values copied before any store */
+            int8_t tail[8];
+            int32_t i;
             ecnn_widen2(x0, x1, n & ~3, xs);
+            for (i = 0; i < (n & 3); ++i) {
+                tail[i] = x0[(n & ~3) + i];
+                tail[4 + i] = x1[(n & ~3) + i];
+            }
+            ecnn_x16_cols(fast, &kc, xs, tail, tail + 4, y0, y1);
+            o = kc.cols;
         }
 #endif
-        for (o = 0; o + 2 <= cols; o += 2) {
+        for (; o + 2 <= cols; o += 2) {
             const int8_t *w0 = p->filter + o * n;
             int32_t acc[4];
             acc[0] = p->bias_folded[o];
             acc[1] = p->bias_folded[o + 1];
             acc[2] = acc[0];
             acc[3] = acc[1];
-#if defined(ECNN_DOT_DSP)
-            if (widen) {
-                int32_t i;
-                ecnn_dot2x2_x16(xs, w0, w0 + n, n & ~3, acc);
-                for (i = n & ~3; i < n; ++i) { /* the last n % 4 values */
-                    acc[0] = wrap_add(acc[0], (int32_t)x0[i] * (int32_t)w0[i]);
-                    acc[1] = wrap_add(acc[1], (int32_t)x0[i] * (int32_t)w0[n + i]);
-                    acc[2] = wrap_add(acc[2], (int32_t)x1[i] * (int32_t)w0[i]);
-                    acc[3] = wrap_add(acc[3], (int32_t)x1[i] * (int32_t)w0[n + i]);
-                }
-            } else {
-                ecnn_dot2x2_n(x0, w0, n, acc); /* x1 = x0 + n */
-            }
-#else
             ecnn_dot2x2_n(x0, w0, n, acc); /* x1 = x0 + n */
-#endif
             store2x2_rq(p->mult + o * ms, p->shift + o * ms, ms, p->out_offset, p->act_min, p->act_max, fast, acc,
                         y0 + o, y1 + o);
         }
@@ -329,36 +334,6 @@ ECNN_INLINE void store2x2(const ecnn_conv_params *p, int8_t *o, int32_t oc_n, in
                 o + oc_n + oc);
 }
 
-#if defined(ECNN_DOT_DSP)
-/* Output channels [oc, oc_end) of two windows xa, xb (n values each, widened into xs by ecnn_widen2), two at a
- * time: ecnn_dot2x2_x16, the last n % 4 values from the int8 windows, then the output stage `fast` (a constant:
- * requant_k). Returns the first channel not done (one is left when the count is odd). */
-ECNN_INLINE int32_t windows_x16(const ecnn_conv_params *p, const uint32_t *xs, const int8_t *xa, const int8_t *xb,
-                                int32_t n, int8_t *o, int32_t oc, int32_t oc_end, const int fast)
-{
-    const int32_t oc_n = p->out_c;
-    for (; oc + 2 <= oc_end; oc += 2) {
-        const int8_t *f0 = p->filter + oc * n;
-        int32_t acc[4];
-        int32_t i;
-        acc[0] = p->bias_folded[oc];
-        acc[1] = p->bias_folded[oc + 1];
-        acc[2] = acc[0];
-        acc[3] = acc[1];
-        ecnn_dot2x2_x16(xs, f0, f0 + n, n & ~3, acc);
-        for (i = n & ~3; i < n; ++i) {
-            acc[0] = wrap_add(acc[0], (int32_t)xa[i] * (int32_t)f0[i]);
-            acc[1] = wrap_add(acc[1], (int32_t)xa[i] * (int32_t)f0[n + i]);
-            acc[2] = wrap_add(acc[2], (int32_t)xb[i] * (int32_t)f0[i]);
-            acc[3] = wrap_add(acc[3], (int32_t)xb[i] * (int32_t)f0[n + i]);
-        }
-        store2x2_rq(p->mult + oc, p->shift + oc, 1, p->out_offset, p->act_min, p->act_max, fast, acc, o + oc,
-                    o + oc_n + oc);
-    }
-    return oc;
-}
-#endif
-
 /* Output channels of pixels o (window xa) and, when xb != 0, o + oc_n (window xb = xa + n), each window one
  * contiguous run of n values laid out like a filter row: channels two by two. */
 static void conv_windows(const ecnn_conv_params *params, const int8_t *xa, const int8_t *xb, int32_t n, int8_t *o,
@@ -382,15 +357,20 @@ static void conv_windows(const ecnn_conv_params *params, const int8_t *xa, const
 #if defined(ECNN_DOT_DSP)
     if (xb != 0 && n <= ECNN_GEMM_XS_WORDS && oc_end - oc >= 4) { /* two windows widened once (as the GEMM's rows) */
         uint32_t xs[ECNN_GEMM_XS_WORDS];
-        const int mode = ECNN_RQ_MODE(p);
+        ecnn_x16_cols_args k;
+        k.filter = p->filter + oc * n;
+        k.bias = p->bias_folded + oc;
+        k.mult = p->mult + oc;
+        k.shift = p->shift + oc;
+        k.ms = 1;
+        k.n = n;
+        k.cols = (oc_end - oc) & ~1;
+        k.out_offset = p->out_offset;
+        k.lo = p->act_min;
+        k.hi = p->act_max;
         ecnn_widen2(xa, xb, n & ~3, xs);
-        if (mode == ECNN_RQ_FAST_SAT) {
-            oc = windows_x16(p, xs, xa, xb, n, o, oc, oc_end, ECNN_RQ_FAST_SAT);
-        } else if (mode) {
-            oc = windows_x16(p, xs, xa, xb, n, o, oc, oc_end, 1);
-        } else {
-            oc = windows_x16(p, xs, xa, xb, n, o, oc, oc_end, 0);
-        }
+        ecnn_x16_cols(ECNN_RQ_MODE(p), &k, xs, xa + (n & ~3), xb + (n & ~3), o + oc, o + oc_n + oc);
+        oc += k.cols;
     }
 #endif
     for (; oc + 2 <= oc_end; oc += 2) {

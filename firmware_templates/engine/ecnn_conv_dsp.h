@@ -7,28 +7,157 @@
 #include "ecnn_internal.h"
 
 #if defined(ECNN_DOT_DSP)
-/* acc[0..3] += (row 0 . w0, row 0 . w1, row 1 . w0, row 1 . w1) over n4 values (a multiple of 4) of widened rows
- * xs (ecnn_widen2). A function of its own (not inlined): its loop needs every core register. */
-__attribute__((noinline)) static void ecnn_dot2x2_x16(const uint32_t *xs, const int8_t *w0, const int8_t *w1,
-                                                        int32_t n4, int32_t *acc)
+/* The output columns of a pair of rows (or of one row, ecnn_x16_cols4) on the DSP cores: the filters, the
+ * per-channel constants and the output stage, read by the fused loops below. */
+typedef struct {
+    const int8_t *filter;       /* column 0's filter; column k's at filter + k * n */
+    const int32_t *bias;        /* bias_folded of column 0 */
+    const int32_t *mult;        /* column 0's mult and shift; column k's at k * ms */
+    const int32_t *shift;
+    int32_t ms;                 /* 1: per-channel mult/shift, 0: one entry */
+    int32_t n;                  /* depth */
+    int32_t cols;               /* columns: a multiple of 2 (ecnn_x16_cols) or 4 (ecnn_x16_cols4) */
+    int32_t out_offset, lo, hi;
+} ecnn_x16_cols_args;
+
+/* The output stage `fast` (a constant, see requant_k) for a channel whose constants are m, s (mult, shift) and,
+ * when fast != 0, h = rq_hi(s, out_offset), e = -s: rq_smlal then the clamp (one SSAT when the range is int8's). */
+ECNN_INLINE int8_t x16_rq(int fast, int32_t acc, int32_t m, int32_t s, int32_t h, int32_t e, int32_t oo, int32_t lo,
+                          int32_t hi)
 {
-    int32_t a = acc[0];
-    int32_t b = acc[1];
-    int32_t c = acc[2];
-    int32_t d = acc[3];
-    const int8_t *end = w0 + (n4 & ~7);
-    uint32_t xa, xb, p, pb, q, qb;
-    if (w0 != end) {
-        __asm__ volatile("1:\n\t" ECNN_DOT2X2_X16_BLOCK ECNN_DOT2X2_X16_BLOCK "cmp    %[w0], %[end]\n\t"
-                         "bne    1b\n\t" ECNN_DOT2X2_X16_OPERANDS);
+    if (fast == ECNN_RQ_FAST_SAT) {
+        return (int8_t)__ssat(rq_smlal(acc, m, h, e), 8);
     }
-    if (n4 & 4) {
-        __asm__ volatile(ECNN_DOT2X2_X16_BLOCK ECNN_DOT2X2_X16_OPERANDS);
+    if (fast) {
+        return (int8_t)clamp(rq_smlal(acc, m, h, e), lo, hi);
     }
-    acc[0] = a;
-    acc[1] = b;
-    acc[2] = c;
-    acc[3] = d;
+    return requant(acc, m, s, oo, lo, hi);
+}
+
+/* The last nt (< 4) values of depth of a 2 x 2 block: rows ta, tb (int8) against filters w, w + n. Rarely taken
+ * (depths that are not a multiple of 4), so out of the fused loop. */
+__attribute__((noinline)) static void x16_tail(int32_t *acc, const int8_t *ta, const int8_t *tb, const int8_t *w,
+                                                 int32_t n, int32_t nt)
+{
+    int32_t i;
+    for (i = 0; i < nt; ++i) {
+        const int32_t u = ta[i];
+        const int32_t v = tb[i];
+        acc[0] = wrap_add(acc[0], u * (int32_t)w[i]);
+        acc[1] = wrap_add(acc[1], u * (int32_t)w[n + i]);
+        acc[2] = wrap_add(acc[2], v * (int32_t)w[i]);
+        acc[3] = wrap_add(acc[3], v * (int32_t)w[n + i]);
+    }
+}
+
+/* Every column pair of rows 0 and 1, widened in xs (ecnn_widen2; n4 = n & ~3 >= 4 values each): per pair, the
+ * 2 x 2 dot block (ECNN_DOT2X2_X16_BLOCK, entered at its second copy when n4 / 4 is odd), the last n % 4 values
+ * from ta, tb (rows 0 and 1's, int8), then the output stage with the pair's constants read once, stored at
+ * y0[j], y1[j]. Reads nothing an output store may overwrite except through xs, ta, tb, which the caller keeps
+ * apart from the output. One call per row pair: the loop state around the 14-register block is the compiler's
+ * to spill. rq_hi(s, z) = 2^(e-1) + z 2^e = (2 z + 1) << (e - 1), e - 1 = ~s. */
+ECNN_INLINE void x16_cols_body(const ecnn_x16_cols_args *k, const uint32_t *xs0, const int8_t *ta, const int8_t *tb,
+                               int8_t *y0, int8_t *y1, const int fast)
+{
+    const int32_t n = k->n;
+    const int32_t n4 = n & ~3;
+    const int32_t nt = n & 3;
+    const int32_t ms = k->ms;
+    const int32_t oo = k->out_offset;
+    const uint32_t oo21 = (uint32_t)oo * 2u + 1u;
+    const int32_t lo = k->lo;
+    const int32_t hi = k->hi;
+    const int8_t *f = k->filter;
+    const int32_t *bias = k->bias;
+    const int32_t *mult = k->mult;
+    const int32_t *shift = k->shift;
+    const int32_t cols = k->cols;
+    int32_t j;
+    for (j = 0; j < cols; j += 2) {
+        const int8_t *w0 = f;
+        const int8_t *w1 = f + n;
+        const uint32_t *xs = xs0;
+        const int8_t *end = f + n4;
+        int32_t a = bias[j];
+        int32_t b = bias[j + 1];
+        int32_t c = a;
+        int32_t d = b;
+        uint32_t p = (uint32_t)n4;
+        uint32_t xa, xb, pb, q, qb;
+        __asm__ volatile("tst    %[p], #4\n\t"
+                         "bne    2f\n\t"
+                         "1:\n\t" ECNN_DOT2X2_X16_BLOCK "2:\n\t" ECNN_DOT2X2_X16_BLOCK
+                         "cmp    %[w0], %[end]\n\t"
+                         "bne    1b\n\t"
+                         : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [s] "+r"(xs), [w0] "+r"(w0),
+                           [w1] "+r"(w1), [p] "+r"(p), [xa] "=&r"(xa), [xb] "=&r"(xb), [pb] "=&r"(pb), [q] "=&r"(q),
+                           [qb] "=&r"(qb)
+                         : [end] "r"(end)
+                         : "cc", "memory");
+        if (nt) {
+            int32_t t[4];
+            t[0] = a;
+            t[1] = b;
+            t[2] = c;
+            t[3] = d;
+            x16_tail(t, ta, tb, end, n, nt);
+            a = t[0];
+            b = t[1];
+            c = t[2];
+            d = t[3];
+        }
+        {
+            const int32_t m0 = mult[0];
+            const int32_t m1 = mult[ms];
+            const int32_t s0 = shift[0];
+            const int32_t s1 = shift[ms];
+            const int32_t h0 = fast ? (int32_t)(oo21 << (~s0)) : 0;
+            const int32_t h1 = fast ? (int32_t)(oo21 << (~s1)) : 0;
+            const int8_t r0 = x16_rq(fast, a, m0, s0, h0, -s0, oo, lo, hi);
+            const int8_t r1 = x16_rq(fast, b, m1, s1, h1, -s1, oo, lo, hi);
+            const int8_t r2 = x16_rq(fast, c, m0, s0, h0, -s0, oo, lo, hi);
+            const int8_t r3 = x16_rq(fast, d, m1, s1, h1, -s1, oo, lo, hi);
+            y0[j] = r0;
+            y0[j + 1] = r1;
+            y1[j] = r2;
+            y1[j + 1] = r3;
+        }
+        f += 2 * n;
+        mult += 2 * ms;
+        shift += 2 * ms;
+    }
+}
+
+/* x16_cols_body by output stage, not inlined (the dot block needs every core register). */
+__attribute__((noinline)) static void x16_cols_sat(const ecnn_x16_cols_args *k, const uint32_t *xs, const int8_t *ta,
+                                                     const int8_t *tb, int8_t *y0, int8_t *y1)
+{
+    x16_cols_body(k, xs, ta, tb, y0, y1, ECNN_RQ_FAST_SAT);
+}
+
+__attribute__((noinline)) static void x16_cols_fast(const ecnn_x16_cols_args *k, const uint32_t *xs, const int8_t *ta,
+                                                      const int8_t *tb, int8_t *y0, int8_t *y1)
+{
+    x16_cols_body(k, xs, ta, tb, y0, y1, 1);
+}
+
+__attribute__((noinline)) static void x16_cols_gen(const ecnn_x16_cols_args *k, const uint32_t *xs, const int8_t *ta,
+                                                     const int8_t *tb, int8_t *y0, int8_t *y1)
+{
+    x16_cols_body(k, xs, ta, tb, y0, y1, 0);
+}
+
+/* The column pairs of k for the output stage `mode` (ECNN_RQ_MODE). */
+ECNN_INLINE void ecnn_x16_cols(int mode, const ecnn_x16_cols_args *k, const uint32_t *xs, const int8_t *ta,
+                               const int8_t *tb, int8_t *y0, int8_t *y1)
+{
+    if (mode == ECNN_RQ_FAST_SAT) {
+        x16_cols_sat(k, xs, ta, tb, y0, y1);
+    } else if (mode) {
+        x16_cols_fast(k, xs, ta, tb, y0, y1);
+    } else {
+        x16_cols_gen(k, xs, ta, tb, y0, y1);
+    }
 }
 #endif
 
