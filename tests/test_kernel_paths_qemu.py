@@ -75,18 +75,19 @@ def test_each_kernel_path_is_bit_exact_on_its_core(paths_build, cpu):
 
 def _planar_model():
     """Depthwise 3x3 stride-1 layers for the DSP cores' planar path (ecnn_depthwise_fast, ECNN_DW_PLANAR): a
-    plane taller than wide (copied transposed) with an odd length, both output stages (the whole int8 range:
-    SSAT; ReLU: a clamp), VALID and SAME padding, and a plane wider than tall after a reshape."""
+    plane taller than wide (copied transposed) with an odd length, linear and ReLU layers, VALID and SAME
+    padding, a plane wider than tall after a reshape, and stride 2."""
     from tensorflow import keras
     from tensorflow.keras import layers
 
     keras.utils.set_random_seed(4)
     inp = keras.Input((11, 6, 6))  # 6 channels: whole pixels are not whole words
     x = layers.DepthwiseConv2D(3, padding="same")(inp)                     # transposed plane, 11 long, SSAT
-    x = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)    # clamp
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)    # ReLU
     x = layers.DepthwiseConv2D(3, padding="valid")(x)                      # 9 x 4, no border
     x = layers.Reshape((4, 9, 6))(x)
     x = layers.DepthwiseConv2D(3, padding="same")(x)                       # wider than tall, 9 long
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same")(x)            # stride 2: 2 x 5
     x = layers.Flatten()(x)
     return keras.Model(inp, layers.Dense(5)(x))
 
@@ -109,10 +110,12 @@ def test_planar_depthwise_is_bit_exact_in_place(cpu, tmp_path_factory):
         graph = read_tflite(tfl)
         plan = plan_engine(graph)
         dws = [o for o in plan.info.ops if o["kernel"] == "ecnn_depthwise_fast"]
-        assert len(dws) == 4, [o["kernel"] for o in plan.info.ops]
+        assert len(dws) == 5, [o["kernel"] for o in plan.info.ops]
         src = plan.texts["edgecnn_model.c"]
-        assert len(re.findall(r"\.rq_right = 1", src)) >= 4, "the test layers no longer take the short output stage"
-        assert dw_planar((3, 3), (1, 1), (1, 1), 1)
+        planar = re.findall(r"depth_mult = 1, .*?act_min = (-?\d+), .act_max = (\d+), .rq_right = 1", src)
+        assert len(planar) == 5, "a test layer no longer takes the planar path (rq_right)"
+        assert set(planar) == {("-128", "127")}, planar  # ReLU with output zero point -128: the whole range
+        assert all(dw_planar((3, 3), (s, s), (1, 1), 1, (-128, 127)) for s in (1, 2))
         for o in dws:
             (i,) = o["inputs"]
             d = o["output_offset"] - plan.info.tensor_offsets[graph.tensors[i].name]

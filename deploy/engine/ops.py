@@ -477,8 +477,9 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
     if kernel == "ecnn_depthwise_fast":
         # a row of the input zero point stands in for taps outside the image; the DSP cores' planar path needs
         # a padded plane instead, and an output that overlaps its input only by whole pixels
-        planar = dw_planar((kh, kw), (sh, sw), (dh, dw), rqr)
-        scratch = max(ic if border else 0, (oh + 2) * (ow + 2) + 3 if planar else 0)
+        planar = dw_planar((kh, kw), (sh, sw), (dh, dw), rqr, (amin, amax))
+        plane = ((oh - 1) * sh + 3) * ((ow - 1) * sw + 3) + 3  # ECNN_DW_PLANE_BYTES
+        scratch = max(ic if border else 0, plane if planar else 0)
         call = params_call(kernel, struct, In(0), Out(), Scratch() if scratch else 0)
         return Lowered([call], arrays, [struct], {0: d}, scratch=scratch, granule=ic if planar else 1)
     if paired:
@@ -491,10 +492,12 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
     return Lowered([params_call(kernel, struct, In(0), Out())], arrays, [struct], {0: d})
 
 
-def dw_planar(k_hw, stride_hw, dil_hw, rq_right_flag: int) -> bool:
+def dw_planar(k_hw, stride_hw, dil_hw, rq_right_flag: int, act_range) -> bool:
     """ecnn_depthwise_fast takes its planar path on the DSP cores (ECNN_DW_PLANAR in ecnn_kernels.h, the same
-    predicate): a 3x3 kernel, stride 1, no dilation, the short output stage."""
-    return tuple(k_hw) == (3, 3) and tuple(stride_hw) == (1, 1) and tuple(dil_hw) == (1, 1) and bool(rq_right_flag)
+    predicate): a 3x3 kernel, stride 1 or 2 (the same both ways), no dilation, the short output stage and the
+    whole int8 range as activation range (one SSAT; ReLU with the usual output zero point -128 is that)."""
+    return (tuple(k_hw) == (3, 3) and tuple(stride_hw) in ((1, 1), (2, 2)) and tuple(dil_hw) == (1, 1)
+            and bool(rq_right_flag) and tuple(act_range) == (-128, 127))
 
 
 def rq_right(shift, weights, bias, folded) -> int:

@@ -321,7 +321,8 @@ static void dw_pixel3x3(const ecnn_conv_params *p, const int8_t *r0, int32_t in_
  * In place: every output byte of channel c lands on an input byte of channel c when out - in is a multiple of C
  * (the plan's granule), and channel c is copied before any of its outputs is written. */
 typedef struct {
-    int32_t rows, cols;         /* output plane: rows x cols; the input plane is (rows + 2) x (cols + 2) */
+    int32_t rows, cols;         /* output plane: rows x cols; the input plane is prows x wp */
+    int32_t s, prows, wp;       /* stride (1 or 2); the input plane's rows and row length: (n - 1) s + 3 */
     int32_t in_rows, in_cols;   /* input image in plane orientation */
     int32_t pad_r, pad_c;       /* plane position of input (0, 0) */
     int32_t in_rstep, in_cstep; /* input bytes per plane row / column */
@@ -342,6 +343,9 @@ static void dw_plane_geometry(const ecnn_conv_params *p, dw_plane *g)
         g->pad_r = p->pad_h, g->pad_c = p->pad_w;
         g->in_rstep = p->in_w * C, g->in_cstep = C, g->out_rstep = p->out_w * C, g->out_cstep = C;
     }
+    g->s = p->stride_h;
+    g->prows = (g->rows - 1) * g->s + 3;
+    g->wp = (g->cols - 1) * g->s + 3;
 }
 
 /* Copy channel c of the input (in + c) into the plane's interior (its border holds the zero point already):
@@ -350,7 +354,7 @@ static void dw_plane_fill(const dw_plane *g, const int8_t *in, int8_t *plane, in
 {
     const int32_t s = g->in_cstep, rstep = g->in_rstep;
     const int32_t n = g->in_cols < wp - g->pad_c ? g->in_cols : wp - g->pad_c;
-    const int32_t rows = g->in_rows < g->rows + 2 - g->pad_r ? g->in_rows : g->rows + 2 - g->pad_r;
+    const int32_t rows = g->in_rows < g->prows - g->pad_r ? g->in_rows : g->prows - g->pad_r;
     int8_t *dst = plane + g->pad_r * wp + g->pad_c;
     int32_t r, k;
     for (r = 0; r < rows; ++r, dst += wp, in += rstep) {
@@ -371,12 +375,6 @@ ECNN_INLINE uint32_t pack16(int32_t lo, int32_t hi)
     return ((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16);
 }
 
-/* Output of the planar path: the requantized sum, clamped; `fast` 2 saturates with one SSAT. */
-ECNN_INLINE int8_t dw_plane_out(int32_t acc, int32_t m, int32_t hc, int32_t e, int32_t lo, int32_t hi, const int fast)
-{
-    const int32_t v = rq_smlal(acc, m, hc, e);
-    return (int8_t)(fast == ECNN_RQ_FAST_SAT ? __ssat(v, 8) : clamp(v, lo, hi));
-}
 
 /* One channel's constants for the planar path: the nine weights in SMLAD order (tap (i, j) of the plane is
  * filter tap (j, i) when the plane is transposed), the folded bias and rq_smlal's constants, and the plane and
@@ -384,7 +382,7 @@ ECNN_INLINE int8_t dw_plane_out(int32_t acc, int32_t m, int32_t hc, int32_t e, i
 typedef struct {
     uint32_t w02_0, w02_1, w02_2, w1_01; /* (w[i][0], w[i][2]) of plane rows i = 0..2; (w[0][1], w[1][1]) */
     int32_t w1_2, bias, hc, m, e;         /* hc, m adjacent: one LDRD */
-    int32_t wp, cs, rows, cols, rstep, lo, hi;
+    int32_t wp, cs, rows, cols, rstep;
 } dw_chan;
 
 static void dw_chan_init(const ecnn_conv_params *p, const dw_plane *g, int32_t c, dw_chan *k)
@@ -401,18 +399,16 @@ static void dw_chan_init(const ecnn_conv_params *p, const dw_plane *g, int32_t c
     k->hc = rq_hi(p->shift[c], p->out_offset);
     k->m = p->mult[c];
     k->e = -p->shift[c];
-    k->wp = g->cols + 2;
+    k->wp = g->wp;
     k->cs = g->out_cstep;
     k->rows = g->rows;
     k->cols = g->cols;
     k->rstep = g->out_rstep;
-    k->lo = p->act_min;
-    k->hi = p->act_max;
 }
 
 /* One output at plane position q (the last of an odd row; its loads read up to one byte past the row, and the
  * plane has 3 to spare). */
-ECNN_INLINE int8_t dw_plane_single(const dw_chan *k, const int8_t *q, const int fast)
+ECNN_INLINE int8_t dw_plane_single(const dw_chan *k, const int8_t *q)
 {
     uint32_t u = ecnn_ld32(q);
     int32_t a = __smlad(__sxtb16(u), k->w02_0, k->bias);
@@ -423,13 +419,12 @@ ECNN_INLINE int8_t dw_plane_single(const dw_chan *k, const int8_t *q, const int 
     u = ecnn_ld32(q + 2 * k->wp);
     a = __smlad(__sxtb16(u), k->w02_2, a);
     a = __smlabb((int32_t)ecnn_sxtb16_ror8(u), k->w1_2, a);
-    return dw_plane_out(a, k->m, k->hc, k->e, k->lo, k->hi, fast);
+    return (int8_t)__ssat(rq_smlal(a, k->m, k->hc, k->e), 8);
 }
 
-/* Every output of one channel from the filled plane, for a layer whose activation range is the whole int8
- * range. The pairs of a row are one loop in assembly, 45 instructions per pair where the compiled C took 51
+/* Every output of one channel from the filled plane (stride 1). The pairs of a row are one loop in assembly, 45 instructions per pair where the compiled C took 51
  * (it spilled the constants; here the five weight words stay in registers and the rest is read from the
- * stack, the output constants with one LDRD). Same operations, same order of sums as dw_plane_channel. */
+ * stack, the output constants with one LDRD). Same operations, same order of sums as dw_plane_single. */
 __attribute__((noinline)) static void dw_plane_channel_sat(const dw_chan *kc, const int8_t *plane, int8_t *out)
 {
     const dw_chan k = *kc; /* on the stack: the loop reads its constants from there */
@@ -495,63 +490,41 @@ __attribute__((noinline)) static void dw_plane_channel_sat(const dw_chan *kc, co
                 : "cc", "memory");
         }
         if (k.cols & 1) {
-            *o = dw_plane_single(&k, end, ECNN_RQ_FAST_SAT);
+            *o = dw_plane_single(&k, end);
         }
     }
 }
 
-/* Every output of channel c from the filled plane (out points at channel c of pixel 0). */
-ECNN_INLINE void dw_plane_channel(const dw_chan *k, const int8_t *plane, int8_t *out, const int fast)
+/* Every output of channel c for stride 2: one output per window, at plane columns 2j .. 2j + 2 (an LDR and
+ * two SXTB16 per kernel row give (p0, p2) for the packed (w0, w2) and p1 for w1). */
+static void dw_plane_channel_s2(const dw_chan *kc, const int8_t *plane, int8_t *out)
 {
-    int32_t r;
-    for (r = 0; r < k->rows; ++r) {
-        const int8_t *q = plane + r * k->wp;
-        const int8_t *const end = q + (k->cols & ~1);
-        int8_t *o = out + r * k->rstep;
-        for (; q != end; q += 2) {
-            uint32_t u = ecnn_ld32(q);
-            uint32_t ev = __sxtb16(u), od = ecnn_sxtb16_ror8(u);
-            int32_t a = __smlad(ev, k->w02_0, k->bias);
-            int32_t b = __smlad(od, k->w02_0, k->bias);
-            a = __smlabb((int32_t)od, (int32_t)k->w1_01, a);
-            b = __smlatb((int32_t)ev, (int32_t)k->w1_01, b);
-            u = ecnn_ld32(q + k->wp);
-            ev = __sxtb16(u), od = ecnn_sxtb16_ror8(u);
-            a = __smlad(ev, k->w02_1, a);
-            b = __smlad(od, k->w02_1, b);
-            a = __smlabt((int32_t)od, (int32_t)k->w1_01, a);
-            b = __smlatt((int32_t)ev, (int32_t)k->w1_01, b);
-            u = ecnn_ld32(q + 2 * k->wp);
-            ev = __sxtb16(u), od = ecnn_sxtb16_ror8(u);
-            a = __smlad(ev, k->w02_2, a);
-            b = __smlad(od, k->w02_2, b);
-            a = __smlabb((int32_t)od, k->w1_2, a);
-            b = __smlatb((int32_t)ev, k->w1_2, b);
-            o[0] = dw_plane_out(a, k->m, k->hc, k->e, k->lo, k->hi, fast);
-            o[k->cs] = dw_plane_out(b, k->m, k->hc, k->e, k->lo, k->hi, fast);
-            o += 2 * k->cs;
-        }
-        if (k->cols & 1) {
-            *o = dw_plane_single(k, end, fast);
+    const dw_chan k = *kc; /* a local copy: the int8 stores cannot alias it */
+    int32_t r, j;
+    for (r = 0; r < k.rows; ++r) {
+        const int8_t *q = plane + 2 * r * k.wp;
+        int8_t *o = out + r * k.rstep;
+        for (j = 0; j < k.cols; ++j, q += 2, o += k.cs) {
+            *o = dw_plane_single(&k, q);
         }
     }
 }
 
-ECNN_INLINE void dw_planar(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *plane, const int fast)
+static void dw_planar(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *plane)
 {
     dw_plane g;
     int32_t c, wp;
     dw_plane_geometry(p, &g);
-    wp = g.cols + 2;
-    memset(plane, (int8_t)(-p->in_offset), (size_t)((g.rows + 2) * wp));
+    wp = g.wp;
+    memset(plane, (int8_t)(-p->in_offset), (size_t)(g.prows * wp));
     for (c = 0; c < p->out_c; ++c) {
         dw_chan k;
         dw_plane_fill(&g, in + c, plane, wp);
         dw_chan_init(p, &g, c, &k);
-        if (fast == ECNN_RQ_FAST_SAT) {
-            dw_plane_channel_sat(&k, plane, out + c);
+        if (g.s == 2) {
+            dw_plane_channel_s2(&k, plane, out + c);
         } else {
-            dw_plane_channel(&k, plane, out + c, fast);
+            dw_plane_channel_sat(&k, plane, out + c);
         }
     }
 }
@@ -610,12 +583,7 @@ void ecnn_depthwise_fast(const ecnn_conv_params *params, const int8_t *in, int8_
     const ecnn_conv_params *p = &local;
 #if defined(ECNN_DOT_DSP)
     if (ECNN_DW_PLANAR(p)) { /* zrow: the plane (the generator sized it) */
-
-        if (ECNN_RQ_MODE(p) == ECNN_RQ_FAST_SAT) {
-            dw_planar(p, in, out, zrow, ECNN_RQ_FAST_SAT);
-        } else {
-            dw_planar(p, in, out, zrow, 1);
-        }
+        dw_planar(p, in, out, zrow);
         return;
     }
 #endif

@@ -59,13 +59,15 @@ void ecnn_depthwise_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *
 void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *window);
 #define ECNN_DW_MAX_TAPS 64 /* ecnn_depthwise_fast: k_h * k_w at most this */
 /* ecnn_depthwise_fast on the DSP cores computes one channel at a time from a zero-point-padded copy of it (the
- * planar path) where this holds; zrow is then that copy, ECNN_DW_PLANE_BYTES(p) bytes (the generator sizes the
+ * planar path: 3x3, stride 1 or 2, the short output stage, the whole int8 range as activation range) where
+ * this holds; zrow is then that copy, ECNN_DW_PLANE_BYTES(p) bytes (the generator sizes the
  * scratch so on every core), and the output may overlap the input only by whole pixels (out - in a multiple of
  * in_c). Same predicate as deploy/engine/ops.py's dw_planar. */
-#define ECNN_DW_PLANAR(p)                                                                                          \
-    ((p)->k_h == 3 && (p)->k_w == 3 && (p)->stride_h == 1 && (p)->stride_w == 1 && (p)->dil_h == 1 &&             \
-     (p)->dil_w == 1 && (p)->rq_right)
-#define ECNN_DW_PLANE_BYTES(p) (((p)->out_h + 2) * ((p)->out_w + 2) + 3)
+#define ECNN_DW_PLANAR(p)                                                                                         \
+    ((p)->k_h == 3 && (p)->k_w == 3 && (p)->stride_h == (p)->stride_w &&                                          \
+     ((p)->stride_h == 1 || (p)->stride_h == 2) && (p)->dil_h == 1 && (p)->dil_w == 1 && (p)->rq_right &&         \
+     (p)->act_min == -128 && (p)->act_max == 127)
+#define ECNN_DW_PLANE_BYTES(p) ((((p)->out_h - 1) * (p)->stride_h + 3) * (((p)->out_w - 1) * (p)->stride_w + 3) + 3)
 void ecnn_depthwise_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *zrow);
 
 /* GEMM with requantization: out[r][o] = act(mbqm(bias_folded[o] + sum_k in[r][k] * filter[o][k]) + out_offset)
