@@ -685,7 +685,9 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
         }
 #endif
 #if defined(ECNN_DOT_DSP)
-        if (pair && window != 0) { /* two windows side by side in the scratch: then the GEMM's inner loop serves */
+        /* two windows side by side in the scratch: then the GEMM's inner loop serves; also when the second one
+         * crosses the border (zero-point padded, as the border path does), so that no pixel is left alone */
+        if (window != 0 && ox + 1 < p->out_w) {
             window_fill(p, in, y0, x0, 0, window);
             window_fill(p, in, y0, x0 + p->stride_w, 0, window + ksize);
             conv_windows(p, window, window + ksize, ksize, o, 0, oc_n);
@@ -765,10 +767,15 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
             xs[ky] = rows[ky] + x0 * p->in_c;
         }
 #if defined(ECNN_DOT_DSP)
-        if (pair && window != 0) { /* as in ecnn_conv2d_fast: two windows side by side, the GEMM's inner loop */
+        if (window != 0 && ox + 1 < p->out_w) { /* as in ecnn_conv2d_fast: two windows side by side (the second
+                                                  * zero-point padded where it crosses the border) */
             for (ky = 0; ky < 3; ++ky) {
                 memcpy(window + ky * run, xs[ky], (size_t)run);
-                memcpy(window + ksize + ky * run, xs[ky] + x_step, (size_t)run);
+                if (pair) {
+                    memcpy(window + ksize + ky * run, xs[ky] + x_step, (size_t)run);
+                } else {
+                    window_row(p, rows[ky], x0 + p->stride_w, 0, p->in_c, window + ksize + ky * run);
+                }
             }
             conv_windows(p, window, window + ksize, ksize, o, 0, oc_n);
             ox += 2;
