@@ -6,6 +6,34 @@
  * The three multipliers come from QuantizeMultiplierSmallerThanOneExp, so they are >= 0 and srdhm_pos equals
  * srdhm; the shifts are <= 0 (a rounding right shift by -shift). With Helium, four lanes at a time: VQRDMULH is
  * srdhm exactly and ecnn_rdpot_mve is RoundingDivideByPOT exactly, so every lane matches the scalar code. */
+#if defined(ECNN_DOT_DSP)
+/* One input's rescaling, x = (in + offset) << left with |x| <= 255 << 21 < 2^30: srdhm then a rounding right
+ * shift by e. e in 1..23: one rq_smlal (zero point 0, see ecnn_internal.h); e = 0 (the
+ * multiplier of the input with the larger scale is 1/2): srdhm alone, SMMULR(2 x, m) as in requant_fast. */
+ECNN_INLINE int32_t add_input(int32_t x, int32_t m, int32_t h, int32_t e, const int e0)
+{
+    return e0 ? ecnn_smmulr(shl_wrap(x, 1), m) : rq_smlal(x, m, h, e);
+}
+
+/* ecnn_add_rows where every rescaling has a short form (see ecnn_add_rows); e0_1, e0_2 constants. The input
+ * sum stays below 2^29 (each term below 2^28), so the output's rq_smlal is exact for shifts 1..23. */
+ECNN_INLINE void add_rows_dsp(const ecnn_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n,
+                              const int e0_1, const int e0_2)
+{
+    const int32_t off1 = p->in1_offset, off2 = p->in2_offset, left = p->left_shift;
+    const int32_t m1 = p->in1_mult, m2 = p->in2_mult, mo = p->out_mult;
+    const int32_t s1 = -p->in1_shift, s2 = -p->in2_shift, so = -p->out_shift;
+    const int32_t h1 = e0_1 ? 0 : rq_hi(-s1, 0), h2 = e0_2 ? 0 : rq_hi(-s2, 0), ho = rq_hi(-so, p->out_offset);
+    const int32_t lo = p->act_min, hi = p->act_max;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t a = add_input(shl_wrap(in1[i] + off1, (int)left), m1, h1, s1, e0_1);
+        const int32_t b = add_input(shl_wrap(in2[i] + off2, (int)left), m2, h2, s2, e0_2);
+        out[i] = (int8_t)clamp(rq_smlal(wrap_add(a, b), mo, ho, so), lo, hi);
+    }
+}
+#endif
+
 void ecnn_add_rows(const ecnn_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n)
 {
 #if defined(ECNN_DOT_MVE)
@@ -31,6 +59,22 @@ void ecnn_add_rows(const ecnn_add_params *p, const int8_t *in1, const int8_t *in
     const int s1 = (int)-p->in1_shift, s2 = (int)-p->in2_shift, so = (int)-p->out_shift;
     const int32_t oo = p->out_offset, lo = p->act_min, hi = p->act_max;
     int32_t i;
+#if defined(ECNN_DOT_DSP)
+    if (left >= 0 && left <= 21 && s1 >= 0 && s1 <= 23 && s2 >= 0 && s2 <= 23 && so >= 1 && so <= 23) {
+        if (s1 == 0 || s2 == 0) { /* the input with the larger scale has the multiplier 1/2: shift 0 */
+            if (s1 == 0 && s2 == 0) {
+                add_rows_dsp(p, in1, in2, out, n, 1, 1);
+            } else if (s1 == 0) {
+                add_rows_dsp(p, in1, in2, out, n, 1, 0);
+            } else {
+                add_rows_dsp(p, in1, in2, out, n, 0, 1);
+            }
+        } else {
+            add_rows_dsp(p, in1, in2, out, n, 0, 0);
+        }
+        return;
+    }
+#endif
     for (i = 0; i < n; ++i) {
         const int32_t a = rdpot(srdhm_pos(shl_wrap(in1[i] + off1, (int)left), m1), s1);
         const int32_t b = rdpot(srdhm_pos(shl_wrap(in2[i] + off2, (int)left), m2), s2);
