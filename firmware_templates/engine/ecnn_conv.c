@@ -105,7 +105,7 @@ ECNN_INLINE void gemm_rows(const ecnn_gemm_params *p, const int8_t *in, int8_t *
     (void)fast; /* no fast form without the DSP extension */
 #if defined(ECNN_DOT_DSP)
     uint32_t xs[ECNN_GEMM_XS_WORDS]; /* two rows widened to int16 (ecnn_widen2): n words; one row: n / 2 */
-    const int widen = n <= ECNN_GEMM_XS_WORDS && cols >= 4;
+    const int widen = n >= 4 && n <= ECNN_GEMM_XS_WORDS && cols >= 4; /* x16_cols: n & ~3 >= 4 */
     ecnn_x16_cols_args kc;
     kc.filter = p->filter;
     kc.bias = p->bias_folded;
@@ -161,42 +161,23 @@ ECNN_INLINE void gemm_rows(const ecnn_gemm_params *p, const int8_t *in, int8_t *
         int8_t *y0 = out + r * cols;
         o = 0;
 #if defined(ECNN_DOT_DSP)
-        if (n <= 2 * ECNN_GEMM_XS_WORDS && cols >= 4) { /* one row (a dense layer): widened once, four columns a pass */
+        if (n >= 4 && n <= 2 * ECNN_GEMM_XS_WORDS && cols >= 4) { /* one row (a dense layer): widened once,
+                                                                   * four columns a pass, in one call */
             uint32_t *x16 = xs;
+            int8_t tail[4];
             int32_t k;
             for (k = 0; k + 4 <= n; k += 4) {
                 const uint32_t u = ecnn_ld32(x0 + k);
                 *x16++ = __sxtb16(u);
                 *x16++ = ecnn_sxtb16_ror8(u);
             }
-            for (; o + 4 <= cols; o += 4) {
-                const int8_t *w0 = p->filter + o * n;
-                int32_t acc[4];
-                int32_t i, j;
-                for (j = 0; j < 4; ++j) {
-                    acc[j] = p->bias_folded[o + j];
-                }
-                ecnn_dot1x4_x16(xs, w0, n, n & ~3, acc);
-                for (i = n & ~3; i < n; ++i) { /* the last n % 4 values */
-                    for (j = 0; j < 4; ++j) {
-                        acc[j] = wrap_add(acc[j], (int32_t)x0[i] * (int32_t)w0[j * n + i]);
-                    }
-                }
-                {   /* all four computed before the first store (which may alias the row) */
-                    const int8_t r0 = requant_k(fast, acc[0], p->mult[o * ms], p->shift[o * ms], p->out_offset,
-                                                p->act_min, p->act_max);
-                    const int8_t r1 = requant_k(fast, acc[1], p->mult[(o + 1) * ms], p->shift[(o + 1) * ms],
-                                                p->out_offset, p->act_min, p->act_max);
-                    const int8_t r2 = requant_k(fast, acc[2], p->mult[(o + 2) * ms], p->shift[(o + 2) * ms],
-                                                p->out_offset, p->act_min, p->act_max);
-                    const int8_t r3 = requant_k(fast, acc[3], p->mult[(o + 3) * ms], p->shift[(o + 3) * ms],
-                                                p->out_offset, p->act_min, p->act_max);
-                    y0[o] = r0;
-                    y0[o + 1] = r1;
-                    y0[o + 2] = r2;
-                    y0[o + 3] = r3;
-                }
+            for (k = 0; k < (n & 3); ++k) { /* copied before any store (which may alias the row) */
+                tail[k] = x0[(n & ~3) + k];
             }
+            kc.cols = cols & ~3;
+            ecnn_x16_cols4(fast, &kc, xs, tail, y0);
+            kc.cols = cols & ~1;
+            o = cols & ~3;
         }
 #endif
         for (; o + 2 <= cols; o += 2) {
@@ -355,7 +336,8 @@ static void conv_windows(const ecnn_conv_params *params, const int8_t *xa, const
     return;
 #endif
 #if defined(ECNN_DOT_DSP)
-    if (xb != 0 && n <= ECNN_GEMM_XS_WORDS && oc_end - oc >= 4) { /* two windows widened once (as the GEMM's rows) */
+    /* two windows widened once (as the GEMM's rows; x16_cols needs n & ~3 >= 4) */
+    if (xb != 0 && n >= 4 && n <= ECNN_GEMM_XS_WORDS && oc_end - oc >= 4) {
         uint32_t xs[ECNN_GEMM_XS_WORDS];
         ecnn_x16_cols_args k;
         k.filter = p->filter + oc * n;

@@ -72,10 +72,10 @@ ECNN_INLINE void x16_cols_body(const ecnn_x16_cols_args *k, const uint32_t *xs0,
     const int32_t *mult = k->mult;
     const int32_t *shift = k->shift;
     const int32_t cols = k->cols;
+    const int32_t nm = n - 4;
     int32_t j;
     for (j = 0; j < cols; j += 2) {
         const int8_t *w0 = f;
-        const int8_t *w1 = f + n;
         const uint32_t *xs = xs0;
         const int8_t *end = f + n4;
         int32_t a = bias[j];
@@ -90,9 +90,8 @@ ECNN_INLINE void x16_cols_body(const ecnn_x16_cols_args *k, const uint32_t *xs0,
                          "cmp    %[w0], %[end]\n\t"
                          "bne    1b\n\t"
                          : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [s] "+r"(xs), [w0] "+r"(w0),
-                           [w1] "+r"(w1), [p] "+r"(p), [xa] "=&r"(xa), [xb] "=&r"(xb), [pb] "=&r"(pb), [q] "=&r"(q),
-                           [qb] "=&r"(qb)
-                         : [end] "r"(end)
+                           [p] "+r"(p), [xa] "=&r"(xa), [xb] "=&r"(xb), [pb] "=&r"(pb), [q] "=&r"(q), [qb] "=&r"(qb)
+                         : [end] "r"(end), [nm] "r"(nm)
                          : "cc", "memory");
         if (nt) {
             int32_t t[4];
@@ -165,43 +164,166 @@ ECNN_INLINE void ecnn_x16_cols(int mode, const ecnn_x16_cols_args *k, const uint
 /* 4 values of depth of one widened row (ecnn_widen2 with one row: per 4 values the words (x[k], x[k+2]) and
  * (x[k+1], x[k+3])) against four int8 filter rows: one LDRD for the row, the filters split by SXTB16:
  * 21 instructions per 16 products (ecnn_dot1x2 takes 13 per 8). */
-#define ECNN_DOT1X4_X16_FILTER(w, acc)                \
-    "ldr    %[p], [%[" w "]], #4\n\t"                \
-    "sxtb16 %[pb], %[p], ror #8\n\t"                 \
-    "sxtb16 %[p], %[p]\n\t"                          \
+/* 4 values of depth of one widened row (per 4 values the words (x[k], x[k+2]) and (x[k+1], x[k+3])) against four
+ * int8 filter rows w0, w0 + n, w2, w2 + n (nm = n - 4: the second of each pair read after its pointer has
+ * advanced): one LDRD for the row, the filters split by SXTB16: 21 instructions per 16 products. */
+#define ECNN_DOT1X4_X16_FILTER(ld, acc)               \
+    "ldr    %[p], " ld "\n\t"                       \
+    "sxtb16 %[pb], %[p], ror #8\n\t"                \
+    "sxtb16 %[p], %[p]\n\t"                         \
     "smlad  %[" acc "], %[xa], %[p], %[" acc "]\n\t" \
     "smlad  %[" acc "], %[xb], %[pb], %[" acc "]\n\t"
-#define ECNN_DOT1X4_X16_BLOCK                                                                              \
-    "ldrd   %[xa], %[xb], [%[s]], #8\n\t" ECNN_DOT1X4_X16_FILTER("w0", "a") ECNN_DOT1X4_X16_FILTER("w1", "b") \
-        ECNN_DOT1X4_X16_FILTER("w2", "c") ECNN_DOT1X4_X16_FILTER("w3", "d")
+#define ECNN_DOT1X4_X16_BLOCK                                                                                      \
+    "ldrd   %[xa], %[xb], [%[s]], #8\n\t" ECNN_DOT1X4_X16_FILTER("[%[w0]], #4", "a")                             \
+        ECNN_DOT1X4_X16_FILTER("[%[w0], %[nm]]", "b") ECNN_DOT1X4_X16_FILTER("[%[w2]], #4", "c")                  \
+            ECNN_DOT1X4_X16_FILTER("[%[w2], %[nm]]", "d")
+#define ECNN_DOT1X4_X16_OPERANDS                                                                                   \
+    : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [s] "+r"(xs), [w0] "+r"(w0), [w2] "+r"(w2),               \
+      [xa] "=&r"(xa), [xb] "=&r"(xb), [p] "=&r"(p), [pb] "=&r"(pb)                                                  \
+    : [end] "r"(end), [nm] "r"(nm)                                                                                  \
+    : "cc", "memory"
 
-/* acc[0..3] += row . w0 .. row . w3 over n4 values (a multiple of 4) of the widened row xs; w_k = w0 + k * n.
- * Not inlined, as ecnn_dot2x2_x16. */
-__attribute__((noinline)) static void ecnn_dot1x4_x16(const uint32_t *xs, const int8_t *w0, int32_t n, int32_t n4,
-                                                        int32_t *acc)
+/* acc[0..3] += row . w0 .. row . w3 over the n & ~3 (>= 4) values of the widened row xs; w_k = w0 + k * n. A
+ * function of its own: inlined into the column loop, its 12 registers were more than gcc could find. */
+__attribute__((noinline)) static void x16_dot1x4(const uint32_t *xs, const int8_t *w0, int32_t n, int32_t *acc)
 {
+    const int32_t n4 = n & ~3;
+    const int32_t nm = n - 4;
+    const uint32_t *end = xs + n4 / 2;
+    const int8_t *w2 = w0 + 2 * n;
     int32_t a = acc[0];
     int32_t b = acc[1];
     int32_t c = acc[2];
     int32_t d = acc[3];
-    const int8_t *w1 = w0 + n;
-    const int8_t *w2 = w1 + n;
-    const int8_t *w3 = w2 + n;
-    const uint32_t *end = xs + n4 / 2;
     uint32_t xa, xb, p, pb;
-    if (n4 > 0) {
-        __asm__ volatile("1:\n\t" ECNN_DOT1X4_X16_BLOCK "cmp    %[s], %[end]\n\t"
-                         "bne    1b\n\t"
-                         : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [s] "+r"(xs), [w0] "+r"(w0),
-                           [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [xa] "=&r"(xa), [xb] "=&r"(xb), [p] "=&r"(p),
-                           [pb] "=&r"(pb)
-                         : [end] "r"(end)
-                         : "cc", "memory");
+    if (n4 & 4) { /* an odd count of blocks: one first, then two a pass */
+        __asm__ volatile(ECNN_DOT1X4_X16_BLOCK ECNN_DOT1X4_X16_OPERANDS);
+    }
+    if (xs != end) {
+        __asm__ volatile("1:\n\t" ECNN_DOT1X4_X16_BLOCK ECNN_DOT1X4_X16_BLOCK "cmp    %[s], %[end]\n\t"
+                         "bne    1b\n\t" ECNN_DOT1X4_X16_OPERANDS);
     }
     acc[0] = a;
     acc[1] = b;
     acc[2] = c;
     acc[3] = d;
+}
+
+/* The last nt (< 4) values of depth of one row t (int8) against four filters w + k * n. Out of the fused loop. */
+__attribute__((noinline)) static void x16_tail4(int32_t *acc, const int8_t *t, const int8_t *w, int32_t n, int32_t nt)
+{
+    int32_t i, k;
+    for (i = 0; i < nt; ++i) {
+        for (k = 0; k < 4; ++k) {
+            acc[k] = wrap_add(acc[k], (int32_t)t[i] * (int32_t)w[k * n + i]);
+        }
+    }
+}
+
+/* requant of four sums (columns k at mult[k * ms], shift[k * ms]) stored at y[0..3]. */
+__attribute__((noinline)) static void x16_rq4_gen(int32_t a, int32_t b, int32_t c, int32_t d, const int32_t *mult,
+                                                    const int32_t *shift, int32_t ms, int32_t oo, int32_t lo,
+                                                    int32_t hi, int8_t *y)
+{
+    const int8_t r0 = requant(a, mult[0], shift[0], oo, lo, hi);
+    const int8_t r1 = requant(b, mult[ms], shift[ms], oo, lo, hi);
+    const int8_t r2 = requant(c, mult[2 * ms], shift[2 * ms], oo, lo, hi);
+    const int8_t r3 = requant(d, mult[3 * ms], shift[3 * ms], oo, lo, hi);
+    y[0] = r0;
+    y[1] = r1;
+    y[2] = r2;
+    y[3] = r3;
+}
+
+/* ecnn_x16_cols for one row (a dense layer), four columns a pass: the row widened in xs (per 4 values the words
+ * (x[k], x[k+2]) and (x[k+1], x[k+3]); n & ~3 >= 4 values), ECNN_DOT1X4_X16_BLOCK, the last n % 4 values from
+ * t (int8), then the output stage with the four columns' constants, stored at y[j..j+3]. */
+ECNN_INLINE void x16_cols4_body(const ecnn_x16_cols_args *k, const uint32_t *xs0, const int8_t *t, int8_t *y,
+                                const int fast)
+{
+    const int32_t n = k->n;
+    const int32_t n4 = n & ~3;
+    const int32_t nt = n & 3;
+    const int32_t ms = k->ms;
+    const int32_t oo = k->out_offset;
+    const uint32_t oo21 = (uint32_t)oo * 2u + 1u;
+    const int32_t lo = k->lo;
+    const int32_t hi = k->hi;
+    const int8_t *f = k->filter;
+    const int32_t *bias = k->bias;
+    const int32_t *mult = k->mult;
+    const int32_t *shift = k->shift;
+    const int32_t cols = k->cols;
+    int32_t j;
+    for (j = 0; j < cols; j += 4) {
+        int32_t acc[4];
+        int32_t a, b, c, d;
+        acc[0] = bias[j];
+        acc[1] = bias[j + 1];
+        acc[2] = bias[j + 2];
+        acc[3] = bias[j + 3];
+        x16_dot1x4(xs0, f, n, acc);
+        if (nt) {
+            x16_tail4(acc, t, f + n4, n, nt);
+        }
+        a = acc[0];
+        b = acc[1];
+        c = acc[2];
+        d = acc[3];
+        if (!fast) { /* TFLM's general form: out of line (inlined, it leaves too few registers for the block) */
+            x16_rq4_gen(a, b, c, d, mult, shift, ms, oo, lo, hi, y + j);
+        } else {
+            const int32_t m0 = mult[0];
+            const int32_t m1 = mult[ms];
+            const int32_t m2 = mult[2 * ms];
+            const int32_t m3 = mult[3 * ms];
+            const int32_t s0 = shift[0];
+            const int32_t s1 = shift[ms];
+            const int32_t s2 = shift[2 * ms];
+            const int32_t s3 = shift[3 * ms];
+            const int8_t r0 = x16_rq(fast, a, m0, s0, fast ? (int32_t)(oo21 << (~s0)) : 0, -s0, oo, lo, hi);
+            const int8_t r1 = x16_rq(fast, b, m1, s1, fast ? (int32_t)(oo21 << (~s1)) : 0, -s1, oo, lo, hi);
+            const int8_t r2 = x16_rq(fast, c, m2, s2, fast ? (int32_t)(oo21 << (~s2)) : 0, -s2, oo, lo, hi);
+            const int8_t r3 = x16_rq(fast, d, m3, s3, fast ? (int32_t)(oo21 << (~s3)) : 0, -s3, oo, lo, hi);
+            y[j] = r0;
+            y[j + 1] = r1;
+            y[j + 2] = r2;
+            y[j + 3] = r3;
+        }
+        f += 4 * n;
+        mult += 4 * ms;
+        shift += 4 * ms;
+    }
+}
+
+__attribute__((noinline)) static void x16_cols4_sat(const ecnn_x16_cols_args *k, const uint32_t *xs, const int8_t *t,
+                                                      int8_t *y)
+{
+    x16_cols4_body(k, xs, t, y, ECNN_RQ_FAST_SAT);
+}
+
+__attribute__((noinline)) static void x16_cols4_fast(const ecnn_x16_cols_args *k, const uint32_t *xs, const int8_t *t,
+                                                       int8_t *y)
+{
+    x16_cols4_body(k, xs, t, y, 1);
+}
+
+__attribute__((noinline)) static void x16_cols4_gen(const ecnn_x16_cols_args *k, const uint32_t *xs, const int8_t *t,
+                                                      int8_t *y)
+{
+    x16_cols4_body(k, xs, t, y, 0);
+}
+
+/* The four-column passes of k over one widened row, output stage `mode` (ECNN_RQ_MODE). */
+ECNN_INLINE void ecnn_x16_cols4(int mode, const ecnn_x16_cols_args *k, const uint32_t *xs, const int8_t *t, int8_t *y)
+{
+    if (mode == ECNN_RQ_FAST_SAT) {
+        x16_cols4_sat(k, xs, t, y);
+    } else if (mode) {
+        x16_cols4_fast(k, xs, t, y);
+    } else {
+        x16_cols4_gen(k, xs, t, y);
+    }
 }
 #endif
 

@@ -255,7 +255,7 @@ ECNN_DOT_INLINE void ecnn_dot2x2(const int8_t *x0, const int8_t *x1, const int8_
 
 /* Rows x0 and x1 (n4 values each, a multiple of 4) widened once to int16 in SXTB16 order and interleaved by 4
  * values: per 4 values k..k+3, row 0's (x[k], x[k+2]) and (x[k+1], x[k+3]) as two words, then row 1's. A GEMM
- * widens its two rows once and reuses them for every pair of output columns (ecnn_dot2x2_x16). */
+ * widens its two rows once and reuses them for every pair of output columns (ECNN_DOT2X2_X16_BLOCK). */
 ECNN_DOT_INLINE void ecnn_widen2(const int8_t *x0, const int8_t *x1, int32_t n4, uint32_t *xs)
 {
     int32_t k;
@@ -270,11 +270,12 @@ ECNN_DOT_INLINE void ecnn_widen2(const int8_t *x0, const int8_t *x1, int32_t n4,
     }
 }
 
-/* 4 values of depth of the 2 x 2 block from widened rows xs (ecnn_widen2) and int8 filters w0, w1: one LDRD per
- * row, the filters split by SXTB16: 16 instructions per 16 products (the int8 x int8 block takes 20). */
+/* 4 values of depth of the 2 x 2 block from widened rows xs (ecnn_widen2) and int8 filters w0, w0 + n (nm = n - 4,
+ * the second filter read after w0 has advanced): one LDRD per row, the filters split by SXTB16: 16 instructions
+ * per 16 products (the int8 x int8 block takes 20). 13 registers with the loop's end. */
 #define ECNN_DOT2X2_X16_BLOCK                        \
     "ldr    %[p], [%[w0]], #4\n\t"                  \
-    "ldr    %[q], [%[w1]], #4\n\t"                  \
+    "ldr    %[q], [%[w0], %[nm]]\n\t"               \
     "sxtb16 %[pb], %[p], ror #8\n\t"                \
     "sxtb16 %[p], %[p]\n\t"                         \
     "sxtb16 %[qb], %[q], ror #8\n\t"                \
@@ -289,12 +290,6 @@ ECNN_DOT_INLINE void ecnn_widen2(const int8_t *x0, const int8_t *x1, int32_t n4,
     "smlad  %[c], %[xb], %[pb], %[c]\n\t"           \
     "smlad  %[d], %[xa], %[q], %[d]\n\t"            \
     "smlad  %[d], %[xb], %[qb], %[d]\n\t"
-
-#define ECNN_DOT2X2_X16_OPERANDS                                                                                  \
-    : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [s] "+r"(xs), [w0] "+r"(w0), [w1] "+r"(w1),              \
-      [xa] "=&r"(xa), [xb] "=&r"(xb), [p] "=&r"(p), [pb] "=&r"(pb), [q] "=&r"(q), [qb] "=&r"(qb)                  \
-    : [end] "r"(end)                                                                                               \
-    : "cc", "memory"
 
 /* ecnn_dot2x2 for rows x, x + n against filters w, w + n (a GEMM's two rows and two columns): 8 bytes of depth
  * per loop pass in 42 instructions, where the C form took 48 with spills. Same sums (SMLAD wraps as the C adds). */
