@@ -7,6 +7,9 @@
 /* DSP GEMM: words of stack (1280 bytes) for rows widened to int16: two rows of up to 320 values, or one of up to
  * 640 (MLPerf's FC autoencoder's widest layer) */
 #define ECNN_GEMM_XS_WORDS 320
+/* conv_windows for windows deeper than that: columns a pass (their sums take 2 words each of the same buffer, the
+ * widened chunk of depth the rest: 192 values at 64 columns) */
+#define ECNN_X16_COLS 64
 
 void ecnn_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
 {
@@ -353,6 +356,55 @@ static void conv_windows(const ecnn_conv_params *params, const int8_t *xa, const
         ecnn_widen2(xa, xb, n & ~3, xs);
         ecnn_x16_cols(ECNN_RQ_MODE(p), &k, xs, xa + (n & ~3), xb + (n & ~3), o + oc, o + oc_n + oc);
         oc += k.cols;
+    } else if (xb != 0 && n > ECNN_GEMM_XS_WORDS && oc_end - oc >= 4) {
+        /* deeper windows (3 x 3 x 64): the depth a chunk at a time widened into xs, the sums of up to
+         * ECNN_X16_COLS columns kept after it, requantized at the end */
+        uint32_t xs[ECNN_GEMM_XS_WORDS];
+        const int mode = ECNN_RQ_MODE(p);
+        while (oc_end - oc >= 4) {
+            const int32_t cb = (oc_end - oc > ECNN_X16_COLS ? ECNN_X16_COLS : oc_end - oc) & ~1;
+            const int32_t cs = (ECNN_GEMM_XS_WORDS - 2 * cb) & ~3;
+            int32_t *acc = (int32_t *)(xs + ECNN_GEMM_XS_WORDS - 2 * cb);
+            int32_t off, j;
+            for (j = 0; j < cb; j += 2) {
+                acc[2 * j] = p->bias_folded[oc + j];
+                acc[2 * j + 1] = p->bias_folded[oc + j + 1];
+                acc[2 * j + 2] = acc[2 * j];
+                acc[2 * j + 3] = acc[2 * j + 1];
+            }
+            for (off = 0; off < n; off += cs) {
+                const int32_t len = n - off < cs ? n - off : cs;
+                const int32_t len4 = len & ~3;
+                if (len4 > 0) {
+                    ecnn_widen2(xa + off, xb + off, len4, xs);
+                    x16_cols_part(xs, p->filter + oc * n + off, n, len4, cb, acc);
+                }
+                if (len & 3) {
+                    for (j = 0; j < cb; j += 2) {
+                        x16_tail(acc + 2 * j, xa + off + len4, xb + off + len4, p->filter + (oc + j) * n + off + len4,
+                                 n, len & 3);
+                    }
+                }
+            }
+            for (j = 0; j < cb; ++j) { /* column j: its row 0 and row 1 sums */
+                const int32_t c = oc + j;
+                const int32_t s0 = acc[2 * (j & ~1) + (j & 1)];
+                const int32_t s1 = acc[2 * (j & ~1) + 2 + (j & 1)];
+                const int32_t m = p->mult[c];
+                const int32_t sh = p->shift[c];
+                if (mode) {
+                    const int32_t h = (int32_t)(((uint32_t)p->out_offset * 2u + 1u) << (~sh));
+                    o[c] = x16_rq(mode == ECNN_RQ_FAST_SAT ? ECNN_RQ_FAST_SAT : 1, s0, m, sh, h, -sh, p->out_offset,
+                                  p->act_min, p->act_max);
+                    o[oc_n + c] = x16_rq(mode == ECNN_RQ_FAST_SAT ? ECNN_RQ_FAST_SAT : 1, s1, m, sh, h, -sh,
+                                         p->out_offset, p->act_min, p->act_max);
+                } else {
+                    o[c] = requant(s0, m, sh, p->out_offset, p->act_min, p->act_max);
+                    o[oc_n + c] = requant(s1, m, sh, p->out_offset, p->act_min, p->act_max);
+                }
+            }
+            oc += cb;
+        }
     }
 #endif
     for (; oc + 2 <= oc_end; oc += 2) {

@@ -34,6 +34,19 @@ ECNN_INLINE int8_t x16_rq(int fast, int32_t acc, int32_t m, int32_t s, int32_t h
     return requant(acc, m, s, oo, lo, hi);
 }
 
+/* The 2 x 2 block over every 4 values from w0 to end (p: end - w0, a multiple of 4, >= 4): two blocks a pass,
+ * entered at the second when the count is odd. */
+#define ECNN_X16_LOOP2X2                                                                                            \
+    "tst    %[p], #4\n\t"                                                                                          \
+    "bne    2f\n\t"                                                                                                \
+    "1:\n\t" ECNN_DOT2X2_X16_BLOCK "2:\n\t" ECNN_DOT2X2_X16_BLOCK "cmp    %[w0], %[end]\n\t"                       \
+    "bne    1b\n\t"
+#define ECNN_X16_LOOP2X2_OPERANDS                                                                                   \
+    : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [s] "+r"(xs), [w0] "+r"(w0), [p] "+r"(p), [xa] "=&r"(xa), \
+      [xb] "=&r"(xb), [pb] "=&r"(pb), [q] "=&r"(q), [qb] "=&r"(qb)                                                  \
+    : [end] "r"(end), [nm] "r"(nm)                                                                                  \
+    : "cc", "memory"
+
 /* The last nt (< 4) values of depth of a 2 x 2 block: rows ta, tb (int8) against filters w, w + n. Rarely taken
  * (depths that are not a multiple of 4), so out of the fused loop. */
 __attribute__((noinline)) static void x16_tail(int32_t *acc, const int8_t *ta, const int8_t *tb, const int8_t *w,
@@ -84,15 +97,7 @@ ECNN_INLINE void x16_cols_body(const ecnn_x16_cols_args *k, const uint32_t *xs0,
         int32_t d = b;
         uint32_t p = (uint32_t)n4;
         uint32_t xa, xb, pb, q, qb;
-        __asm__ volatile("tst    %[p], #4\n\t"
-                         "bne    2f\n\t"
-                         "1:\n\t" ECNN_DOT2X2_X16_BLOCK "2:\n\t" ECNN_DOT2X2_X16_BLOCK
-                         "cmp    %[w0], %[end]\n\t"
-                         "bne    1b\n\t"
-                         : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [s] "+r"(xs), [w0] "+r"(w0),
-                           [p] "+r"(p), [xa] "=&r"(xa), [xb] "=&r"(xb), [pb] "=&r"(pb), [q] "=&r"(q), [qb] "=&r"(qb)
-                         : [end] "r"(end), [nm] "r"(nm)
-                         : "cc", "memory");
+        __asm__ volatile(ECNN_X16_LOOP2X2 ECNN_X16_LOOP2X2_OPERANDS);
         if (nt) {
             int32_t t[4];
             t[0] = a;
@@ -124,6 +129,34 @@ ECNN_INLINE void x16_cols_body(const ecnn_x16_cols_args *k, const uint32_t *xs0,
         f += 2 * n;
         mult += 2 * ms;
         shift += 2 * ms;
+    }
+}
+
+/* The running sums acc (per column pair: row 0 . w0, row 0 . w1, row 1 . w0, row 1 . w1) of cols columns over
+ * len4 (a multiple of 4, >= 4) more values of depth: rows widened in xs, column k's filter values at f + k * n.
+ * For windows deeper than xs holds (conv_windows), taken a chunk at a time. */
+__attribute__((noinline)) static void x16_cols_part(const uint32_t *xs0, const int8_t *f, int32_t n, int32_t len4,
+                                                      int32_t cols, int32_t *acc)
+{
+    const int32_t nm = n - 4;
+    int32_t j;
+    for (j = 0; j < cols; j += 2) {
+        const int8_t *w0 = f;
+        const uint32_t *xs = xs0;
+        const int8_t *end = f + len4;
+        int32_t a = acc[0];
+        int32_t b = acc[1];
+        int32_t c = acc[2];
+        int32_t d = acc[3];
+        uint32_t p = (uint32_t)len4;
+        uint32_t xa, xb, pb, q, qb;
+        __asm__ volatile(ECNN_X16_LOOP2X2 ECNN_X16_LOOP2X2_OPERANDS);
+        acc[0] = a;
+        acc[1] = b;
+        acc[2] = c;
+        acc[3] = d;
+        acc += 4;
+        f += 2 * n;
     }
 }
 
