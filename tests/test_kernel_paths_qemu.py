@@ -76,7 +76,8 @@ def test_each_kernel_path_is_bit_exact_on_its_core(paths_build, cpu):
 def _planar_model():
     """Depthwise 3x3 stride-1 layers for the DSP cores' planar path (ecnn_depthwise_fast, ECNN_DW_PLANAR): a
     plane taller than wide (copied transposed) with an odd length, linear and ReLU layers, VALID and SAME
-    padding, a plane wider than tall after a reshape, and stride 2."""
+    padding, a plane wider than tall after a reshape, and stride 2; then an average pool (the DSP path's four
+    channels a word and its channel tail, full and border windows)."""
     from tensorflow import keras
     from tensorflow.keras import layers
 
@@ -88,6 +89,7 @@ def _planar_model():
     x = layers.Reshape((4, 9, 6))(x)
     x = layers.DepthwiseConv2D(3, padding="same")(x)                       # wider than tall, 9 long
     x = layers.DepthwiseConv2D(3, strides=2, padding="same")(x)            # stride 2: 2 x 5
+    x = layers.AveragePooling2D(2, padding="same")(x)                      # 4 + 2 channels, windows of 4 and 2
     x = layers.Flatten()(x)
     return keras.Model(inp, layers.Dense(5)(x))
 

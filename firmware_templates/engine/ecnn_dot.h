@@ -128,6 +128,14 @@ ECNN_DOT_INLINE uint32_t ecnn_ld32(const int8_t *p)
     return v;
 }
 
+/* a + bytes 1 and 3 of x sign-extended, in two int16 lanes (SXTAB16 with its rotation) */
+ECNN_DOT_INLINE uint32_t ecnn_sxtab16_ror8(uint32_t a, uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+
 /* bytes 1 and 3 sign-extended to two int16 lanes (gcc has no ACLE form of SXTB16's rotation) */
 ECNN_DOT_INLINE uint32_t ecnn_sxtb16_ror8(uint32_t x)
 {

@@ -41,7 +41,33 @@ void ecnn_avg_pool2d(const ecnn_pool_params *p, const int8_t *in, int8_t *out)
             const int32_t xe = x0 + p->k_w > p->in_w ? p->in_w : x0 + p->k_w;
             const int32_t n = (ye - ys) * (xe - xs);
             int8_t *o = out + (oy * p->out_w + ox) * p->c;
-            for (c = 0; c < p->c; ++c) {
+            c = 0;
+#if defined(ECNN_DOT_DSP)
+            if (n <= 255) { /* four channels a word: two SXTAB16 into int16 lanes (|sum| <= 255 * 128 < 2^15) */
+                int32_t sums[4];
+                for (; c + 4 <= p->c; c += 4) {
+                    uint32_t ev = 0, od = 0;
+                    int32_t k;
+                    for (y = ys; y < ye; ++y) {
+                        const int8_t *r = in + (y * p->in_w) * p->c + c;
+                        for (x = xs; x < xe; ++x) {
+                            const uint32_t w = ecnn_ld32(r + x * p->c);
+                            ev = __sxtab16(ev, w);
+                            od = ecnn_sxtab16_ror8(od, w);
+                        }
+                    }
+                    sums[0] = (int16_t)(ev & 0xFFFFu);
+                    sums[1] = (int16_t)(od & 0xFFFFu);
+                    sums[2] = (int16_t)(ev >> 16);
+                    sums[3] = (int16_t)(od >> 16);
+                    for (k = 0; k < 4; ++k) {
+                        const int32_t acc = sums[k] > 0 ? (sums[k] + n / 2) / n : (sums[k] - n / 2) / n;
+                        o[c + k] = (int8_t)clamp(acc, p->act_min, p->act_max);
+                    }
+                }
+            }
+#endif
+            for (; c < p->c; ++c) {
                 int32_t acc = 0;
                 for (y = ys; y < ye; ++y) {
                     for (x = xs; x < xe; ++x) {
