@@ -446,8 +446,33 @@ static void conv_in_place(const ecnn_conv_params *p, const int8_t *const *xs, co
     const int32_t ksize = p->k_h * run;
     const int32_t x_step = p->stride_w * p->in_c;
     const int32_t oc_n = p->out_c;
-    int32_t oc, ky;
-    for (oc = 0; oc + 2 <= oc_n; oc += 2) {
+    int32_t oc = 0;
+    int32_t ky;
+#if defined(ECNN_DOT_DSP)
+    if (pair && (run & 3) == 0 && ksize <= ECNN_GEMM_XS_WORDS && oc_n >= 4) {
+        /* both windows widened first, row by row (every input read before the first store), then the GEMM's
+         * column loop */
+        uint32_t wide[ECNN_GEMM_XS_WORDS];
+        ecnn_x16_cols_args k;
+        for (ky = 0; ky < p->k_h; ++ky) {
+            const int8_t *xa = xs ? xs[ky] : first + ky * row_step;
+            ecnn_widen2(xa, xa + x_step, run, wide + ky * run);
+        }
+        k.filter = p->filter;
+        k.bias = p->bias_folded;
+        k.mult = p->mult;
+        k.shift = p->shift;
+        k.ms = 1;
+        k.n = ksize; /* a multiple of 4: no last values */
+        k.cols = oc_n & ~1;
+        k.out_offset = p->out_offset;
+        k.lo = p->act_min;
+        k.hi = p->act_max;
+        ecnn_x16_cols(ECNN_RQ_MODE(p), &k, wide, 0, 0, o, o + oc_n);
+        oc = k.cols;
+    }
+#endif
+    for (; oc + 2 <= oc_n; oc += 2) {
         const int8_t *f0 = p->filter + oc * ksize;
         const int8_t *f1 = f0 + ksize;
         int32_t acc[4];
