@@ -22,14 +22,30 @@ typedef struct {
 
 /* The output stage `fast` (a constant, see requant_k) for a channel whose constants are m, s (mult, shift) and,
  * when fast != 0, h = rq_hi(s, out_offset), e = -s: rq_smlal then the clamp (one SSAT when the range is int8's). */
+/* rq_smlal as one asm statement: the same five instructions, kept in order with the other outputs' (gcc, free to
+ * interleave four of them, ran out of registers and spilled). */
+ECNN_INLINE int32_t x16_smlal(int32_t acc, int32_t m, int32_t h, int32_t e)
+{
+    uint32_t lo;
+    int32_t hi;
+    __asm__ volatile("mov    %[lo], #0x80000000\n\t"
+                     "add    %[hi], %[h], %[acc], asr #31\n\t"
+                     "lsl    %[acc], %[acc], #1\n\t"
+                     "smlal  %[lo], %[hi], %[acc], %[m]\n\t"
+                     "asr    %[hi], %[hi], %[e]\n\t"
+                     : [lo] "=&r"(lo), [hi] "=&r"(hi), [acc] "+r"(acc)
+                     : [m] "r"(m), [h] "r"(h), [e] "r"(e));
+    return hi;
+}
+
 ECNN_INLINE int8_t x16_rq(int fast, int32_t acc, int32_t m, int32_t s, int32_t h, int32_t e, int32_t oo, int32_t lo,
                           int32_t hi)
 {
     if (fast == ECNN_RQ_FAST_SAT) {
-        return (int8_t)__ssat(rq_smlal(acc, m, h, e), 8);
+        return (int8_t)__ssat(x16_smlal(acc, m, h, e), 8);
     }
     if (fast) {
-        return (int8_t)clamp(rq_smlal(acc, m, h, e), lo, hi);
+        return (int8_t)clamp(x16_smlal(acc, m, h, e), lo, hi);
     }
     return requant(acc, m, s, oo, lo, hi);
 }
