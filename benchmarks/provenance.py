@@ -14,6 +14,7 @@ def commit() -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
+    # the results folder is what the scripts write: a script finishing beside another does not make it dirty
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", "toolkit", "deploy", "models",
-                "firmware_templates", "benchmarks")
+                "firmware_templates", "benchmarks", ":(exclude)benchmarks/results")
     return head + ("+uncommitted" if dirty else "")
