@@ -77,7 +77,8 @@ def _planar_model():
     """Depthwise 3x3 stride-1 layers for the DSP cores' planar path (ecnn_depthwise_fast, ECNN_DW_PLANAR): a
     plane taller than wide (copied transposed) with an odd length, linear and ReLU layers, VALID and SAME
     padding, a plane wider than tall after a reshape, and stride 2; then an average pool (the DSP path's four
-    channels a word and its channel tail, full and border windows)."""
+    channels a word and its channel tail, full and border windows) and a GEMM whose depth is a multiple of 4
+    (the DSP column loop in assembly, x16_cols_sat4)."""
     from tensorflow import keras
     from tensorflow.keras import layers
 
@@ -90,6 +91,8 @@ def _planar_model():
     x = layers.DepthwiseConv2D(3, padding="same")(x)                       # wider than tall, 9 long
     x = layers.DepthwiseConv2D(3, strides=2, padding="same")(x)            # stride 2: 2 x 5
     x = layers.AveragePooling2D(2, padding="same")(x)                      # 4 + 2 channels, windows of 4 and 2
+    x = layers.Conv2D(8, 1)(x)
+    x = layers.Conv2D(8, 1, activation="relu")(x)                          # GEMM, depth 8: the DSP asm column loop
     x = layers.Flatten()(x)
     return keras.Model(inp, layers.Dense(5)(x))
 
@@ -123,6 +126,8 @@ def test_planar_depthwise_is_bit_exact_in_place(cpu, tmp_path_factory):
             d = o["output_offset"] - plan.info.tensor_offsets[graph.tensors[i].name]
             assert not o["in_place"] or d % 6 == 0, (o["name"], d)  # whole pixels of 6 channels
         assert sum(o["in_place"] for o in dws) >= 2, [(o["name"], o["in_place"]) for o in dws]
+        assert re.search(r"ecnn_gemm_params \w+ = \{ .rows = 3, .depth = 8, .cols = 8, .*?act_min = -128, "
+                         r".act_max = 127, .rq_right = 1", src), "the test model no longer reaches x16_cols_sat4"
         write_engine(plan, out / "firmware" / "engine")
     r = verify_qemu(out, TARGETS[cpu])
     assert r["samples"] == 6 and r["bit_exact"] == 1.0, r.get("first_mismatch")
