@@ -262,3 +262,50 @@ def test_mlperf_tiny_models_bit_exact_and_small(name, tmp_path):
     print(f"{name}: engine peak RAM {info.peak_ram_bytes} B, TFLM arena {arena.total} B, ratio {ratio:.3f}")
     assert ratio <= MAX_RAM_RATIO[name]
     arm_compile(tmp_path / "engine", tmp_path / "arm")  # install.sh provides arm-none-eabi-gcc
+
+
+PLANAR_MAIN = r"""
+#include <stdio.h>
+#include "ecnn_kernels.h"
+int main(void)
+{
+    int v[11];
+    while (scanf("%d %d %d %d %d %d %d %d %d %d %d", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+                 &v[9], &v[10]) == 11) {
+        ecnn_conv_params p = {0};
+        p.k_h = v[0], p.k_w = v[1], p.stride_h = v[2], p.stride_w = v[3], p.dil_h = v[4], p.dil_w = v[5];
+        p.rq_right = v[6], p.act_min = v[7], p.act_max = v[8], p.out_h = v[9], p.out_w = v[10];
+        printf("%d %d\n", ECNN_DW_PLANAR(&p) ? 1 : 0, (int)ECNN_DW_PLANE_BYTES(&p));
+    }
+    return 0;
+}
+"""
+
+
+def test_planar_depthwise_predicate_and_plane_size_agree_with_the_kernel(tmp_path):
+    """The generator sizes the planar depthwise scratch (ops.dw_planar, ops.dw_plane_bytes); the kernel takes the
+    path by ECNN_DW_PLANAR and reads ECNN_DW_PLANE_BYTES of it. Were they to disagree, the kernel would run the
+    planar path without its plane (or in a plan that overlaps by part of a pixel)."""
+    from itertools import product
+
+    from deploy.engine.ops import dw_plane_bytes, dw_planar
+    from deploy.engine.templates import TEMPLATE_DIR
+
+    src = tmp_path / "planar.c"
+    src.write_text(PLANAR_MAIN)
+    exe = tmp_path / "planar"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", str(TEMPLATE_DIR / "engine"), str(src),
+                    "-o", str(exe)], check=True, capture_output=True, text=True)
+    cases = list(product([(3, 3), (3, 1), (5, 5)], [(1, 1), (2, 2), (1, 2), (3, 3)], [(1, 1), (2, 2)], [0, 1],
+                         [(-128, 127), (-128, 100), (0, 127)], [(25, 5), (7, 7)]))
+    lines = "\n".join(" ".join(map(str, [*k, *s_, *d, rq, *act, *out])) for k, s_, d, rq, act, out in cases)
+    got = subprocess.run([str(exe)], input=lines + "\n", capture_output=True, text=True, check=True).stdout.split("\n")
+    assert len([g for g in got if g]) == len(cases)
+    planar_seen = 0
+    for (k, s_, d, rq, act, out), line in zip(cases, got):
+        is_planar, plane = map(int, line.split())
+        assert bool(is_planar) == dw_planar(k, s_, d, rq, act), (k, s_, d, rq, act)
+        if is_planar:
+            planar_seen += 1
+            assert plane == dw_plane_bytes(out, s_), (out, s_)
+    assert planar_seen == 2 * 2  # strides 1 and 2, two output sizes

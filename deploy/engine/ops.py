@@ -478,8 +478,7 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
         # a row of the input zero point stands in for taps outside the image; the DSP cores' planar path needs
         # a padded plane instead, and an output that overlaps its input only by whole pixels
         planar = dw_planar((kh, kw), (sh, sw), (dh, dw), rqr, (amin, amax))
-        plane = ((oh - 1) * sh + 3) * ((ow - 1) * sw + 3) + 3  # ECNN_DW_PLANE_BYTES
-        scratch = max(ic if border else 0, plane if planar else 0)
+        scratch = max(ic if border else 0, dw_plane_bytes((oh, ow), (sh, sw)) if planar else 0)
         call = params_call(kernel, struct, In(0), Out(), Scratch() if scratch else 0)
         return Lowered([call], arrays, [struct], {0: d}, scratch=scratch, granule=ic if planar else 1)
     if paired:
@@ -498,6 +497,12 @@ def dw_planar(k_hw, stride_hw, dil_hw, rq_right_flag: int, act_range) -> bool:
     whole int8 range as activation range (one SSAT; ReLU with the usual output zero point -128 is that)."""
     return (tuple(k_hw) == (3, 3) and tuple(stride_hw) in ((1, 1), (2, 2)) and tuple(dil_hw) == (1, 1)
             and bool(rq_right_flag) and tuple(act_range) == (-128, 127))
+
+
+def dw_plane_bytes(out_hw, stride_hw) -> int:
+    """The planar path's scratch (ECNN_DW_PLANE_BYTES): the padded input plane of one channel, 3 bytes to spare
+    for the last window's word load."""
+    return ((out_hw[0] - 1) * stride_hw[0] + 3) * ((out_hw[1] - 1) * stride_hw[1] + 3) + 3
 
 
 def rq_right(shift, weights, bias, folded) -> int:
