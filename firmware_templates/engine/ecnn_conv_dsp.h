@@ -178,7 +178,7 @@ __attribute__((noinline)) static void x16_cols_part(const uint32_t *xs0, const i
 
 /* ECNN_RQ_FAST_SAT's x16_cols_body for depths that are a multiple of 4, the whole column loop in one asm statement:
  * the loop state lives in a stack record that the loop reads and updates (gcc spilled and reloaded it around the
- * 14-register dot block: 82 instructions per column pair outside the dot loop, here 63). Per pair: the bias pair
+ * 14-register dot block: 82 instructions per column pair outside the dot loop, here 70). Per pair: the bias pair
  * (LDRD), the 2 x 2 dot block loop (ECNN_X16_LOOP2X2), each channel's mult and shift, h = (2 z + 1) << ~s and
  * e = -s, the four rq_smlal and SSAT, the stores. Same operations and results as x16_cols_body. */
 __attribute__((noinline)) static void x16_cols_sat4(const ecnn_x16_cols_args *k, const uint32_t *xs0, int8_t *y0,
@@ -321,9 +321,6 @@ ECNN_INLINE void ecnn_x16_cols(int mode, const ecnn_x16_cols_args *k, const uint
 #endif
 
 #if defined(ECNN_DOT_DSP)
-/* 4 values of depth of one widened row (ecnn_widen2 with one row: per 4 values the words (x[k], x[k+2]) and
- * (x[k+1], x[k+3])) against four int8 filter rows: one LDRD for the row, the filters split by SXTB16:
- * 21 instructions per 16 products (ecnn_dot1x2 takes 13 per 8). */
 /* 4 values of depth of one widened row (per 4 values the words (x[k], x[k+2]) and (x[k+1], x[k+3])) against four
  * int8 filter rows w0, w0 + n, w2, w2 + n (nm = n - 4: the second of each pair read after its pointer has
  * advanced): one LDRD for the row, the filters split by SXTB16: 21 instructions per 16 products. */

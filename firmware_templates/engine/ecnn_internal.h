@@ -137,7 +137,7 @@ ECNN_INLINE int8_t requant_fast_sat(int32_t acc, int32_t mult, int32_t shift, in
  * shifted right by e. [x < 0] = [acc < 0] except for acc = -1, m = 2^30, where x = 0 and both give 0 (e >= 1).
  * The high word stays inside int32: |2 acc m| < 2^61 (|acc| < 2^30), and 2^(e-1) + |z| 2^e < 2^31 (e <= 23).
  * rq_hi(shift, z) is the per-channel constant 2^(e-1) + z 2^e; rq_smlal gives the requantized value before the
- * clamp (z included): 6 instructions (LSL, MOV, ADD, SMLAL, ASR) where requant_fast takes 9. */
+ * clamp (z included): 5 instructions (LSL, MOV, ADD, SMLAL, ASR) where requant_fast takes 9. */
 ECNN_INLINE int32_t rq_hi(int32_t shift, int32_t out_offset)
 {
     return (int32_t)(((uint32_t)1 << (-shift - 1)) + ((uint32_t)out_offset << (-shift)));
