@@ -213,10 +213,11 @@ def plan_engine(model, labels: list[str] | None = None, fuse: bool = True) -> En
     lowered = _lower(graph, fuse)
     plan, tensor_buf, buffers = _plan(graph, lowered)
     off = {i: plan.offsets[b] for i, b in tensor_buf.items()}
-    steps, arrays, structs, ops_info = [], [], [], []
+    steps, arrays, structs, ops_info, instances = [], [], [], [], []
     for step, (op, ident, low) in enumerate(lowered):
         arrays += low.arrays
         structs += low.structs
+        instances += [i for i in low.instances if i not in instances]  # one per specialization, not per layer
         info = dict(index=op.index, op=op.op, name=op.name, kernel=low.kernel or "alias",
                     inputs=[i for i in op.inputs if i >= 0 and not graph.tensors[i].is_constant],
                     output=op.outputs[0], output_offset=off[op.outputs[0]],
@@ -256,7 +257,7 @@ def plan_engine(model, labels: list[str] | None = None, fuse: bool = True) -> En
         input_scale=c_float(iq.scale[0]), input_zero_point=c_int(int(iq.zero_point[0])),
         output_scale=c_float(oq.scale[0]), output_zero_point=c_int(int(oq.zero_point[0])),
         input_offset=off[graph.inputs[0]], output_offset=off[graph.outputs[0]],
-        labels=[c_string(s) for s in labels], arrays=arrays, structs=structs, steps=steps,
+        labels=[c_string(s) for s in labels], arrays=arrays, structs=structs, steps=steps, instances=instances,
         op_count=len(lowered), input_float=float_in is not None, output_float=float_out is not None,
     )
     texts = {

@@ -113,7 +113,8 @@ def emit_residual_block(graph: Graph, blk: ResidualBlock, idents: dict[int, str]
                       ("add", f"&{ladd.structs[0].name}"), ("x_first", c_int(int(blk.x_first)))])
     return Lowered([params_call("ecnn_resblock", struct, In(0), Scratch())],
                    la.arrays + lb.arrays + ladd.arrays, la.structs + lb.structs + ladd.structs + [struct],
-                   inplace=0, scratch=3 * w * ct + w * c + 2 * 9 * max(c, ct))
+                   inplace=0, scratch=3 * w * ct + w * c + 2 * 9 * max(c, ct),
+                   instances=list(dict.fromkeys(la.instances + lb.instances)))
 
 
 def fused_op(blk: ResidualBlock) -> FusedOp:

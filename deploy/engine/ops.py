@@ -27,7 +27,7 @@ DW_MAX_TAPS = 64  # ECNN_DW_MAX_TAPS in ecnn_kernels.h: the fast depthwise kerne
 # also has ecnn_common.c (fixed-point entry points, requantize, copy) and the headers (deploy.engine.codegen).
 COMMON_SOURCE = "ecnn_common.c"
 # ecnn_conv.c and the private headers of its per-core blocks
-CONV_FILES = ("ecnn_conv.c", "ecnn_conv_dsp.h", "ecnn_conv_mve.h")
+CONV_FILES = ("ecnn_conv.c", "ecnn_conv_dsp.h", "ecnn_conv_mve.h", "ecnn_gemm3.h")
 KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "ecnn_conv2d": CONV_FILES, "ecnn_conv2d_fast": CONV_FILES, "ecnn_gemm": CONV_FILES,
     "ecnn_resblock": ("ecnn_resblock.c", *CONV_FILES, "ecnn_add.c"),
@@ -158,6 +158,7 @@ class Lowered:
     inplace: int | None = None  # fused ops: the output takes this input position's storage (code runs)
     scratch: int = 0  # bytes of arena scratch the kernel needs during its step (Scratch() in a call)
     granule: int = 1  # where the output overlaps an input, out - in must be a multiple of this
+    instances: list[str] = field(default_factory=list)  # file-scope C lines instantiating specialized kernels
 
     @property
     def kernel(self) -> str:
@@ -464,6 +465,12 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
     ptrs = [("filter", f"{ctx.ident}_filter"), ("bias", f"{ctx.ident}_bias" if b is not None else "0"),
             ("mult", f"{ctx.ident}_mult"), ("shift", f"{ctx.ident}_shift"),
             ("bias_folded", f"{ctx.ident}_bias_folded" if folded is not None else "0")]
+    instances = []
+    if not depthwise and folded is not None and kc == ic:  # ecnn_conv2d_fast's three-pixel block (DSP cores)
+        blocks = gemm3_blocks(oh * ow, kh * kw * kc, oc, rqr, amin, amax)
+        if blocks:
+            instances.append(f"ECNN_GEMM3({kh * kw * kc}, {blocks})")
+            ptrs.append(("rows3", f"ECNN_GEMM3_FN({kh * kw * kc})"))
     struct = CStruct("ecnn_conv_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)
     if depthwise:
         kernel = "ecnn_depthwise_fast" if folded is not None and kh * kw <= DW_MAX_TAPS else "ecnn_depthwise_conv2d"
@@ -487,7 +494,7 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
         short = kw * ic < 16
         window = (KERNEL_GROUP if short else 2) * kh * kw * kc if border or short else 0
         call = params_call(kernel, struct, In(0), Out(), Scratch() if window else 0)
-        return Lowered([call], arrays, [struct], {0: d}, scratch=window)
+        return Lowered([call], arrays, [struct], {0: d}, scratch=window, instances=instances)
     return Lowered([params_call(kernel, struct, In(0), Out())], arrays, [struct], {0: d})
 
 
@@ -533,9 +540,30 @@ def _gemm(ctx: OpContext, filt, bias, folded, mult, shift, rows: int, depth: int
               ("rq_right", rq_right(shift, np.asarray(filt).reshape(cols, depth), bias, folded))]
     ptrs = [("filter", f"{ctx.ident}_filter"), ("bias_folded", f"{ctx.ident}_bias_folded"),
             ("mult", f"{ctx.ident}_mult"), ("shift", f"{ctx.ident}_shift")]
+    instances = []
+    blocks = gemm3_blocks(rows, depth, cols, dict(fields)["rq_right"], amin, amax)
+    if blocks:
+        instances.append(f"ECNN_GEMM3({depth}, {blocks})")
+        ptrs.append(("rows3", f"ECNN_GEMM3_FN({depth})"))
     struct = CStruct("ecnn_gemm_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)
     return Lowered([params_call("ecnn_gemm", struct, In(0), Out())], arrays, [struct],
-                   {0: rows_overlap(rows, depth, cols)})
+                   {0: rows_overlap(rows, depth, cols)}, instances=instances)
+
+
+GEMM3_MAX_DEPTH = 288  # three rows widened (3 depth / 2 words) fit ECNN_GEMM_XS_WORDS (432) in ecnn_conv.c
+GEMM3_MAX_BLOCKS = 16  # blocks of 4 values unrolled per pass in ECNN_GEMM3 (code: 84 bytes each)
+
+
+def gemm3_blocks(rows: int, depth: int, cols: int, rq_right: int, act_min: int, act_max: int) -> int:
+    """Blocks per pass of the DSP three-row GEMM (ECNN_GEMM3 in ecnn_gemm3.h) for this layer, 0 where it does
+    not apply: it needs the one-SSAT output stage (rq_right, range -128..127), a depth that is a multiple of 4
+    and fits its buffer, an even column count and at least three rows. The largest divisor of depth / 4 that is
+    at most GEMM3_MAX_BLOCKS, so the passes cover the depth exactly."""
+    if not (rq_right and act_min == -128 and act_max == 127 and rows >= 3 and cols >= 2 and cols % 2 == 0
+            and depth % 4 == 0 and 4 <= depth <= GEMM3_MAX_DEPTH):
+        return 0
+    quads = depth // 4
+    return max(b for b in range(1, GEMM3_MAX_BLOCKS + 1) if quads % b == 0)
 
 
 def emit_conv(ctx: OpContext) -> Lowered:

@@ -3,12 +3,13 @@
 #include "ecnn_internal.h"
 #include "ecnn_conv_dsp.h" /* the DSP blocks on widened inputs */
 #include "ecnn_conv_mve.h" /* the Helium blocks */
+#include "ecnn_gemm3.h"    /* the DSP three-row GEMM block (ecnn_widen3) */
 
-/* DSP GEMM: words of stack (1280 bytes) for rows widened to int16: two rows of up to 320 values, or one of up to
- * 640 (MLPerf's FC autoencoder's widest layer) */
-#define ECNN_GEMM_XS_WORDS 320
+/* DSP GEMM: words of stack (1728 bytes) for rows widened to int16: three rows of up to 288 values (ECNN_GEMM3:
+ * 3 x 3 x 32 windows), two of up to 432, or one of up to 864 (MLPerf's FC autoencoder's widest layer: 640) */
+#define ECNN_GEMM_XS_WORDS 432
 /* conv_windows for windows deeper than that: columns a pass (their sums take 2 words each of the same buffer, the
- * widened chunk of depth the rest: 192 values at 64 columns) */
+ * widened chunk of depth the rest: 304 values at 64 columns) */
 #define ECNN_X16_COLS 64
 
 void ecnn_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out)
@@ -120,6 +121,14 @@ ECNN_INLINE void gemm_rows(const ecnn_gemm_params *p, const int8_t *in, int8_t *
     kc.out_offset = p->out_offset;
     kc.lo = p->act_min;
     kc.hi = p->act_max;
+#endif
+#if defined(ECNN_DOT_DSP)
+    if (p->rows3) { /* the model's block specialized on n: rows three at a time */
+        for (; r + 3 <= p->rows; r += 3) {
+            ecnn_widen3(in + r * n, in + (r + 1) * n, in + (r + 2) * n, n, xs);
+            p->rows3(p, xs, out + r * cols);
+        }
+    }
 #endif
     for (; r + 2 <= p->rows; r += 2) {
         const int8_t *x0 = in + r * n;
@@ -515,6 +524,38 @@ static void conv_in_place(const ecnn_conv_params *p, const int8_t *const *xs, co
     }
 }
 
+#if defined(ECNN_DOT_DSP)
+/* Every output channel of three pixels (p->rows3): window i's row ky (kh rows of run values, run a multiple of 4)
+ * at row(ky) + i * step, row(ky) = xs[ky], or first + ky * row_step when xs is 0. Windows copied one after the
+ * other are one row of k_h * k_w * k_c values with step = that. All three windows are widened (ecnn_widen3)
+ * before the first store. */
+static void conv_triple(const ecnn_conv_params *p, const int8_t *const *xs, const int8_t *first, int32_t row_step,
+                        int32_t kh, int32_t run, int32_t step, int8_t *o)
+{
+    uint32_t wide[ECNN_GEMM_XS_WORDS];
+    ecnn_gemm_params g;
+    int32_t ky;
+    for (ky = 0; ky < kh; ++ky) {
+        const int8_t *xa = xs ? xs[ky] : first + ky * row_step;
+        ecnn_widen3(xa, xa + step, xa + 2 * step, run, wide + ky * run * 3 / 2);
+    }
+    g.rows = 3;
+    g.depth = kh * run;
+    g.cols = p->out_c;
+    g.mult_stride = 1;
+    g.out_offset = p->out_offset;
+    g.act_min = p->act_min;
+    g.act_max = p->act_max;
+    g.rq_right = p->rq_right;
+    g.filter = p->filter;
+    g.bias_folded = p->bias_folded;
+    g.mult = p->mult;
+    g.shift = p->shift;
+    g.rows3 = p->rows3;
+    p->rows3(&g, wide, o);
+}
+#endif
+
 /* Grouped conv2d_fast (in_c = groups * k_c, k_c < in_c): the contiguous runs are one tap's k_c channels of
  * the channel's group (input channel offset group * k_c); output channels of a group are contiguous and
  * blocked two by two within the group. Same pixel order, pairing and border handling as ecnn_conv2d_fast. */
@@ -714,6 +755,26 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
         const int inside = y0 >= 0 && y0 + p->k_h <= p->in_h && x0 >= 0 && x0 + p->k_w <= p->in_w;
         const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
         const int8_t *base = in + y0 * in_row + x0 * p->in_c;
+#if defined(ECNN_DOT_DSP)
+        if (copy_all && p->rows3 && q + 3 <= n_pix) { /* short rows: three windows copied one after the other
+                                                        * (the scratch holds four), each at its own pixel */
+            int32_t k;
+            for (k = 0; k < 3; ++k) {
+                const int32_t qy = (q + k) / p->out_w;
+                const int32_t qx = (q + k) - qy * p->out_w;
+                window_fill(p, in, qy * p->stride_h - p->pad_h, qx * p->stride_w - p->pad_w, 0, window + k * ksize);
+            }
+            conv_triple(p, 0, window, 0, 1, ksize, ksize, o);
+            q += 3;
+            continue;
+        }
+        if (inside && !copy_all && p->rows3 && (run & 3) == 0 && ox + 2 < p->out_w &&
+            x0 + 2 * p->stride_w + p->k_w <= p->in_w) { /* three windows of the row inside: widened in place */
+            conv_triple(p, 0, base, in_row, p->k_h, run, p->stride_w * p->in_c, o);
+            q += 3;
+            continue;
+        }
+#endif
         if (!inside || copy_all) {
             if (window == 0) {
                 conv_border_pixel(p, in, o, y0, x0);
@@ -826,6 +887,11 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
             xs[ky] = rows[ky] + x0 * p->in_c;
         }
 #if defined(ECNN_DOT_DSP)
+        if (p->rows3 && (run & 3) == 0 && ox + 2 < p->out_w && x0 + 2 * p->stride_w + p->k_w <= p->in_w) {
+            conv_triple(p, xs, 0, 0, 3, run, x_step, o); /* three windows of the row inside: widened in place */
+            ox += 3;
+            continue;
+        }
         if (window != 0 && ox + 1 < p->out_w) { /* as in ecnn_conv2d_fast: two windows side by side (the second
                                                   * zero-point padded where it crosses the border) */
             for (ky = 0; ky < 3; ++ky) {

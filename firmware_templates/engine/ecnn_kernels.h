@@ -23,6 +23,8 @@ int32_t ecnn_srdhm(int32_t a, int32_t b);               /* SaturatingRoundingDou
 int32_t ecnn_rdpot(int32_t x, int exponent);             /* RoundingDivideByPOT, 0 <= exponent <= 31 */
 int32_t ecnn_mbqm(int32_t x, int32_t multiplier, int shift); /* MultiplyByQuantizedMultiplier */
 
+struct ecnn_gemm_params_s;
+
 /* CONV_2D (grouped when in_c > k_c) and DEPTHWISE_CONV_2D (depth_mult > 0). */
 typedef struct {
     int32_t in_h, in_w, in_c;
@@ -38,6 +40,8 @@ typedef struct {
     const int32_t *mult;            /* per output channel */
     const int32_t *shift;
     const int32_t *bias_folded;     /* fast kernels: bias + in_offset * (sum of the channel's weights) */
+    /* DSP cores, ecnn_conv2d_fast: every output channel of three pixels (ECNN_GEMM3, ecnn_gemm3.h); 0 elsewhere */
+    void (*rows3)(const struct ecnn_gemm_params_s *p, const uint32_t *xs, int8_t *y);
 } ecnn_conv_params;
 
 void ecnn_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
@@ -71,9 +75,9 @@ void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out, 
 void ecnn_depthwise_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *zrow);
 
 /* GEMM with requantization: out[r][o] = act(mbqm(bias_folded[o] + sum_k in[r][k] * filter[o][k]) + out_offset)
- * for r < rows, o < cols. Serves FULLY_CONNECTED and 1x1 stride-1 convolutions. Rows in order, two at
- * a time (aliasing: any two consecutive rows may be computed together). */
-typedef struct {
+ * for r < rows, o < cols. Serves FULLY_CONNECTED and 1x1 stride-1 convolutions. Rows in order, up to four at
+ * a time (aliasing: any four consecutive rows may be computed together, deploy.engine.ops.KERNEL_GROUP). */
+typedef struct ecnn_gemm_params_s {
     int32_t rows, depth, cols;
     int32_t mult_stride;            /* 1: per-channel mult/shift, 0: one entry */
     int32_t out_offset, act_min, act_max;
@@ -82,6 +86,8 @@ typedef struct {
     const int32_t *bias_folded;     /* [cols], never 0 */
     const int32_t *mult;
     const int32_t *shift;
+    /* DSP cores: every column of three rows (ECNN_GEMM3 in ecnn_gemm3.h, specialized on depth); 0 elsewhere */
+    void (*rows3)(const struct ecnn_gemm_params_s *p, const uint32_t *xs, int8_t *y);
 } ecnn_gemm_params;
 
 void ecnn_gemm(const ecnn_gemm_params *p, const int8_t *in, int8_t *out);
