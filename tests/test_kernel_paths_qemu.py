@@ -77,8 +77,8 @@ def _planar_model():
     """Depthwise 3x3 stride-1 layers for the DSP cores' planar path (ecnn_depthwise_fast, ECNN_DW_PLANAR): a
     plane taller than wide (copied transposed) with an odd length, linear and ReLU layers, VALID and SAME
     padding, a plane wider than tall after a reshape, and stride 2; then an average pool (the DSP path's four
-    channels a word and its channel tail, full and border windows) and a GEMM whose depth is a multiple of 4
-    (the DSP column loop in assembly, x16_cols_sat4)."""
+    channels a word and its channel tail, full and border windows) and GEMMs whose depth is a multiple of 4
+    (three rows: the DSP three-row block, ECNN_GEMM3)."""
     from tensorflow import keras
     from tensorflow.keras import layers
 
@@ -92,7 +92,7 @@ def _planar_model():
     x = layers.DepthwiseConv2D(3, strides=2, padding="same")(x)            # stride 2: 2 x 5
     x = layers.AveragePooling2D(2, padding="same")(x)                      # 4 + 2 channels, windows of 4 and 2
     x = layers.Conv2D(8, 1)(x)
-    x = layers.Conv2D(8, 1, activation="relu")(x)                          # GEMM, depth 8: the DSP asm column loop
+    x = layers.Conv2D(8, 1, activation="relu")(x)                          # GEMM, depth 8, 3 rows: ECNN_GEMM3
     x = layers.Flatten()(x)
     return keras.Model(inp, layers.Dense(5)(x))
 
@@ -127,7 +127,61 @@ def test_planar_depthwise_is_bit_exact_in_place(cpu, tmp_path_factory):
             assert not o["in_place"] or d % 6 == 0, (o["name"], d)  # whole pixels of 6 channels
         assert sum(o["in_place"] for o in dws) >= 2, [(o["name"], o["in_place"]) for o in dws]
         assert re.search(r"ecnn_gemm_params \w+ = \{ .rows = 3, .depth = 8, .cols = 8, .*?act_min = -128, "
-                         r".act_max = 127, .rq_right = 1", src), "the test model no longer reaches x16_cols_sat4"
+                         r".act_max = 127, .rq_right = 1", src), "the test model no longer reaches ECNN_GEMM3"
+        write_engine(plan, out / "firmware" / "engine")
+    r = verify_qemu(out, TARGETS[cpu])
+    assert r["samples"] == 6 and r["bit_exact"] == 1.0, r.get("first_mismatch")
+
+
+def _gemm3_model():
+    """Layers for the DSP cores' three-row block specialized on the depth (ECNN_GEMM3, ecnn_gemm3.h): GEMMs with
+    one pass of unrolled blocks and with several, row counts that leave one row and two rows after the triples,
+    a GEMM that runs in place, a dense layer over 50 rows; 3x3 windows read in place (a row's inside triples, its
+    border pixels in pairs), short kernel rows copied three windows at a time, and the fused residual block's
+    rows."""
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((5, 5, 12))
+    x = layers.Conv2D(16, 1)(inp)                                   # depth 12: 1 pass of 3 blocks, 25 rows = 8*3+1
+    x = layers.Conv2D(72, 1, activation="relu")(x)                  # depth 16
+    x = layers.Conv2D(136, 1)(x)                                    # depth 72: 2 passes of 9
+    x = layers.Conv2D(24, 1, activation="relu")(x)                  # depth 136: 17 passes of 2
+    x = layers.Reshape((5, 10, 12))(x)
+    x = layers.Conv2D(12, 1)(x)                                     # 50 rows = 16*3+2
+    x = layers.Conv2D(8, 3, padding="same")(x)                      # windows in place: depth 108, run 36
+    x = layers.Conv2D(8, (3, 1), padding="same")(x)                 # short rows (8 values): copied, depth 24
+    y = layers.Conv2D(8, 3, padding="same", activation="relu")(x)   # residual block (fused): rows of 10
+    y = layers.Conv2D(8, 3, padding="same")(y)
+    x = layers.Activation("relu")(layers.Add()([x, y]))
+    x = layers.Reshape((50, 8))(x)
+    x = layers.Dense(4)(x)                                          # GEMM of 50 rows, depth 8
+    x = layers.Flatten()(x)
+    return keras.Model(inp, layers.Dense(5)(x))
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m33"])
+def test_three_row_dsp_block_is_bit_exact(cpu, tmp_path_factory):
+    """ECNN_GEMM3 on the ARMv7E-M and ARMv8-M DSP cores: every instance the model needs, in the GEMM, the
+    convolution's triples and the residual block, bit-exact with TFLM."""
+    out = tmp_path_factory.getbasetemp() / "gemm3"
+    if not (out / "firmware" / "engine" / "edgecnn_model.c").exists():
+        tfl = quantize(_gemm3_model(), seed=9)
+        out.mkdir(exist_ok=True)
+        (out / "model_int8.tflite").write_bytes(tfl)
+        x = make_inputs((5, 5, 12), n=6, seed=10)
+        ref = run_tflm(tfl, x).reshape(len(x), -1)
+        np.savez(out / "golden.npz", inputs_int8=x, outputs_int8=ref, labels=np.argmax(ref, axis=1))
+        plan = plan_engine(read_tflite(tfl))
+        src = plan.texts["edgecnn_model.c"]
+        instances = set(re.findall(r"^ECNN_GEMM3\((\d+), (\d+)\)$", src, re.M))
+        want = {("12", "3"), ("16", "4"), ("72", "9"), ("136", "2"), ("108", "9"), ("24", "6"), ("8", "2")}
+        assert want <= instances, instances  # 72: the GEMM and the residual block's windows share one
+        users = re.findall(r"static const (ecnn_\w+_params) \w+ = \{[^\n]*\.rows3 = ECNN_GEMM3_FN\((\d+)\)", src)
+        assert ("ecnn_gemm_params", "8") in users and ("ecnn_conv_params", "108") in users, users
+        assert "ecnn_resblock(&" in src, "the residual block is no longer fused"
+        assert any(o["in_place"] for o in plan.info.ops if o["kernel"] == "ecnn_gemm"), "no GEMM runs in place"
         write_engine(plan, out / "firmware" / "engine")
     r = verify_qemu(out, TARGETS[cpu])
     assert r["samples"] == 6 and r["bit_exact"] == 1.0, r.get("first_mismatch")
@@ -339,4 +393,14 @@ def test_the_deepest_kernel_call_chain_fits_the_reserved_stack(cpu, tmp_path):
         return frames[fn] + max(below, default=0)
 
     worst = max((deepest(f), f) for f in frames if ":" not in f)  # the exported kernels (static ones are file:name)
-    assert worst[0] + FIRMWARE_FRAMES <= target.stack_bytes, (cpu, worst)
+    # the generated model's ECNN_GEMM3 functions, called through a pointer (no edge in the graph): the deepest
+    # depth's instance is added to the deepest chain (it is 0 on the cores without the DSP extension)
+    (tmp_path / "gemm3.c").write_text('#include "ecnn_gemm3.h"\nECNN_GEMM3(288, 8)\n'
+                                      "void (*ecnn_rows3)(const ecnn_gemm_params *, const uint32_t *, int8_t *) = "
+                                      "ECNN_GEMM3_FN(288);\n")
+    subprocess.run(["arm-none-eabi-gcc", *cflags(target), "-fcallgraph-info=su", "-I", str(engine), "-c", "gemm3.c"],
+                   check=True, capture_output=True, cwd=tmp_path)
+    rows3 = [int(n) for n in re.findall(r'title: "[^"]*ecnn_gemm3_288" label: "[^"]*\\n(\d+) bytes',
+                                        (tmp_path / "gemm3.ci").read_text())]
+    assert len(rows3) == (PATHS[cpu] == "dsp"), rows3
+    assert worst[0] + sum(rows3) + FIRMWARE_FRAMES <= target.stack_bytes, (cpu, worst, rows3)
