@@ -64,6 +64,8 @@ def paths_build(tmp_path_factory):
     src = (out / "firmware" / "engine" / "edgecnn_model.c").read_text()
     for k in ("ecnn_conv2d_fast", "ecnn_depthwise_fast", "ecnn_gemm", "ecnn_resblock", "ecnn_add"):
         assert f"{k}(&" in src, f"the test model no longer reaches {k}"
+    tables = re.findall(r"\.in1_table = \w+_in1_table, \.in2_table = \w+_in2_table", src)
+    assert len(tables) == 2, "the ADDs (plain and fused) no longer look their inputs up"
     return out
 
 

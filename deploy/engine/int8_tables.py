@@ -277,3 +277,12 @@ def leaky_relu_table(in_scale, in_zp: int, out_scale, out_zp: int, alpha: float,
         return min(max(y, -128), 127)
 
     return _table(one)
+
+
+def add_input_table(in_offset: int, left_shift: int, mult: int, shift: int) -> np.ndarray:
+    """TFLM's int8 ADD input stage for every int8 value v (index v + 128): (v + in_offset) << left_shift, then
+    MultiplyByQuantizedMultiplierSmallerThanOneExp(., mult, shift) (shift <= 0): the int32 that the output
+    stage adds to the other input's, times 2 (the DSP output stage's operand). ecnn_add_rows looks both inputs
+    up instead of rescaling them."""
+    return 2 * np.array([rdpot(srdhm32(_wrap32((v + in_offset) << left_shift), mult), -shift)
+                     for v in range(-128, 128)], dtype=np.int64)

@@ -34,6 +34,43 @@ ECNN_INLINE void add_rows_dsp(const ecnn_add_params *p, const int8_t *in1, const
 }
 #endif
 
+#if defined(ECNN_DOT_DSP)
+/* ecnn_add_rows by the tables (t1, t2 at value 0), n >= 1 elements, act_max 127: per element two LDRSB, two
+ * LDR, the sum, then rq_smlal as one SMMLAR (its high word of 2 sum m + 2^31 + (h + [sum < 0]) 2^32 is
+ * SMMLAR's (Ra 2^32 + Rn Rm + 2^31) >> 32), ASR, SSAT, the act_min clamp, STRB: 15 instructions with the
+ * loop's two. in2 and out are addressed from in1's pointer, so that every value lives in a register. */
+static void add_rows_lut_dsp(const int32_t *t1, const int32_t *t2, const int8_t *in1, const int8_t *in2, int8_t *out,
+                             int32_t n, int32_t mo, int32_t ho, int32_t so, int32_t lo)
+{
+    const int8_t *x = in1;
+    const int8_t *const end = in1 + n;
+    const int32_t d2 = (int32_t)(in2 - in1);
+    const int32_t dout = (int32_t)(out - in1) - 1; /* from x after its increment */
+    int32_t a, b, r;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrsb  %[a], [%[x], %[d2]]\n\t"
+        "ldrsb  %[b], [%[x]], #1\n\t"
+        "ldr    %[a], [%[t2], %[a], lsl #2]\n\t"
+        "ldr    %[b], [%[t1], %[b], lsl #2]\n\t"
+        "add    %[a], %[a], %[b]\n\t"
+        "add    %[r], %[ho], %[a], asr #31\n\t"
+        "smmlar %[r], %[a], %[mo], %[r]\n\t"
+        "asr    %[r], %[r], %[so]\n\t"
+        "ssat   %[r], #8, %[r]\n\t"
+        "cmp    %[r], %[lo]\n\t"
+        "it     lt\n\t"
+        "movlt  %[r], %[lo]\n\t"
+        "strb   %[r], [%[x], %[dout]]\n\t"
+        "cmp    %[x], %[end]\n\t"
+        "bne    1b\n\t"
+        : [x] "+&r"(x), [a] "=&r"(a), [b] "=&r"(b), [r] "=&r"(r)
+        : [end] "r"(end), [d2] "r"(d2), [dout] "r"(dout), [t1] "r"(t1), [t2] "r"(t2), [mo] "r"(mo), [ho] "r"(ho),
+          [so] "r"(so), [lo] "r"(lo)
+        : "cc", "memory");
+}
+#endif
+
 void ecnn_add_rows(const ecnn_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n)
 {
 #if defined(ECNN_DOT_MVE)
@@ -59,6 +96,21 @@ void ecnn_add_rows(const ecnn_add_params *p, const int8_t *in1, const int8_t *in
     const int s1 = (int)-p->in1_shift, s2 = (int)-p->in2_shift, so = (int)-p->out_shift;
     const int32_t oo = p->out_offset, lo = p->act_min, hi = p->act_max;
     int32_t i;
+    if (p->in1_table != 0) { /* each input's rescaled value looked up, twice (see ecnn_add_params) */
+        const int32_t *t1 = p->in1_table + 128;
+        const int32_t *t2 = p->in2_table + 128;
+#if defined(ECNN_DOT_DSP)
+        if (n > 0) { /* act_max = 127 (the generator gives tables only then) */
+            add_rows_lut_dsp(t1, t2, in1, in2, out, n, mo, rq_hi(-so, oo), so, lo);
+        }
+#else
+        for (i = 0; i < n; ++i) {
+            const int32_t s2 = t1[in1[i]] + t2[in2[i]];
+            out[i] = (int8_t)clamp(rdpot(srdhm_pos(asr(s2, 1), mo), so) + oo, lo, hi);
+        }
+#endif
+        return;
+    }
 #if defined(ECNN_DOT_DSP)
     if (left >= 0 && left <= 21 && s1 >= 0 && s1 <= 23 && s2 >= 0 && s2 <= 23 && so >= 1 && so <= 23) {
         if (s1 == 0 || s2 == 0) { /* the input with the larger scale has the multiplier 1/2: shift 0 */

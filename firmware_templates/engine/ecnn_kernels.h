@@ -124,13 +124,16 @@ typedef struct {
 
 void ecnn_mean_hw(const ecnn_mean_params *p, const int8_t *in, int8_t *out);
 
-/* ADD of two tensors of the same shape, with TFLM's input rescaling. */
+/* ADD of two tensors of the same shape, with TFLM's input rescaling. in1_table, in2_table (or 0): each input's
+ * rescaled value for every int8 value v, times 2, at [v + 128]; given when every sum of two rescaled values is
+ * below 2^30 in magnitude, the output shift is a right shift by 1..23 and act_max is 127. */
 typedef struct {
     int32_t size;
     int32_t in1_offset, in2_offset, left_shift;
     int32_t in1_mult, in1_shift, in2_mult, in2_shift;
     int32_t out_mult, out_shift, out_offset;
     int32_t act_min, act_max;
+    const int32_t *in1_table, *in2_table;
 } ecnn_add_params;
 
 void ecnn_add(const ecnn_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
