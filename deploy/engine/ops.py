@@ -468,10 +468,20 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
             ("bias_folded", f"{ctx.ident}_bias_folded" if folded is not None else "0")]
     instances = []
     if not depthwise and folded is not None and kc == ic:  # ecnn_conv2d_fast's three-pixel block (DSP cores)
-        blocks = gemm3_blocks(oh * ow, kh * kw * kc, oc, rqr, amin, amax)
+        ksize = kh * kw * kc
+        # short rows (every window copied, KERNEL_GROUP of them fit): windows and filter zero padded to a
+        # multiple of 4 values, where the depth is not one (an RGB or one-channel input layer)
+        ksize4 = ksize if ksize % 4 == 0 or kw * ic >= 16 or 3 * (-(-ksize // 4) * 4) > KERNEL_GROUP * ksize \
+            else -(-ksize // 4) * 4
+        blocks = gemm3_blocks(oh * ow, ksize4, oc, rqr, amin, amax)
         if blocks:
-            instances.append(f"ECNN_GEMM3({kh * kw * kc}, {blocks})")
-            ptrs.append(("rows3", f"ECNN_GEMM3_FN({kh * kw * kc})"))
+            instances.append(f"ECNN_GEMM3({ksize4}, {blocks})")
+            ptrs.append(("rows3", f"ECNN_GEMM3_FN({ksize4})"))
+            if ksize4 != ksize:
+                padded = np.zeros((oc, ksize4), dtype=np.int8)
+                padded[:, :ksize] = f.array().reshape(oc, ksize)
+                arrays.append(_arr(ctx, "int8_t", "filter4", padded, True))
+                ptrs.append(("filter4", f"{ctx.ident}_filter4"))
     struct = CStruct("ecnn_conv_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)
     if depthwise:
         kernel = "ecnn_depthwise_fast" if folded is not None and kh * kw <= DW_MAX_TAPS else "ecnn_depthwise_conv2d"

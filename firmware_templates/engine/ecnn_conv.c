@@ -525,19 +525,27 @@ static void conv_in_place(const ecnn_conv_params *p, const int8_t *const *xs, co
 }
 
 #if defined(ECNN_DOT_DSP)
-/* Every output channel of three pixels (p->rows3): window i's row ky (kh rows of run values, run a multiple of 4)
- * at row(ky) + i * step, row(ky) = xs[ky], or first + ky * row_step when xs is 0. Windows copied one after the
- * other are one row of k_h * k_w * k_c values with step = that. All three windows are widened (ecnn_widen3)
- * before the first store. */
-static void conv_triple(const ecnn_conv_params *p, const int8_t *const *xs, const int8_t *first, int32_t row_step,
-                        int32_t kh, int32_t run, int32_t step, int8_t *o)
+#define ECNN_TRIPLE_MAX_KH 8    /* kernel rows of three windows read where they lie ... */
+#define ECNN_TRIPLE_MAX_RUN 96  /* ... each of at most this many values (3 x 3 x 32); larger ones are copied */
+
+/* Every output channel of three pixels (p->rows3): row ky of window k (run values, run a multiple of 4) at
+ * w[3 * ky + k], or the input's zero point when that is 0 (a row outside the image; run <= ECNN_TRIPLE_MAX_RUN);
+ * kh rows. A window copied whole is one row of k_h * k_w * k_c values (kh = 1). All three windows are widened
+ * (ecnn_widen3) before the first store. */
+static void conv_triple(const ecnn_conv_params *p, const int8_t *const *w, int32_t kh, int32_t run, int8_t *o)
 {
     uint32_t wide[ECNN_GEMM_XS_WORDS];
+    int8_t zrow[ECNN_TRIPLE_MAX_RUN];
+    int zero_row = 0;
     ecnn_gemm_params g;
     int32_t ky;
     for (ky = 0; ky < kh; ++ky) {
-        const int8_t *xa = xs ? xs[ky] : first + ky * row_step;
-        ecnn_widen3(xa, xa + step, xa + 2 * step, run, wide + ky * run * 3 / 2);
+        const int8_t *x0 = w[3 * ky], *x1 = w[3 * ky + 1], *x2 = w[3 * ky + 2];
+        if ((x0 == 0 || x1 == 0 || x2 == 0) && !zero_row) {
+            memset(zrow, (int8_t)(-p->in_offset), (size_t)run);
+            zero_row = 1;
+        }
+        ecnn_widen3(x0 ? x0 : zrow, x1 ? x1 : zrow, x2 ? x2 : zrow, run, wide + ky * run * 3 / 2);
     }
     g.rows = 3;
     g.depth = kh * run;
@@ -547,7 +555,7 @@ static void conv_triple(const ecnn_conv_params *p, const int8_t *const *xs, cons
     g.act_min = p->act_min;
     g.act_max = p->act_max;
     g.rq_right = p->rq_right;
-    g.filter = p->filter;
+    g.filter = p->filter4 ? p->filter4 : p->filter;
     g.bias_folded = p->bias_folded;
     g.mult = p->mult;
     g.shift = p->shift;
@@ -756,23 +764,47 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
         const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
         const int8_t *base = in + y0 * in_row + x0 * p->in_c;
 #if defined(ECNN_DOT_DSP)
-        if (copy_all && p->rows3 && q + 3 <= n_pix) { /* short rows: three windows copied one after the other
-                                                        * (the scratch holds four), each at its own pixel */
-            int32_t k;
+        /* three pixels at a time, consecutive in row-major order (a group may span two rows), while that leaves
+         * no pixel alone (four left go as two pairs). A window whose columns are all inside the image is read where
+         * it lies (its rows above or below the image: the zero point); the others are copied zero-point padded
+         * into the scratch, which holds two (short rows: every window copied, the scratch holds four). */
+        if (p->rows3 && n_pix - q >= 3 && n_pix - q != 4) {
+            const int in_place = !copy_all && (run & 3) == 0 && p->k_h <= ECNN_TRIPLE_MAX_KH &&
+                                 run <= ECNN_TRIPLE_MAX_RUN;
+            int32_t k, ky, copies = 0;
+            int32_t ys[3], xs0[3];
             for (k = 0; k < 3; ++k) {
                 const int32_t qy = (q + k) / p->out_w;
-                const int32_t qx = (q + k) - qy * p->out_w;
-                window_fill(p, in, qy * p->stride_h - p->pad_h, qx * p->stride_w - p->pad_w, 0, window + k * ksize);
+                ys[k] = qy * p->stride_h - p->pad_h;
+                xs0[k] = (q + k - qy * p->out_w) * p->stride_w - p->pad_w;
+                copies += !in_place || xs0[k] < 0 || xs0[k] + p->k_w > p->in_w;
             }
-            conv_triple(p, 0, window, 0, 1, ksize, ksize, o);
-            q += 3;
-            continue;
-        }
-        if (inside && !copy_all && p->rows3 && (run & 3) == 0 && ox + 2 < p->out_w &&
-            x0 + 2 * p->stride_w + p->k_w <= p->in_w) { /* three windows of the row inside: widened in place */
-            conv_triple(p, 0, base, in_row, p->k_h, run, p->stride_w * p->in_c, o);
-            q += 3;
-            continue;
+            if (copies <= (copy_all ? 3 : window != 0 ? 2 : 0)) {
+                /* copies of short rows one after the other, each zero padded to a multiple of 4 (filter4) */
+                const int32_t ksize4 = p->filter4 ? (ksize + 3) & ~3 : ksize;
+                const int8_t *w[3 * ECNN_TRIPLE_MAX_KH];
+                int8_t *dst = window;
+                for (k = 0; k < 3; ++k) {
+                    if (in_place && xs0[k] >= 0 && xs0[k] + p->k_w <= p->in_w) {
+                        for (ky = 0; ky < p->k_h; ++ky) {
+                            const int32_t y = ys[k] + ky;
+                            w[3 * ky + k] = y >= 0 && y < p->in_h ? in + y * in_row + xs0[k] * p->in_c : 0;
+                        }
+                    } else {
+                        window_fill(p, in, ys[k], xs0[k], 0, dst);
+                        for (ky = 0; ky < (in_place ? p->k_h : 1); ++ky) {
+                            w[3 * ky + k] = dst + ky * run;
+                        }
+                        if (ksize4 != ksize) {
+                            memset(dst + ksize, 0, (size_t)(ksize4 - ksize));
+                        }
+                        dst += ksize4;
+                    }
+                }
+                conv_triple(p, w, in_place ? p->k_h : 1, in_place ? run : ksize4, o);
+                q += 3;
+                continue;
+            }
         }
 #endif
         if (!inside || copy_all) {
@@ -871,6 +903,37 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
         const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
         int32_t ky;
         const int8_t *xs[3];
+#if defined(ECNN_DOT_DSP)
+        /* three pixels at a time, as in ecnn_conv2d_fast (within the row; rows3 implies 4 | 3 run, so 4 | run);
+         * at most two windows cross the left or right border (the scratch holds two) */
+        if (p->rows3 && p->out_w - ox >= 3 && p->out_w - ox != 4 && run <= ECNN_TRIPLE_MAX_RUN) {
+            int32_t k, copies = 0;
+            for (k = 0; k < 3; ++k) {
+                const int32_t xk = x0 + k * p->stride_w;
+                copies += xk < 0 || xk + p->k_w > p->in_w;
+            }
+            if (copies <= 2) {
+                const int8_t *w[9];
+                int8_t *dst = window;
+                for (k = 0; k < 3; ++k) {
+                    const int32_t xk = x0 + k * p->stride_w;
+                    const int cols_in = xk >= 0 && xk + p->k_w <= p->in_w;
+                    for (ky = 0; ky < 3; ++ky) {
+                        if (cols_in) { /* a row outside the image: the zero point */
+                            w[3 * ky + k] = rows[ky] ? rows[ky] + xk * p->in_c : 0;
+                        } else {
+                            window_row(p, rows[ky], xk, 0, p->in_c, dst + ky * run);
+                            w[3 * ky + k] = dst + ky * run;
+                        }
+                    }
+                    dst += cols_in ? 0 : ksize;
+                }
+                conv_triple(p, w, 3, run, o);
+                ox += 3;
+                continue;
+            }
+        }
+#endif
         if (!inside) {                     /* zero-point padded windows, as in ecnn_conv2d_fast */
             const int two = ox + 1 < p->out_w;
             for (ky = 0; ky < 3; ++ky) {
@@ -887,11 +950,6 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
             xs[ky] = rows[ky] + x0 * p->in_c;
         }
 #if defined(ECNN_DOT_DSP)
-        if (p->rows3 && (run & 3) == 0 && ox + 2 < p->out_w && x0 + 2 * p->stride_w + p->k_w <= p->in_w) {
-            conv_triple(p, xs, 0, 0, 3, run, x_step, o); /* three windows of the row inside: widened in place */
-            ox += 3;
-            continue;
-        }
         if (window != 0 && ox + 1 < p->out_w) { /* as in ecnn_conv2d_fast: two windows side by side (the second
                                                   * zero-point padded where it crosses the border) */
             for (ky = 0; ky < 3; ++ky) {

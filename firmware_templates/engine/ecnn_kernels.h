@@ -42,6 +42,9 @@ typedef struct {
     const int32_t *bias_folded;     /* fast kernels: bias + in_offset * (sum of the channel's weights) */
     /* DSP cores, ecnn_conv2d_fast: every output channel of three pixels (ECNN_GEMM3, ecnn_gemm3.h); 0 elsewhere */
     void (*rows3)(const struct ecnn_gemm_params_s *p, const uint32_t *xs, int8_t *y);
+    /* with rows3, when k_h k_w k_c is not a multiple of 4 (short rows, every window copied): rows3's filter, each
+     * channel's k_h k_w k_c weights zero padded to the next multiple of 4; else 0 */
+    const int8_t *filter4;
 } ecnn_conv_params;
 
 void ecnn_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
