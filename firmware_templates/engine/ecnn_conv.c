@@ -525,6 +525,26 @@ static void conv_in_place(const ecnn_conv_params *p, const int8_t *const *xs, co
 }
 
 #if defined(ECNN_DOT_DSP)
+/* A window inside the image (kh rows of run values, in_row apart from src) copied row after row: words, then
+ * the last bytes (unaligned word loads and stores are allowed on the DSP cores). window_fill's result, without
+ * its border cases and calls: for short rows (a 3 x 3 RGB window is three rows of 9) those cost more than the
+ * copy. */
+ECNN_INLINE void window_copy(const int8_t *src, int32_t in_row, int32_t run, int32_t kh, int8_t *dst)
+{
+    int32_t ky, i;
+    for (ky = 0; ky < kh; ++ky) {
+        for (i = 0; i + 4 <= run; i += 4) {
+            const uint32_t v = ecnn_ld32(src + i);
+            memcpy(dst + i, &v, 4);
+        }
+        for (; i < run; ++i) {
+            dst[i] = src[i];
+        }
+        src += in_row;
+        dst += run;
+    }
+}
+
 #define ECNN_TRIPLE_MAX_KH 8    /* kernel rows of three windows read where they lie ... */
 #define ECNN_TRIPLE_MAX_RUN 96  /* ... each of at most this many values (3 x 3 x 32); larger ones are copied */
 
@@ -791,7 +811,11 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
                             w[3 * ky + k] = y >= 0 && y < p->in_h ? in + y * in_row + xs0[k] * p->in_c : 0;
                         }
                     } else {
-                        window_fill(p, in, ys[k], xs0[k], 0, dst);
+                        if (ys[k] >= 0 && ys[k] + p->k_h <= p->in_h && xs0[k] >= 0 && xs0[k] + p->k_w <= p->in_w) {
+                            window_copy(in + ys[k] * in_row + xs0[k] * p->in_c, in_row, run, p->k_h, dst);
+                        } else {
+                            window_fill(p, in, ys[k], xs0[k], 0, dst);
+                        }
                         for (ky = 0; ky < (in_place ? p->k_h : 1); ++ky) {
                             w[3 * ky + k] = dst + ky * run;
                         }

@@ -17,23 +17,33 @@
 #include "ecnn_dot.h"
 
 #if defined(ECNN_DOT_DSP)
-/* Three rows x0, x1, x2 of n values (a multiple of 4) widened for ECNN_GEMM3: per 4 values k, row r's words
- * (x[k], x[k+2]), (x[k+1], x[k+3]) at xs[6 k / 4 + 2 r]. */
+/* Three rows x0, x1, x2 of n values (a multiple of 4, at least 4) widened for ECNN_GEMM3: per 4 values k, row r's
+ * words (x[k], x[k+2]), (x[k+1], x[k+3]) at xs[6 k / 4 + 2 r]. One asm loop: 3 LDR, 6 SXTB16, 3 STRD and the
+ * loop's two per 12 values (the compiled loop stored word by word: 19). */
 ECNN_DOT_INLINE void ecnn_widen3(const int8_t *x0, const int8_t *x1, const int8_t *x2, int32_t n, uint32_t *xs)
 {
-    int32_t k;
-    for (k = 0; k < n; k += 4) {
-        const uint32_t u = ecnn_ld32(x0 + k);
-        const uint32_t v = ecnn_ld32(x1 + k);
-        const uint32_t w = ecnn_ld32(x2 + k);
-        xs[0] = __sxtb16(u);
-        xs[1] = ecnn_sxtb16_ror8(u);
-        xs[2] = __sxtb16(v);
-        xs[3] = ecnn_sxtb16_ror8(v);
-        xs[4] = __sxtb16(w);
-        xs[5] = ecnn_sxtb16_ror8(w);
-        xs += 6;
-    }
+    const int8_t *const end = x0 + n;
+    uint32_t a, b, c, d, e, f;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr    %[a], [%[x0]], #4\n\t"
+        "ldr    %[c], [%[x1]], #4\n\t"
+        "ldr    %[e], [%[x2]], #4\n\t"
+        "sxtb16 %[b], %[a], ror #8\n\t"
+        "sxtb16 %[a], %[a]\n\t"
+        "sxtb16 %[d], %[c], ror #8\n\t"
+        "sxtb16 %[c], %[c]\n\t"
+        "sxtb16 %[f], %[e], ror #8\n\t"
+        "sxtb16 %[e], %[e]\n\t"
+        "strd   %[e], %[f], [%[xs], #16]\n\t"
+        "strd   %[c], %[d], [%[xs], #8]\n\t"
+        "strd   %[a], %[b], [%[xs]], #24\n\t"
+        "cmp    %[x0], %[end]\n\t"
+        "bne    1b\n\t"
+        : [x0] "+&r"(x0), [x1] "+&r"(x1), [x2] "+&r"(x2), [xs] "+&r"(xs), [a] "=&r"(a), [b] "=&r"(b),
+          [c] "=&r"(c), [d] "=&r"(d), [e] "=&r"(e), [f] "=&r"(f)
+        : [end] "r"(end)
+        : "cc", "memory");
 }
 
 /* The loop record of ECNN_GEMM3: read and updated in memory by the assembly (its registers are all taken). */
@@ -69,17 +79,18 @@ ECNN_DOT_INLINE void ecnn_gemm3_init(ecnn_gemm3_state *st, const ecnn_gemm_param
     "smlad  %[" rb "], %[xa], %[v], %[" rb "]\n\t"                                                               \
     "smlad  %[" rb "], %[xb], %[vb], %[" rb "]\n\t"
 
-/* rq_smlal (ecnn_internal.h) of acc with m, h, e, then SSAT: six instructions, s and t scratch. */
+/* rq_smlal (ecnn_internal.h) of acc with m, h, e, then SSAT: five instructions, t scratch. rq_smlal's SMLAL
+ * on the low word 2^31 is one SMMLAR: the high word of (h + [acc < 0]) 2^32 + 2 acc m + 2^31, which SMMLAR
+ * computes as (Ra 2^32 + Rn Rm + 2^31) >> 32. */
 #define ECNN_GEMM3_RQ(acc, m, h, e)                                                                               \
-    "mov    %[s], #0x80000000\n\t"                                                                                \
     "add    %[t], %[" h "], %[" acc "], asr #31\n\t"                                                             \
     "lsl    %[" acc "], %[" acc "], #1\n\t"                                                                       \
-    "smlal  %[s], %[t], %[" acc "], %[" m "]\n\t"                                                                \
+    "smmlar %[t], %[" acc "], %[" m "], %[t]\n\t"                                                                \
     "asr    %[" acc "], %[t], %[" e "]\n\t"                                                                       \
     "ssat   %[" acc "], #8, %[" acc "]\n\t"
 
 /* Per column pair: the bias pair, (n / 4) / nb passes of nb unrolled blocks, the pair's mult and shift,
- * h = (2 z + 1) << ~s, e = -s, the six rq_smlal and SSAT, the stores. Same operations and results as
+ * h = (2 z + 1) << ~s, e = -s, the six rq_smlal (SMMLAR) and SSAT, the stores. Same operations and results as
  * x16_cols_sat4 (ecnn_conv_dsp.h), three rows at a time. */
 #define ECNN_GEMM3_ASM(N, NB)                                                                                     \
     "0:\n\t"                                                                                                      \
