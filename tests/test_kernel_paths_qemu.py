@@ -191,13 +191,15 @@ def test_three_row_dsp_block_is_bit_exact(cpu, tmp_path_factory):
 
 def _padded_windows_model():
     """Short kernel rows whose windows are not a multiple of 4 values: the DSP three-pixel block runs them on
-    copies zero padded to one, with a padded copy of the filter (filter4)."""
+    copies zero padded to one, with a padded copy of the filter (filter4); and a grouped convolution, whose
+    three-pixel block reads its windows tap by tap, group by group."""
     from tensorflow import keras
     from tensorflow.keras import layers
 
     keras.utils.set_random_seed(6)
     inp = keras.Input((9, 9, 3))
     x = layers.Conv2D(8, 3, padding="same")(inp)            # RGB input layer: 27 values, padded to 28
+    x = layers.Conv2D(8, 3, padding="same", groups=2)(x)    # grouped: taps of 4 channels, 36 values, 4 columns
     x = layers.Conv2D(2, 1)(x)
     x = layers.Conv2D(6, 3, strides=2, padding="same")(x)   # 2 channels: 18 values, padded to 20; 5 x 5 pixels
     x = layers.Conv2D(4, 3, padding="same")(x)              # 6 channels: 54 values, run 18: no three-pixel block
@@ -207,8 +209,8 @@ def _padded_windows_model():
 
 @pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m33"])
 def test_padded_short_windows_are_bit_exact(cpu, tmp_path_factory):
-    """ECNN_GEMM3 on windows zero padded to a multiple of 4 values (ecnn_conv_params.filter4), bit-exact with
-    TFLM on the DSP cores."""
+    """ECNN_GEMM3 on windows zero padded to a multiple of 4 values (ecnn_conv_params.filter4) and on a grouped
+    convolution's windows, bit-exact with TFLM on the DSP cores."""
     out = tmp_path_factory.getbasetemp() / "padded"
     if not (out / "firmware" / "engine" / "edgecnn_model.c").exists():
         tfl = quantize(_padded_windows_model(), seed=11)
@@ -222,6 +224,7 @@ def test_padded_short_windows_are_bit_exact(cpu, tmp_path_factory):
         padded = re.findall(r"\.rows3 = ECNN_GEMM3_FN\((\d+)\), \.filter4 = \w+_filter4", src)
         assert sorted(padded) == ["20", "28"], padded
         assert "ECNN_GEMM3_FN(54)" not in src and "ECNN_GEMM3_FN(56)" not in src
+        assert re.search(r"\.k_c = 4,[^\n]*\.rows3 = ECNN_GEMM3_FN\(36\)", src), "the grouped conv lost its block"
         write_engine(plan, out / "firmware" / "engine")
     r = verify_qemu(out, TARGETS[cpu])
     assert r["samples"] == 5 and r["bit_exact"] == 1.0, r.get("first_mismatch")

@@ -467,13 +467,16 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
             ("mult", f"{ctx.ident}_mult"), ("shift", f"{ctx.ident}_shift"),
             ("bias_folded", f"{ctx.ident}_bias_folded" if folded is not None else "0")]
     instances = []
-    if not depthwise and folded is not None and kc == ic:  # ecnn_conv2d_fast's three-pixel block (DSP cores)
+    if not depthwise and folded is not None:  # ecnn_conv2d_fast's three-pixel block (DSP cores), per group
         ksize = kh * kw * kc
         # short rows (every window copied, KERNEL_GROUP of them fit): windows and filter zero padded to a
         # multiple of 4 values, where the depth is not one (an RGB or one-channel input layer)
-        ksize4 = ksize if ksize % 4 == 0 or kw * ic >= 16 or 3 * (-(-ksize // 4) * 4) > KERNEL_GROUP * ksize \
-            else -(-ksize // 4) * 4
-        blocks = gemm3_blocks(oh * ow, ksize4, oc, rqr, amin, amax)
+        ksize4 = -(-ksize // 4) * 4
+        if kc != ic or kw * ic >= 16 or 3 * ksize4 > KERNEL_GROUP * ksize:
+            ksize4 = ksize
+        # grouped: the taps are read one by one (k_c a multiple of 4) in groups of oc / groups columns
+        grouped_ok = kc == ic or (kc % 4 == 0 and kc <= TRIPLE_MAX_RUN and kh * kw <= TRIPLE_MAX_TAPS)
+        blocks = gemm3_blocks(oh * ow, ksize4, oc // (ic // kc), rqr, amin, amax) if grouped_ok else 0
         if blocks:
             instances.append(f"ECNN_GEMM3({ksize4}, {blocks})")
             ptrs.append(("rows3", f"ECNN_GEMM3_FN({ksize4})"))
@@ -563,6 +566,12 @@ def _gemm(ctx: OpContext, filt, bias, folded, mult, shift, rows: int, depth: int
 
 GEMM3_MAX_DEPTH = 288  # three rows widened (3 depth / 2 words) fit ECNN_GEMM_XS_WORDS (432) in ecnn_conv.c
 GEMM3_MAX_BLOCKS = 16  # blocks of 4 values unrolled per pass in ECNN_GEMM3 (code: 84 bytes each)
+
+
+# ecnn_conv.c's ECNN_TRIPLE_MAX_RUN and ECNN_TRIPLE_MAX_KH: a grouped convolution's three-pixel block reads its
+# windows tap by tap (k_c values each, at most this many), at most this many taps
+TRIPLE_MAX_RUN = 96
+TRIPLE_MAX_TAPS = 9
 
 
 def gemm3_blocks(rows: int, depth: int, cols: int, rq_right: int, act_min: int, act_max: int) -> int:

@@ -525,34 +525,43 @@ static void conv_in_place(const ecnn_conv_params *p, const int8_t *const *xs, co
 }
 
 #if defined(ECNN_DOT_DSP)
-/* A window inside the image (kh rows of run values, in_row apart from src) copied row after row: words, then
- * the last bytes (unaligned word loads and stores are allowed on the DSP cores). window_fill's result, without
- * its border cases and calls: for short rows (a 3 x 3 RGB window is three rows of 9) those cost more than the
- * copy. */
+/* A window inside the image (kh rows of run values, in_row apart from src) copied row after row: words (the
+ * DSP cores load and store unaligned words), the last one ending at the row's end (it may overlap the one
+ * before, so nothing outside the row is read or written); rows under 4 values byte by byte. window_fill's
+ * result without its border cases and calls, which cost more than the copy for short rows (a 3 x 3 RGB
+ * window is three rows of 9). */
 ECNN_INLINE void window_copy(const int8_t *src, int32_t in_row, int32_t run, int32_t kh, int8_t *dst)
 {
     int32_t ky, i;
     for (ky = 0; ky < kh; ++ky) {
-        for (i = 0; i + 4 <= run; i += 4) {
-            const uint32_t v = ecnn_ld32(src + i);
-            memcpy(dst + i, &v, 4);
-        }
-        for (; i < run; ++i) {
-            dst[i] = src[i];
+        if (run >= 4) {
+            uint32_t v;
+            for (i = 0; i + 4 < run; i += 4) {
+                v = ecnn_ld32(src + i);
+                memcpy(dst + i, &v, 4);
+            }
+            v = ecnn_ld32(src + run - 4);
+            memcpy(dst + run - 4, &v, 4);
+        } else {
+            for (i = 0; i < run; ++i) {
+                dst[i] = src[i];
+            }
         }
         src += in_row;
         dst += run;
     }
 }
 
-#define ECNN_TRIPLE_MAX_KH 8    /* kernel rows of three windows read where they lie ... */
+#define ECNN_TRIPLE_MAX_KH 9    /* kernel rows (grouped: taps) of three windows read where they lie ... */
 #define ECNN_TRIPLE_MAX_RUN 96  /* ... each of at most this many values (3 x 3 x 32); larger ones are copied */
 
-/* Every output channel of three pixels (p->rows3): row ky of window k (run values, run a multiple of 4) at
- * w[3 * ky + k], or the input's zero point when that is 0 (a row outside the image; run <= ECNN_TRIPLE_MAX_RUN);
- * kh rows. A window copied whole is one row of k_h * k_w * k_c values (kh = 1). All three windows are widened
- * (ecnn_widen3) before the first store. */
-static void conv_triple(const ecnn_conv_params *p, const int8_t *const *w, int32_t kh, int32_t run, int8_t *o)
+/* Output channels oc0 .. oc0 + cols - 1 of three pixels (p->rows3): row ky of window k (run values, run a
+ * multiple of 4) at w[3 * ky + k], or the input's zero point when that is 0 (a row outside the image; run <=
+ * ECNN_TRIPLE_MAX_RUN); kh rows. A window copied whole is one row of k_h * k_w * k_c values (kh = 1); a grouped
+ * convolution's window is k_h * k_w rows of k_c. All three windows are widened (ecnn_widen3) before the first
+ * store. */
+static void conv_triple(const ecnn_conv_params *p, const int8_t *const *w, int32_t kh, int32_t run, int32_t oc0,
+                        int32_t cols, int8_t *o)
 {
     uint32_t wide[ECNN_GEMM_XS_WORDS];
     int8_t zrow[ECNN_TRIPLE_MAX_RUN];
@@ -569,18 +578,19 @@ static void conv_triple(const ecnn_conv_params *p, const int8_t *const *w, int32
     }
     g.rows = 3;
     g.depth = kh * run;
-    g.cols = p->out_c;
+    g.cols = cols;
     g.mult_stride = 1;
     g.out_offset = p->out_offset;
     g.act_min = p->act_min;
     g.act_max = p->act_max;
     g.rq_right = p->rq_right;
-    g.filter = p->filter4 ? p->filter4 : p->filter;
-    g.bias_folded = p->bias_folded;
-    g.mult = p->mult;
-    g.shift = p->shift;
+    g.filter = (p->filter4 ? p->filter4 : p->filter) + oc0 * g.depth;
+    g.bias_folded = p->bias_folded + oc0;
+    g.mult = p->mult + oc0;
+    g.shift = p->shift + oc0;
     g.rows3 = p->rows3;
-    p->rows3(&g, wide, o);
+    g.y_stride = p->out_c;
+    p->rows3(&g, wide, o + oc0);
 }
 #endif
 
@@ -610,6 +620,48 @@ static void conv2d_fast_grouped(const ecnn_conv_params *params, const int8_t *in
         const int inside = y0 >= 0 && y0 + p->k_h <= p->in_h && x0 >= 0 && x0 + p->k_w <= p->in_w;
         const int pair = inside && ox + 1 < p->out_w && x0 + p->stride_w + p->k_w <= p->in_w;
         int32_t g, oc, ky, kx;
+#if defined(ECNN_DOT_DSP)
+        /* three pixels at a time, as in ecnn_conv2d_fast, group by group: a window's taps (k_c values each) read
+         * where they lie when its columns are inside (rows outside: the zero point), else copied (at most two) */
+        if (p->rows3 && n_pix - q >= 3 && n_pix - q != 4 && p->k_h * p->k_w <= ECNN_TRIPLE_MAX_KH &&
+            (kc & 3) == 0 && kc <= ECNN_TRIPLE_MAX_RUN) {
+            const int32_t taps = p->k_h * p->k_w;
+            int32_t k, copies = 0, ys[3], xs0[3];
+            for (k = 0; k < 3; ++k) {
+                const int32_t qy = (q + k) / p->out_w;
+                ys[k] = qy * p->stride_h - p->pad_h;
+                xs0[k] = (q + k - qy * p->out_w) * p->stride_w - p->pad_w;
+                copies += xs0[k] < 0 || xs0[k] + p->k_w > p->in_w;
+            }
+            if (copies <= (window != 0 ? 2 : 0)) {
+                for (g = 0; g < groups; ++g) {
+                    const int8_t *w[3 * ECNN_TRIPLE_MAX_KH];
+                    int8_t *dst = window;
+                    for (k = 0; k < 3; ++k) {
+                        if (xs0[k] >= 0 && xs0[k] + p->k_w <= p->in_w) {
+                            for (ky = 0; ky < p->k_h; ++ky) {
+                                const int32_t y = ys[k] + ky;
+                                for (kx = 0; kx < p->k_w; ++kx) {
+                                    w[3 * (ky * p->k_w + kx) + k] =
+                                        y >= 0 && y < p->in_h ? in + y * in_row + (xs0[k] + kx) * p->in_c + g * kc : 0;
+                                }
+                            }
+                        } else {
+                            int32_t t;
+                            window_fill(p, in, ys[k], xs0[k], g * kc, dst);
+                            for (t = 0; t < taps; ++t) {
+                                w[3 * t + k] = dst + t * kc;
+                            }
+                            dst += ksize;
+                        }
+                    }
+                    conv_triple(p, w, taps, kc, g * per_group, per_group, o);
+                }
+                q += 3;
+                continue;
+            }
+        }
+#endif
         if (!inside && window != 0) {      /* each group's window, zero-point padded: see window_row */
             const int two = ox + 1 < p->out_w;
             for (g = 0; g < groups; ++g) {
@@ -825,7 +877,7 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
                         dst += ksize4;
                     }
                 }
-                conv_triple(p, w, in_place ? p->k_h : 1, in_place ? run : ksize4, o);
+                conv_triple(p, w, in_place ? p->k_h : 1, in_place ? run : ksize4, 0, oc_n, o);
                 q += 3;
                 continue;
             }
@@ -952,7 +1004,7 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
                     }
                     dst += cols_in ? 0 : ksize;
                 }
-                conv_triple(p, w, 3, run, o);
+                conv_triple(p, w, 3, run, 0, oc_n, o);
                 ox += 3;
                 continue;
             }

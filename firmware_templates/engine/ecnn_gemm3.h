@@ -66,7 +66,7 @@ ECNN_DOT_INLINE void ecnn_gemm3_init(ecnn_gemm3_state *st, const ecnn_gemm_param
     st->yend = y + p->cols;
     st->xs = xs;
     st->fend = 0;
-    st->ystride = p->cols;
+    st->ystride = p->y_stride ? p->y_stride : p->cols;
     st->ms4 = p->mult_stride * 4;
     st->oo21 = p->out_offset * 2 + 1;
 }

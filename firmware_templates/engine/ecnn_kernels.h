@@ -91,6 +91,7 @@ typedef struct ecnn_gemm_params_s {
     const int32_t *shift;
     /* DSP cores: every column of three rows (ECNN_GEMM3 in ecnn_gemm3.h, specialized on depth); 0 elsewhere */
     void (*rows3)(const struct ecnn_gemm_params_s *p, const uint32_t *xs, int8_t *y);
+    int32_t y_stride;               /* rows3: bytes from one row's outputs to the next; 0: cols */
 } ecnn_gemm_params;
 
 void ecnn_gemm(const ecnn_gemm_params *p, const int8_t *in, int8_t *out);
