@@ -65,6 +65,7 @@ class CArray:
     name: str
     values: np.ndarray
     is_weight: bool = False  # filter or bias (the model's weights), as opposed to derived tables
+    guard: str = ""  # read by one kernel path only: compiled under this #if (ECNN_MODEL_* of ecnn_kernels.h)
 
     @property
     def nbytes(self) -> int:
@@ -425,9 +426,9 @@ def _act(ctx: OpContext) -> tuple[int, int]:
     return qp.activation_range(ctx.op.options.get("fused_activation", "NONE"), _scale(o), _zp(o))
 
 
-def _arr(ctx, ctype, suffix, values, is_weight=False) -> CArray:
+def _arr(ctx, ctype, suffix, values, is_weight=False, guard="") -> CArray:
     dt = np.int8 if ctype == "int8_t" else np.int64
-    return CArray(ctype, f"{ctx.ident}_{suffix}", np.asarray(values).astype(dt).reshape(-1), is_weight)
+    return CArray(ctype, f"{ctx.ident}_{suffix}", np.asarray(values).astype(dt).reshape(-1), is_weight, guard)
 
 
 def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
@@ -483,8 +484,8 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
             if ksize4 != ksize:
                 padded = np.zeros((oc, ksize4), dtype=np.int8)
                 padded[:, :ksize] = f.array().reshape(oc, ksize)
-                arrays.append(_arr(ctx, "int8_t", "filter4", padded, True))
-                ptrs.append(("filter4", f"{ctx.ident}_filter4"))
+                arrays.append(_arr(ctx, "int8_t", "filter4", padded, True, guard="defined(ECNN_MODEL_DSP)"))
+                ptrs.append(("filter4", f"ECNN_FOR_DSP({ctx.ident}_filter4)"))
     struct = CStruct("ecnn_conv_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)
     if depthwise:
         kernel = "ecnn_depthwise_fast" if folded is not None and kh * kw <= DW_MAX_TAPS else "ecnn_depthwise_conv2d"
@@ -677,8 +678,10 @@ def emit_add(ctx: OpContext) -> Lowered:
     t2 = add_input_table(-_zp(b), p["left_shift"], p["in2_mult"], p["in2_shift"])
     arrays, ptrs = [], []
     if int(np.abs(t1).max() + np.abs(t2).max()) < (1 << 31) and 1 <= -p["out_shift"] <= 23 and amax == 127:
-        arrays = [_arr(ctx, "int32_t", "in1_table", t1), _arr(ctx, "int32_t", "in2_table", t2)]
-        ptrs = [("in1_table", f"{ctx.ident}_in1_table"), ("in2_table", f"{ctx.ident}_in2_table")]
+        # Helium rescales four lanes at a time and reads no table
+        arrays = [_arr(ctx, "int32_t", name, t, guard="!defined(ECNN_MODEL_MVE)")
+                  for name, t in (("in1_table", t1), ("in2_table", t2))]
+        ptrs = [(name, f"ECNN_NOT_MVE({ctx.ident}_{name})") for name in ("in1_table", "in2_table")]
     struct = CStruct("ecnn_add_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)
     steps = np.arange(o.size, dtype=np.int64)
     d = overlap_bound(steps, steps + 1, read_before_write=True)

@@ -7,6 +7,10 @@
 #include "ecnn_kernels.h"
 #include "ecnn_dot.h"
 
+#if defined(ECNN_DOT_MVE) != defined(ECNN_MODEL_MVE) || defined(ECNN_DOT_DSP) != defined(ECNN_MODEL_DSP)
+#error "ecnn_kernels.h and ecnn_dot.h disagree on this core's kernel path"
+#endif
+
 #include <string.h>
 
 #define ECNN_INT32_MIN (-2147483647 - 1)

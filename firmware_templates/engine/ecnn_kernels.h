@@ -14,6 +14,23 @@
 
 #include <stdint.h>
 
+/* The kernel path of this core, by the same tests as ecnn_dot.h (ecnn_internal.h checks that they agree), for
+ * the generated model's constants that only one path reads: ECNN_FOR_DSP(x) is x on the DSP cores (M4, M7,
+ * M33) and 0 elsewhere, ECNN_NOT_MVE(x) is x except on Helium cores; the arrays themselves are compiled only
+ * where they are read (ECNN_MODEL_DSP, ECNN_MODEL_MVE), so no core carries another's tables in flash. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(ECNN_PORTABLE)
+#define ECNN_MODEL_MVE 1
+#define ECNN_NOT_MVE(x) 0
+#else
+#define ECNN_NOT_MVE(x) x
+#endif
+#if !defined(ECNN_MODEL_MVE) && defined(__ARM_FEATURE_DSP) && !defined(ECNN_PORTABLE)
+#define ECNN_MODEL_DSP 1
+#define ECNN_FOR_DSP(x) x
+#else
+#define ECNN_FOR_DSP(x) 0
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
