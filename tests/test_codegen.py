@@ -309,3 +309,20 @@ def test_planar_depthwise_predicate_and_plane_size_agree_with_the_kernel(tmp_pat
             planar_seen += 1
             assert plane == dw_plane_bytes(out, s_), (out, s_)
     assert planar_seen == 2 * 2  # strides 1 and 2, two output sizes
+
+
+def test_three_pixel_block_limits_match_the_kernel():
+    """The generator gives a layer ECNN_GEMM3 only within what ecnn_conv.c's three-pixel block handles: its
+    widened buffer holds three rows of GEMM3_MAX_DEPTH values, a grouped window's taps are at most
+    ECNN_TRIPLE_MAX_KH pointers of at most ECNN_TRIPLE_MAX_RUN values. Were they to disagree, a layer would get
+    an instance the kernel then skips, or overruns."""
+    import re
+
+    from deploy.engine import ops
+    from deploy.engine.templates import TEMPLATE_DIR
+
+    src = (TEMPLATE_DIR / "engine" / "ecnn_conv.c").read_text()
+    define = {m[0]: int(m[1]) for m in re.findall(r"^#define (ECNN_\w+) (\d+)", src, re.M)}
+    assert define["ECNN_TRIPLE_MAX_RUN"] == ops.TRIPLE_MAX_RUN
+    assert define["ECNN_TRIPLE_MAX_KH"] == ops.TRIPLE_MAX_TAPS
+    assert 3 * ops.GEMM3_MAX_DEPTH // 2 == define["ECNN_GEMM_XS_WORDS"]
