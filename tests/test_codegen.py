@@ -326,3 +326,74 @@ def test_three_pixel_block_limits_match_the_kernel():
     assert define["ECNN_TRIPLE_MAX_RUN"] == ops.TRIPLE_MAX_RUN
     assert define["ECNN_TRIPLE_MAX_KH"] == ops.TRIPLE_MAX_TAPS
     assert 3 * ops.GEMM3_MAX_DEPTH // 2 == define["ECNN_GEMM_XS_WORDS"]
+    assert ops.DENSE_PAIRS_MAX_DEPTH == 2 * define["ECNN_GEMM_XS_WORDS"]  # one row of n8 values widened
+
+
+def _decode_pairs(words: np.ndarray, cols: int, n8: int) -> np.ndarray:
+    """The [cols][n8] weights x16_pairs4 computes with: each halfword h = L + 256 H read back as L and H."""
+    halves = words.view(np.uint32).astype(np.int64)
+    halves = np.stack([halves & 0xFFFF, halves >> 16], axis=-1).reshape(cols // 4, n8 // 4, 2, 4)
+    h = np.where(halves >= 32768, halves - 65536, halves)           # as int16
+    lo = ((h + 128) & 0xFF) - 128                                   # L: the low byte, signed
+    hi = (h - lo) // 256                                            # H: exact (h = L + 256 H)
+    w = np.zeros((cols, n8), np.int64)
+    k = (np.arange(n8 // 4)[:, None] * 4 + np.array([0, 2, 1, 3])).reshape(-1)  # halfword order per 4 values
+    for q in range(cols // 4):
+        for p in range(2):
+            w[4 * q + 2 * p, k] = lo[q, :, p].reshape(-1)
+            w[4 * q + 2 * p + 1, k] = hi[q, :, p].reshape(-1)
+    return w
+
+
+def test_dense_column_pairs_hold_the_weights_and_refuse_what_they_cannot_split():
+    """ops.dense_pairs: every halfword of the DSP cores' pair filter is exactly L + 256 H (the weights come back
+    from it, the padding past the depth is zero, and SXTB16's bytes are L); where that or the exact split of H's
+    sum cannot hold (H = -128 with a negative L, 128 sum|H| >= 2^23), or the shape does not fit the kernel
+    (columns not a multiple of 4, depth past DENSE_PAIRS_MAX_DEPTH), the layer keeps the plain filter."""
+    from deploy.engine.ops import DENSE_PAIRS_MAX_DEPTH, dense_pairs
+
+    rng = np.random.RandomState(0)
+    w = rng.randint(-127, 128, (12, 37)).astype(np.int8)
+    w[1, 0], w[0, 0] = -127, -1                                     # H' = -128: the lowest it can go
+    words = dense_pairs(w)
+    assert words.dtype == np.int32 and words.size == 12 * 40 // 4  # a byte per weight
+    back = _decode_pairs(words, 12, 40)
+    assert np.array_equal(back[:, :37], w) and not back[:, 37:].any()
+    low_bytes = words.view(np.uint8).reshape(-1, 2)[:, 0].view(np.int8)  # SXTB16 reads bytes 0 and 2: L
+    assert set(np.unique(low_bytes)) <= set(np.unique(w[0::2]))
+    assert dense_pairs(w[:10]) is None                              # 10 columns
+    w2 = w.copy()
+    w2[1, 3], w2[0, 3] = -128, -5
+    assert dense_pairs(w2) is None                                  # H' would be -129
+    w2[0, 3] = 5
+    assert dense_pairs(w2) is not None                              # L >= 0: H' = H = -128 is fine
+    big = np.full((4, 520), 127, np.int8)                           # 128 * 520 * 127 > 2^23: H.x may not split
+    assert dense_pairs(big) is None and dense_pairs(big[:, :515]) is not None
+    assert dense_pairs(np.ones((4, DENSE_PAIRS_MAX_DEPTH + 1), np.int8)) is None
+    assert dense_pairs(np.ones((4, DENSE_PAIRS_MAX_DEPTH), np.int8)) is not None
+
+
+def test_guarded_constants_are_counted_for_the_core_that_compiles_them(tmp_path):
+    """A dense layer whose depth (37) the DSP cores' pair filter pads to 40: each kernel path's constants count
+    only the arrays compiled for it (CArray.guard), the engine's figure for an unknown core is the largest, and
+    a target's check (EngineDescription.const_bytes_for) takes its own core's."""
+    from tensorflow import keras
+
+    from deploy.engine.codegen import plan_engine
+    from deploy.engine.ops import CArray
+    from deploy.engine.tflite_reader import read_tflite
+    from toolkit.targets import TARGETS
+
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((37,))
+    plan = plan_engine(read_tflite(quantize(keras.Model(inp, keras.layers.Dense(12, use_bias=False)(inp)), seed=2)))
+    by = plan.info.const_bytes_by_path
+    assert by["dsp"] - by["plain"] == 12 * (40 - 37) and by["mve"] == by["plain"]
+    assert plan.info.const_bytes == by["dsp"] and plan.info.weight_bytes == 12 * 40  # the padded pairs
+    d = plan.description
+    assert [d.const_bytes_for(TARGETS[c]) for c in ("cortex-m0plus", "cortex-m4", "cortex-m55")] == \
+        [by["plain"], by["dsp"], by["mve"]]
+    a = CArray("int8_t", "a", np.zeros(3), guard="!defined(ECNN_MODEL_MVE)")
+    assert [a.compiled_on(p) for p in ("plain", "dsp", "mve")] == [True, True, False]
+    with pytest.raises(ValueError):
+        CArray("int8_t", "b", np.zeros(3), guard="defined(FOO)").compiled_on("dsp")

@@ -232,6 +232,76 @@ def test_padded_short_windows_are_bit_exact(cpu, tmp_path_factory):
     assert r["samples"] == 5 and r["bit_exact"] == 1.0, r.get("first_mismatch")
 
 
+def _dense_pairs_model():
+    """Dense layers for the DSP cores' column-pair filter (x16_pairs4, ops.dense_pairs): depths that are not a
+    multiple of 8 (37: a tail of 1; 12: one 8-value step before the 16-value loop), 8 and 16; a layer whose weights
+    nearly cancel (w on x and -0.999 w on a copy of x), so its multiplier is above 1 and it takes TFLM's general
+    output stage; 6 columns, which keep the plain filter; and a last layer of 4."""
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((37,))
+    x = layers.Dense(12, activation="relu")(inp)
+    x = layers.Dense(16)(x)
+    x = layers.Dense(8, activation="relu6")(x)
+    x = layers.Dense(20)(x)
+    cancel = layers.Dense(8)
+    y = cancel(layers.Concatenate()([x, x]))
+    w = np.random.RandomState(3).randn(20, 8).astype(np.float32)
+    cancel.set_weights([np.concatenate([w, -0.999 * w]), np.zeros(8, np.float32)])
+    y = layers.Dense(6)(y)
+    return keras.Model(inp, layers.Dense(4)(y))
+
+
+def _per_tensor_dense_int8(model) -> bytes:
+    """The int8 model with one scale per dense layer (the converter's per-tensor option, as older converters and
+    other tools write them), so the pair kernel's one-multiplier form runs too."""
+    import tensorflow as tf
+
+    from deploy.convert.quantize import _converter
+
+    cal = np.random.RandomState(5).randn(16, *model.inputs[0].shape[1:]).astype(np.float32)
+    conv = _converter(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([c[None]] for c in cal)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    return bytes(conv.convert())
+
+
+@pytest.mark.parametrize("quant", ["channel", "tensor"])
+@pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m33", "cortex-m55"])
+def test_dense_column_pairs_are_bit_exact(cpu, quant, tmp_path_factory):
+    """The dense layers' column-pair filter on the DSP cores, per-channel and per-tensor multipliers, the short
+    and the general output stage, bit-exact with TFLM; the M0+ and the M55 compile and run the plain filter."""
+    out = tmp_path_factory.getbasetemp() / f"dense_pairs_{quant}"
+    if not (out / "firmware" / "engine" / "edgecnn_model.c").exists():
+        model = _dense_pairs_model()
+        tfl = _per_tensor_dense_int8(model) if quant == "tensor" else quantize(model, seed=5)
+        out.mkdir(exist_ok=True)
+        (out / "model_int8.tflite").write_bytes(tfl)
+        x = make_inputs((37,), n=8, seed=12)
+        ref = run_tflm(tfl, x).reshape(len(x), -1)
+        np.savez(out / "golden.npz", inputs_int8=x, outputs_int8=ref, labels=np.argmax(ref, axis=1))
+        plan = plan_engine(read_tflite(tfl))
+        src = plan.texts["edgecnn_model.c"]
+        gemms = re.findall(r"ecnn_gemm_params \w+ = \{ \.rows = 1, \.depth = (\d+), \.cols = (\d+), "
+                           r"\.mult_stride = (\d), .*?\.rq_right = (\d), \.filter = (ECNN_NOT_DSP|\w+_filter)", src)
+        assert len(gemms) == 7, gemms
+        stride = "0" if quant == "tensor" else "1"
+        for depth, cols, ms, rqr, filt in gemms:
+            assert ms == stride and filt == ("ECNN_NOT_DSP" if int(cols) % 4 == 0 else "fully_connected_6_filter")
+        assert {g[0] for g in gemms if g[4] == "ECNN_NOT_DSP"} == {"37", "12", "16", "8", "40", "6"}
+        assert [g[:2] for g in gemms if g[3] == "0"] == [("40", "8")], "no layer takes the general output stage"
+        assert len(re.findall(r"\.pairs = ECNN_FOR_DSP\(\w+_pairs\)", src)) == 6
+        write_engine(plan, out / "firmware" / "engine")
+    r = verify_qemu(out, TARGETS[cpu])
+    assert r["samples"] == 8 and r["bit_exact"] == 1.0, r.get("first_mismatch")
+
+
 @pytest.mark.parametrize("cpu", sorted(PATHS))
 def test_each_core_compiles_its_own_path(cpu):
     """The compiler's feature macros select the path meant for the core (a flag change cannot silently
@@ -241,6 +311,12 @@ def test_each_core_compiles_its_own_path(cpu):
                        capture_output=True, text=True, check=True)
     m = re.search(r'^#define ECNN_DOT_PATH "(\w+)"', r.stdout, re.M)
     assert m and m.group(1) == PATHS[cpu]
+    # the generator's view of the same core (which guarded constants it counts for the target's flash)
+    r = subprocess.run(["arm-none-eabi-gcc", *cflags(TARGETS[cpu]), "-E", "-dM", "-I",
+                        str(TEMPLATE_DIR / "engine"), "-include", "ecnn_kernels.h", "-x", "c", "/dev/null"],
+                       capture_output=True, text=True, check=True)
+    model = set(re.findall(r"^#define ECNN_MODEL_(DSP|MVE) 1$", r.stdout, re.M))
+    assert model == ({TARGETS[cpu].kernel_path.upper()} - {"PLAIN"}), (model, TARGETS[cpu].kernel_path)
 
 
 REQUANT_MAIN = r"""

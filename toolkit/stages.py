@@ -329,7 +329,7 @@ def plan_engine_memory(graph, labels, target: Target, board: Board | dict | None
     plan = plan_engine(graph, labels)
     flash, flash_how, fw = _engine_memory(plan, target, board, into, golden)
     fields = {"flash_bytes": flash, "peak_ram_bytes": plan.info.peak_ram_bytes,
-              "flash_bytes_measured_with": flash_how, "engine_constant_bytes": plan.info.const_bytes}
+              "flash_bytes_measured_with": flash_how, "engine_constant_bytes": plan.info.const_bytes_for(target)}
     if fw is not None:  # the linked serial firmware's RAM, part by part (the activations are in .bss)
         from deploy.devices.toolchain import ram_parts
 
@@ -397,7 +397,7 @@ def _engine_memory(plan, target: Target, board: Board | dict | None, into: Path 
             try:
                 fw = build_firmware(folder, target, board, modes=("serial",), engine=plan.description, golden=golden)
             except ModelTooLargeError as exc:
-                return plan.info.const_bytes, f"engine constants only: {exc.message}", None
+                return plan.info.const_bytes_for(target), f"engine constants only: {exc.message}", None
         how = (f"text + data of the serial firmware linked for {target.name} ({fw.board}; "
                f"{' '.join(target.cflags)} -O2, --gc-sections): engine, start-up code and UART link")
         return fw.sizes["serial"]["flash_bytes"], how, fw
@@ -406,7 +406,7 @@ def _engine_memory(plan, target: Target, board: Board | dict | None, into: Path 
         sizes = object_sizes(Path(src.files[0]).parent, Path(tmp), target)
     if sizes is None:
         how = "engine constants only (arm-none-eabi-gcc not installed: code not counted)"
-        return plan.info.const_bytes, how, None
+        return plan.info.const_bytes_for(target), how, None
     flags = " ".join(f for f in object_cflags(target) if f.startswith(("-m", "-O")))
     return sizes["text"] + sizes["data"], (f"text + data of the engine objects, arm-none-eabi-gcc {flags} "
                                            f"({sizes['cpu']}; --target {target.name} has no Cortex-M firmware to "

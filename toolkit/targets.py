@@ -29,6 +29,17 @@ class Target:
         """The CPU target's name: the target's own, or a board target's CPU."""
         return self.cpu or self.name
 
+    @property
+    def kernel_path(self) -> str:
+        """The engine's kernel path for this target's core, as ecnn_kernels.h picks it from the compiler's
+        feature macros: "mve" (Helium: ECNN_MODEL_MVE), "dsp" (the DSP extension: ECNN_MODEL_DSP) or "plain"
+        (every other core and the host). It decides which of the generated model's guarded constants are
+        compiled (deploy.engine.ops.CArray.guard)."""
+        mcpu = next((f.split("=", 1)[1] for f in self.cflags if f.startswith("-mcpu=")), "")
+        if mcpu in ("cortex-m55", "cortex-m85"):
+            return "mve"
+        return "dsp" if mcpu in ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p") else "plain"
+
 
 def _mcu(name, cpu, fpu_flags, flash, ram, machine, note, desc):
     return Target(name=name, kind="mcu", description=desc,

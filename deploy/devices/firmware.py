@@ -233,7 +233,7 @@ def check_fits(engine: EngineDescription, code: dict, limits: dict, target: Targ
 
     `code` holds the compiled objects' sizes without the model: {flash, ram}. Object sizes include code
     the linker later drops, so this errs on the safe side by at most the unused kernels (a few KB)."""
-    const = engine.const_bytes
+    const = engine.const_bytes_for(target)
     flash_need = code["flash"] + const
     ram_need = code["ram"] + engine.peak_ram_bytes + target.stack_bytes
     problems = []
@@ -305,7 +305,7 @@ def build_firmware(build_dir: Path, target: Target, board: Board | dict | str | 
         objs = [objects[s] for s in mode_sources(mode, brd)] + [objects[s] for s in engine_srcs]
         mine = [rows[o.name] for o in objs if o.name in rows]
         # objects hold the model's constants and arena too: the code is what is left
-        code_flash = max(0, sum(x["text"] + x["data"] for x in mine) - engine.const_bytes)
+        code_flash = max(0, sum(x["text"] + x["data"] for x in mine) - engine.const_bytes_for(target))
         code_ram = max(0, sum(x["data"] + x["bss"] for x in mine) - engine.peak_ram_bytes)
         check_fits(engine, {"flash": code_flash, "ram": code_ram}, limits, target, f"{mode} firmware")
         elf = out / f"edgecnn_{mode}.elf"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from deploy.engine.c_format import GENERATED_HEADER, c_comment, c_float, c_int, c_string, unique_identifiers
 from deploy.engine.description import EngineDescription, describe, for_target, write_description
-from deploy.engine.ops import OPS, Lowered, OpContext, Operand, Out, Scratch, check_op, kernel_sources
+from deploy.engine.ops import (KERNEL_PATHS, OPS, Lowered, OpContext, Operand, Out, Scratch, check_op,
+                               kernel_sources)
 from deploy.engine.fusion import FusedOp, emit_residual_block, find_residual_blocks, fused_op
 from deploy.engine.graph_passes import float_io, simplify
 from deploy.engine.memory_plan import Buffer, MemoryPlan, Overlap, check_plan, plan_memory
@@ -37,7 +38,7 @@ class EngineInfo:
     scratch_bytes: int
     peak_ram_bytes: int  # arena + scratch: all the RAM the engine needs (input and output live in the arena)
     weight_bytes: int  # filters and biases
-    const_bytes: int  # every constant array: weights, multipliers, shifts, tables
+    const_bytes: int  # every constant array: weights, multipliers, shifts, tables (the largest kernel path's)
     ops: list[dict]
     tensor_offsets: dict[str, int]  # tensor name -> arena offset
     tensors: list[dict] = field(default_factory=list)
@@ -46,6 +47,11 @@ class EngineInfo:
     input_type: str = "int8"  # the model's own: float32 where ecnn_run quantizes its input (graph_passes.float_io)
     output_type: str = "int8"  # float32 where ecnn_run dequantizes its output
     files: list[str] = field(default_factory=list)
+    const_bytes_by_path: dict[str, int] = field(default_factory=dict)  # per Target.kernel_path
+
+    def const_bytes_for(self, target) -> int:
+        """The constants compiled for `target` (a toolkit.targets.Target): its kernel path's figure."""
+        return int(self.const_bytes_by_path.get(target.kernel_path, self.const_bytes))
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -242,8 +248,12 @@ def plan_engine(model, labels: list[str] | None = None, fuse: bool = True) -> En
         steps.append(dict(comment=c_comment(f"{op.name}: {what} -> tensor '{graph.tensors[op.outputs[0]].name}'"),
                           call=call, **dbg))
     ops_info.sort(key=lambda d: d["index"])
-    weight_bytes = sum(a.nbytes for a in arrays if a.is_weight)
-    const_bytes = sum(a.nbytes for a in arrays)
+    # some constants are compiled on one kernel path only (CArray.guard): the figures per path, and the largest
+    # of them for a core not known here
+    const_by_path = {path: sum(a.nbytes for a in arrays if a.compiled_on(path)) for path in KERNEL_PATHS}
+    weight_bytes = max(sum(a.nbytes for a in arrays if a.is_weight and a.compiled_on(path))
+                       for path in KERNEL_PATHS)
+    const_bytes = max(const_by_path.values())
     arena = plan.arena_bytes
     scratch = 0
     iq, oq = inp.quant, out.quant
@@ -269,7 +279,8 @@ def plan_engine(model, labels: list[str] | None = None, fuse: bool = True) -> En
     tensors = [dict(index=i, name=graph.tensors[i].name, offset=off[i], size=graph.tensors[i].nbytes,
                     buffer=tensor_buf[i]) for i in sorted(off)]
     info = EngineInfo(arena_bytes=arena, scratch_bytes=scratch, peak_ram_bytes=arena + scratch,
-                      weight_bytes=weight_bytes, const_bytes=const_bytes, ops=ops_info,
+                      weight_bytes=weight_bytes, const_bytes=const_bytes, const_bytes_by_path=const_by_path,
+                      ops=ops_info,
                       tensor_offsets={t["name"]: t["offset"] for t in tensors}, tensors=tensors,
                       input_shape=tuple(inp.shape), output_shape=tuple(out.shape),
                       input_type="float32" if float_in else "int8", output_type="float32" if float_out else "int8")

@@ -43,7 +43,7 @@ class EngineDescription:
     scratch_bytes: int
     peak_ram_bytes: int  # arena + scratch: all the RAM the engine needs
     weight_bytes: int
-    const_bytes: int  # every constant array: weights, multipliers, shifts, tables
+    const_bytes: int  # every constant array: weights, multipliers, shifts, tables (the largest kernel path's)
     ops: tuple[str, ...]  # the model's op types the engine runs, sorted
     kernels: tuple[str, ...]  # the C kernels it calls, sorted
     files: tuple[str, ...]  # the engine's files (C, headers)
@@ -51,9 +51,14 @@ class EngineDescription:
     steps: int = 0
     format: int = FORMAT
     extra: dict = field(default_factory=dict)
+    const_bytes_by_path: dict = field(default_factory=dict)  # per toolkit.targets.Target.kernel_path
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def const_bytes_for(self, target) -> int:
+        """The constants compiled for `target` (a Target): its kernel path's figure."""
+        return int(self.const_bytes_by_path.get(target.kernel_path, self.const_bytes))
 
 
 def _tensor(t, dtype: str | None) -> TensorInfo:
@@ -77,6 +82,7 @@ def describe(graph, info, labels, files, steps: int, target=None) -> EngineDescr
         arena_bytes=int(info.arena_bytes), scratch_bytes=int(info.scratch_bytes),
         peak_ram_bytes=int(info.peak_ram_bytes), weight_bytes=int(info.weight_bytes),
         const_bytes=int(info.const_bytes),
+        const_bytes_by_path={k: int(v) for k, v in getattr(info, "const_bytes_by_path", {}).items()},
         ops=tuple(sorted({o["op"] for o in info.ops})),
         kernels=tuple(sorted({o["kernel"] for o in info.ops if o.get("kernel") and o["kernel"] != "alias"})),
         files=tuple(files), target=getattr(target, "name", target), steps=int(steps))

@@ -10,6 +10,7 @@ small functions returning (ok, reason); the unsupported-op message and the docs 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import re
 from typing import Callable
 
 import numpy as np
@@ -59,6 +60,9 @@ def kernel_sources(kernels) -> tuple[str, ...]:
     return tuple(sorted(files))
 
 
+KERNEL_PATHS = ("plain", "dsp", "mve")  # toolkit.targets.Target.kernel_path: the engine's per-core constant sets
+
+
 @dataclass
 class CArray:
     ctype: str  # int8_t / int32_t
@@ -70,6 +74,15 @@ class CArray:
     @property
     def nbytes(self) -> int:
         return int(self.values.size) * (1 if self.ctype == "int8_t" else 4)
+
+    def compiled_on(self, path: str) -> bool:
+        """Whether the array is compiled on the kernel path `path` (toolkit.targets.Target.kernel_path)."""
+        if not self.guard:
+            return True
+        m = re.fullmatch(r"(!?)defined\(ECNN_MODEL_(DSP|MVE)\)", self.guard)
+        if m is None:
+            raise ValueError(f"unknown guard {self.guard!r}")
+        return (m.group(2).lower() == path) != (m.group(1) == "!")
 
     @property
     def body(self) -> str:
@@ -560,9 +573,43 @@ def _gemm(ctx: OpContext, filt, bias, folded, mult, shift, rows: int, depth: int
     if blocks:
         instances.append(f"ECNN_GEMM3({depth}, {blocks})")
         ptrs.append(("rows3", f"ECNN_GEMM3_FN({depth})"))
+    pairs = dense_pairs(np.asarray(filt).reshape(cols, depth)) if rows == 1 else None
+    if pairs is not None:  # the DSP cores read only the pair layout, the other cores only the plain filter
+        arrays[0].guard = "!defined(ECNN_MODEL_DSP)"
+        arrays.append(_arr(ctx, "int32_t", "pairs", pairs, True, guard="defined(ECNN_MODEL_DSP)"))
+        ptrs[0] = ("filter", f"ECNN_NOT_DSP({ctx.ident}_filter)")
+        ptrs.append(("pairs", f"ECNN_FOR_DSP({ctx.ident}_pairs)"))
     struct = CStruct("ecnn_gemm_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)
     return Lowered([params_call("ecnn_gemm", struct, In(0), Out())], arrays, [struct],
                    {0: rows_overlap(rows, depth, cols)}, instances=instances)
+
+
+DENSE_PAIRS_MAX_DEPTH = 864  # the row widened (depth rounded up to 8) fits ECNN_GEMM_XS_WORDS (432) words
+
+
+def dense_pairs(w: np.ndarray) -> np.ndarray | None:
+    """The filter [cols][depth] of a one-row GEMM (a dense layer) in the DSP cores' column-pair layout
+    (x16_pairs4 in ecnn_conv_dsp.h) as int32 words, or None where it does not apply. Columns L = 2i and H = 2i + 1
+    share each word: for the widened pair (x[a], x[b]) the bytes L[a], H'[a], L[b], H'[b] (lowest first) with
+    H'[k] = H[k] - (L[k] < 0), so that each halfword is L[k] + 256 H[k]. Four columns a group, per 4 values of
+    depth k: pair 0's words for (x[k], x[k+2]) and (x[k+1], x[k+3]), then pair 1's; the depth zero padded to a
+    multiple of 8. Needs cols a multiple of 4, H' >= -128 and, for the exact split of H's sum from the SMLAD of
+    the whole word, |H.x| < 2^23 for every int8 row x: 128 sum|H| < 2^23."""
+    cols, depth = w.shape
+    n8 = -(-depth // 8) * 8
+    if cols % 4 or depth < 4 or n8 > DENSE_PAIRS_MAX_DEPTH:
+        return None
+    w = np.pad(np.asarray(w, np.int64), ((0, 0), (0, n8 - depth)))
+    lo, hi = w[0::2], w[1::2] - (w[0::2] < 0)
+    if hi.min() < -128 or (128 * np.abs(w[1::2]).sum(axis=1)).max() >= 2 ** 23:
+        return None
+    # per pair and 4 values k: halfword columns (k, k + 2) then (k + 1, k + 3)
+    order = np.arange(n8).reshape(-1, 2, 2).transpose(0, 2, 1).reshape(-1)
+    halves = (lo[:, order] & 0xFF) | ((hi[:, order] & 0xFF) << 8)        # [pairs][n8] uint16 as int64
+    words = (halves[:, 0::2] | (halves[:, 1::2] << 16)).astype(np.uint32)  # [pairs][n8 / 2]
+    # [quads][2 pairs][n8 / 4 blocks][2 words] -> [quads][blocks][2 pairs][2 words]
+    words = words.reshape(cols // 4, 2, n8 // 4, 2).transpose(0, 2, 1, 3)
+    return words.reshape(-1).view(np.int32)
 
 
 GEMM3_MAX_DEPTH = 288  # three rows widened (3 depth / 2 words) fit ECNN_GEMM_XS_WORDS (432) in ecnn_conv.c

@@ -173,6 +173,11 @@ ECNN_INLINE void gemm_rows(const ecnn_gemm_params *p, const int8_t *in, int8_t *
         int8_t *y0 = out + r * cols;
         o = 0;
 #if defined(ECNN_DOT_DSP)
+        if (p->pairs) { /* a dense layer whose filter the generator stored as column pairs (x16_pairs4) */
+            kc.cols = cols;
+            ecnn_x16_pairs4(fast, &kc, (const uint32_t *)p->pairs, x0, xs, y0);
+            continue;
+        }
         if (n >= 4 && n <= 2 * ECNN_GEMM_XS_WORDS && cols >= 4) { /* one row (a dense layer): widened once,
                                                                    * four columns a pass, in one call */
             uint32_t *x16 = xs;

@@ -392,6 +392,34 @@ __attribute__((noinline)) static void x16_rq4_gen(int32_t a, int32_t b, int32_t 
     y[3] = r3;
 }
 
+/* The output stage `fast` (ECNN_RQ_MODE, a constant) of four sums a..d of columns whose constants are at
+ * mult[k * ms], shift[k * ms], stored at y[0..3]. */
+ECNN_INLINE void x16_store4(const int fast, int32_t a, int32_t b, int32_t c, int32_t d, const int32_t *mult,
+                            const int32_t *shift, int32_t ms, int32_t oo, int32_t lo, int32_t hi, int8_t *y)
+{
+    const uint32_t oo21 = (uint32_t)oo * 2u + 1u;
+    if (!fast) { /* TFLM's general form: out of line (inlined, it leaves too few registers for the block) */
+        x16_rq4_gen(a, b, c, d, mult, shift, ms, oo, lo, hi, y);
+    } else {
+        const int32_t m0 = mult[0];
+        const int32_t m1 = mult[ms];
+        const int32_t m2 = mult[2 * ms];
+        const int32_t m3 = mult[3 * ms];
+        const int32_t s0 = shift[0];
+        const int32_t s1 = shift[ms];
+        const int32_t s2 = shift[2 * ms];
+        const int32_t s3 = shift[3 * ms];
+        const int8_t r0 = x16_rq(fast, a, m0, s0, fast ? (int32_t)(oo21 << (~s0)) : 0, -s0, oo, lo, hi);
+        const int8_t r1 = x16_rq(fast, b, m1, s1, fast ? (int32_t)(oo21 << (~s1)) : 0, -s1, oo, lo, hi);
+        const int8_t r2 = x16_rq(fast, c, m2, s2, fast ? (int32_t)(oo21 << (~s2)) : 0, -s2, oo, lo, hi);
+        const int8_t r3 = x16_rq(fast, d, m3, s3, fast ? (int32_t)(oo21 << (~s3)) : 0, -s3, oo, lo, hi);
+        y[0] = r0;
+        y[1] = r1;
+        y[2] = r2;
+        y[3] = r3;
+    }
+}
+
 /* ecnn_x16_cols for one row (a dense layer), four columns a pass: the row widened in xs (per 4 values the words
  * (x[k], x[k+2]) and (x[k+1], x[k+3]); n & ~3 >= 4 values), ECNN_DOT1X4_X16_BLOCK, the last n % 4 values from
  * t (int8), then the output stage with the four columns' constants, stored at y[j..j+3]. */
@@ -402,10 +430,6 @@ ECNN_INLINE void x16_cols4_body(const ecnn_x16_cols_args *k, const uint32_t *xs0
     const int32_t n4 = n & ~3;
     const int32_t nt = n & 3;
     const int32_t ms = k->ms;
-    const int32_t oo = k->out_offset;
-    const uint32_t oo21 = (uint32_t)oo * 2u + 1u;
-    const int32_t lo = k->lo;
-    const int32_t hi = k->hi;
     const int8_t *f = k->filter;
     const int32_t *bias = k->bias;
     const int32_t *mult = k->mult;
@@ -414,7 +438,6 @@ ECNN_INLINE void x16_cols4_body(const ecnn_x16_cols_args *k, const uint32_t *xs0
     int32_t j;
     for (j = 0; j < cols; j += 4) {
         int32_t acc[4];
-        int32_t a, b, c, d;
         acc[0] = bias[j];
         acc[1] = bias[j + 1];
         acc[2] = bias[j + 2];
@@ -423,30 +446,7 @@ ECNN_INLINE void x16_cols4_body(const ecnn_x16_cols_args *k, const uint32_t *xs0
         if (nt) {
             x16_tail4(acc, t, f + n4, n, nt);
         }
-        a = acc[0];
-        b = acc[1];
-        c = acc[2];
-        d = acc[3];
-        if (!fast) { /* TFLM's general form: out of line (inlined, it leaves too few registers for the block) */
-            x16_rq4_gen(a, b, c, d, mult, shift, ms, oo, lo, hi, y + j);
-        } else {
-            const int32_t m0 = mult[0];
-            const int32_t m1 = mult[ms];
-            const int32_t m2 = mult[2 * ms];
-            const int32_t m3 = mult[3 * ms];
-            const int32_t s0 = shift[0];
-            const int32_t s1 = shift[ms];
-            const int32_t s2 = shift[2 * ms];
-            const int32_t s3 = shift[3 * ms];
-            const int8_t r0 = x16_rq(fast, a, m0, s0, fast ? (int32_t)(oo21 << (~s0)) : 0, -s0, oo, lo, hi);
-            const int8_t r1 = x16_rq(fast, b, m1, s1, fast ? (int32_t)(oo21 << (~s1)) : 0, -s1, oo, lo, hi);
-            const int8_t r2 = x16_rq(fast, c, m2, s2, fast ? (int32_t)(oo21 << (~s2)) : 0, -s2, oo, lo, hi);
-            const int8_t r3 = x16_rq(fast, d, m3, s3, fast ? (int32_t)(oo21 << (~s3)) : 0, -s3, oo, lo, hi);
-            y[j] = r0;
-            y[j + 1] = r1;
-            y[j + 2] = r2;
-            y[j + 3] = r3;
-        }
+        x16_store4(fast, acc[0], acc[1], acc[2], acc[3], mult, shift, ms, k->out_offset, k->lo, k->hi, y + j);
         f += 4 * n;
         mult += 4 * ms;
         shift += 4 * ms;
@@ -480,6 +480,238 @@ ECNN_INLINE void ecnn_x16_cols4(int mode, const ecnn_x16_cols_args *k, const uin
         x16_cols4_fast(k, xs, t, y);
     } else {
         x16_cols4_gen(k, xs, t, y);
+    }
+}
+
+/* ---- dense layers (one row): two output channels in every filter word ----
+ * The pair of columns L = 2i, H = 2i + 1 is stored, for each widened word (x[a], x[b]) of the row, as the word of
+ * bytes [L[a], H'[a], L[b], H'[b]] (lowest first), H'[k] = H[k] - (L[k] < 0): each halfword then is, as int16,
+ * exactly L[k] + 256 H[k]. One SMLAD of the raw word adds L.x + 256 H.x to A; SXTB16 turns the word into
+ * (L[a], L[b]) for a second SMLAD that adds L.x to B. Two columns of two values take 3 instructions instead of
+ * 4 (two SXTB16, two SMLAD). A and B start at L's bias, so H.x = (A - B) / 256 exactly (an arithmetic shift of
+ * the wrapped difference) while |H.x| < 2^23: the generator checks 128 sum|H| < 2^23 for every pair
+ * (deploy.engine.ops.dense_pairs). The filter of four columns (two pairs) per 4 values of depth: pair 0's words
+ * for (x[k], x[k+2]) and (x[k+1], x[k+3]), then pair 1's; one LDM reads them. Per 16 products: LDRD, LDM,
+ * 4 SXTB16, 8 SMLAD (14 instructions; ECNN_DOT1X4_X16_BLOCK: 21). */
+#define ECNN_PAIRS4_HALF(w, x, a, b)                                                                              \
+    "smlad  %[" a "], %[" w "], %[" x "], %[" a "]\n\t"                                                          \
+    "sxtb16 %[" w "], %[" w "]\n\t"                                                                               \
+    "smlad  %[" b "], %[" w "], %[" x "], %[" b "]\n\t"
+#define ECNN_PAIRS4_BLOCK                                                                                         \
+    "ldrd   %[xa], %[xb], [%[s]], #8\n\t"                                                                         \
+    "ldm    %[w]!, {%[w0], %[w1], %[w2], %[w3]}\n\t" ECNN_PAIRS4_HALF("w0", "xa", "a0", "b0")                     \
+        ECNN_PAIRS4_HALF("w1", "xb", "a0", "b0") ECNN_PAIRS4_HALF("w2", "xa", "a1", "b1")                         \
+            ECNN_PAIRS4_HALF("w3", "xb", "a1", "b1")
+
+/* acc[0..3] (A, B of pair 0, then of pair 1) over the widened row xs .. end (8 values a pass, two blocks) with
+ * the four columns' pair filter at w; returns the next four columns' filter. The LDM's registers are fixed
+ * (ascending, as its encoding wants). */
+__attribute__((noinline)) static const uint32_t *x16_pairs4(const uint32_t *xs, const uint32_t *end,
+                                                             const uint32_t *w, int32_t *acc)
+{
+    register uint32_t w0 __asm__("r8");
+    register uint32_t w1 __asm__("r9");
+    register uint32_t w2 __asm__("r10");
+    register uint32_t w3 __asm__("r11");
+    int32_t a0 = acc[0];
+    int32_t b0 = acc[1];
+    int32_t a1 = acc[2];
+    int32_t b1 = acc[3];
+    uint32_t xa, xb;
+    __asm__ volatile("1:\n\t" ECNN_PAIRS4_BLOCK ECNN_PAIRS4_BLOCK "cmp    %[s], %[end]\n\t"
+                     "bne    1b\n\t"
+                     : [a0] "+r"(a0), [b0] "+r"(b0), [a1] "+r"(a1), [b1] "+r"(b1), [s] "+r"(xs), [w] "+r"(w),
+                       [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2),
+                       [w3] "=&r"(w3)
+                     : [end] "r"(end)
+                     : "cc", "memory");
+    acc[0] = a0;
+    acc[1] = b0;
+    acc[2] = a1;
+    acc[3] = b1;
+    return w;
+}
+
+/* H's sum from a pair's accumulators (A = bias_L + L.x + 256 H.x, B = bias_L + L.x) plus H's bias. */
+ECNN_INLINE int32_t x16_pair_hi(int32_t a, int32_t b, int32_t bias)
+{
+    return wrap_add((int32_t)((uint32_t)a - (uint32_t)b) >> 8, bias);
+}
+
+/* Every four columns of k (k->cols a multiple of 4) from the pair filter pf over the row widened in xs, n8
+ * values (a multiple of 8, zero padded past the depth), with the output stage `fast`; stored at y[0..cols). */
+ECNN_INLINE void x16_pairs4_body(const ecnn_x16_cols_args *k, const uint32_t *pf, const uint32_t *xs, int32_t n8,
+                                 int8_t *y, const int fast)
+{
+    const uint32_t *end = xs + n8 / 2;
+    const int32_t ms = k->ms;
+    const int32_t *bias = k->bias;
+    const int32_t *mult = k->mult;
+    const int32_t *shift = k->shift;
+    int32_t j;
+    for (j = 0; j < k->cols; j += 4) {
+        int32_t acc[4];
+        acc[0] = bias[j];
+        acc[1] = acc[0];
+        acc[2] = bias[j + 2];
+        acc[3] = acc[2];
+        pf = x16_pairs4(xs, end, pf, acc);
+        x16_store4(fast, acc[1], x16_pair_hi(acc[0], acc[1], bias[j + 1]), acc[3],
+                   x16_pair_hi(acc[2], acc[3], bias[j + 3]), mult, shift, ms, k->out_offset, k->lo, k->hi, y + j);
+        mult += 4 * ms;
+        shift += 4 * ms;
+    }
+}
+
+/* The loop record of x16_pairs4_sat: read and updated in memory by the assembly (its registers are all taken). */
+typedef struct {
+    const int32_t *bias, *mult, *shift;
+    int8_t *y, *yend;
+    const uint32_t *xs;
+    uint32_t oo21; /* 2 out_offset + 1 */
+} ecnn_pairs4_state;
+
+/* rq_smlal (SMMLAR, as ECNN_GEMM3_RQ) and SSAT of the sum in register acc, the channel's mult and shift read
+ * through xa and xb (post-indexed by `step`: 4 per channel, 0 for one per tensor); h = oo21 << ~s, e = -s. */
+#define ECNN_PAIRS4_RQ(acc, step)                                                                                 \
+    "ldr    %[w0], [%[xa]], #" step "\n\t"                                                                        \
+    "ldr    %[w1], [%[xb]], #" step "\n\t"                                                                        \
+    "mvn    %[w2], %[w1]\n\t"                                                                                     \
+    "lsl    %[w2], %[w3], %[w2]\n\t"                                                                              \
+    "rsb    %[w1], %[w1], #0\n\t"                                                                                 \
+    "add    %[s], %[w2], %[" acc "], asr #31\n\t"                                                                \
+    "lsl    %[" acc "], %[" acc "], #1\n\t"                                                                       \
+    "smmlar %[s], %[" acc "], %[w0], %[s]\n\t"                                                                   \
+    "asr    %[" acc "], %[s], %[w1]\n\t"                                                                          \
+    "ssat   %[" acc "], #8, %[" acc "]\n\t"
+
+/* x16_pairs4_body for ECNN_RQ_FAST_SAT as one asm statement, the column loop included: per four columns the
+ * biases, the dot loop, H's sums, the four output stages and the stores (the compiled body took about 100
+ * instructions and a call per four columns; this takes 63), 16 values of depth a pass. */
+#define ECNN_PAIRS4_SAT_ASM(step)                                                                                 \
+    "0:\n\t"                                                                                                      \
+    "ldr    %[xa], %[sbias]\n\t"                                                                                  \
+    "ldr    %[a0], [%[xa]]\n\t"                                                                                   \
+    "ldr    %[a1], [%[xa], #8]\n\t"                                                                               \
+    "mov    %[b0], %[a0]\n\t"                                                                                     \
+    "mov    %[b1], %[a1]\n\t"                                                                                     \
+    "ldr    %[s], %[sxs]\n\t"                                                                                     \
+    "sub    %[xa], %[end], %[s]\n\t"                                                                              \
+    "tst    %[xa], #16\n\t" /* an odd count of 8 values: entered at the second half of the 16 */                 \
+    "bne    2f\n\t"                                                                                               \
+    "1:\n\t" ECNN_PAIRS4_BLOCK ECNN_PAIRS4_BLOCK                                                                  \
+    "2:\n\t" ECNN_PAIRS4_BLOCK ECNN_PAIRS4_BLOCK                                                                  \
+    "cmp    %[s], %[end]\n\t"                                                                                     \
+    "bne    1b\n\t"                                                                                               \
+    "ldr    %[xa], %[sbias]\n\t"                                                                                  \
+    "ldr    %[w0], [%[xa], #4]\n\t"                                                                               \
+    "ldr    %[w1], [%[xa], #12]\n\t"                                                                              \
+    "add    %[xa], %[xa], #16\n\t"                                                                                \
+    "str    %[xa], %[sbias]\n\t"                                                                                  \
+    "sub    %[a0], %[a0], %[b0]\n\t"                                                                              \
+    "add    %[a0], %[w0], %[a0], asr #8\n\t"                                                                      \
+    "sub    %[a1], %[a1], %[b1]\n\t"                                                                              \
+    "add    %[a1], %[w1], %[a1], asr #8\n\t"                                                                      \
+    "ldr    %[xa], %[smult]\n\t"                                                                                  \
+    "ldr    %[xb], %[sshift]\n\t"                                                                                 \
+    "ldr    %[w3], %[soo21]\n\t" ECNN_PAIRS4_RQ("b0", step) ECNN_PAIRS4_RQ("a0", step)                           \
+        ECNN_PAIRS4_RQ("b1", step) ECNN_PAIRS4_RQ("a1", step)                                                     \
+    "str    %[xa], %[smult]\n\t"                                                                                  \
+    "str    %[xb], %[sshift]\n\t"                                                                                 \
+    "ldr    %[s], %[sy]\n\t"                                                                                      \
+    "strb   %[b0], [%[s]]\n\t"                                                                                    \
+    "strb   %[a0], [%[s], #1]\n\t"                                                                                \
+    "strb   %[b1], [%[s], #2]\n\t"                                                                                \
+    "strb   %[a1], [%[s], #3]\n\t"                                                                                \
+    "add    %[s], %[s], #4\n\t"                                                                                   \
+    "str    %[s], %[sy]\n\t"                                                                                      \
+    "ldr    %[xa], %[syend]\n\t"                                                                                  \
+    "cmp    %[s], %[xa]\n\t"                                                                                      \
+    "bne    0b\n\t"
+
+#define ECNN_PAIRS4_SAT_OPERANDS                                                                                  \
+    : [a0] "=&r"(a0), [b0] "=&r"(b0), [a1] "=&r"(a1), [b1] "=&r"(b1), [s] "=&r"(s), [w] "+&r"(w),                \
+      [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3)              \
+    : [end] "r"(end), [sbias] "m"(st.bias), [smult] "m"(st.mult), [sshift] "m"(st.shift), [sy] "m"(st.y),         \
+      [syend] "m"(st.yend), [sxs] "m"(st.xs), [soo21] "m"(st.oo21)                                                \
+    : "cc", "memory"
+
+__attribute__((noinline)) static void x16_pairs4_sat(const ecnn_x16_cols_args *k, const uint32_t *pf,
+                                                       const uint32_t *xs, int32_t n8, int8_t *y)
+{
+    register uint32_t w0 __asm__("r8");
+    register uint32_t w1 __asm__("r9");
+    register uint32_t w2 __asm__("r10");
+    register uint32_t w3 __asm__("r11");
+    ecnn_pairs4_state st;
+    const uint32_t *end = xs + n8 / 2;
+    const uint32_t *w = pf;
+    uint32_t a0, b0, a1, b1, s, xa, xb;
+    st.bias = k->bias;
+    st.mult = k->mult;
+    st.shift = k->shift;
+    st.y = y;
+    st.yend = y + k->cols;
+    st.xs = xs;
+    st.oo21 = (uint32_t)k->out_offset * 2u + 1u;
+    if (k->ms) {
+        __asm__ volatile(ECNN_PAIRS4_SAT_ASM("4") ECNN_PAIRS4_SAT_OPERANDS);
+    } else {
+        __asm__ volatile(ECNN_PAIRS4_SAT_ASM("0") ECNN_PAIRS4_SAT_OPERANDS);
+    }
+}
+
+__attribute__((noinline)) static void x16_pairs4_fast(const ecnn_x16_cols_args *k, const uint32_t *pf,
+                                                        const uint32_t *xs, int32_t n8, int8_t *y)
+{
+    x16_pairs4_body(k, pf, xs, n8, y, 1);
+}
+
+__attribute__((noinline)) static void x16_pairs4_gen(const ecnn_x16_cols_args *k, const uint32_t *pf,
+                                                       const uint32_t *xs, int32_t n8, int8_t *y)
+{
+    x16_pairs4_body(k, pf, xs, n8, y, 0);
+}
+
+/* One row x of n values widened for x16_pairs4 into xs: n8 values (n rounded up to 8), zeros past n. */
+ECNN_INLINE void x16_widen_row8(const int8_t *x, int32_t n, uint32_t *xs)
+{
+    const int32_t n8 = (n + 7) & ~7;
+    int32_t k;
+    for (k = 0; k + 4 <= n; k += 4) {
+        const uint32_t u = ecnn_ld32(x + k);
+        *xs++ = __sxtb16(u);
+        *xs++ = ecnn_sxtb16_ror8(u);
+    }
+    if (k < n) {
+        int8_t t[4] = {0, 0, 0, 0};
+        int32_t i;
+        for (i = 0; k + i < n; ++i) {
+            t[i] = x[k + i];
+        }
+        *xs++ = __sxtb16(ecnn_ld32(t));
+        *xs++ = ecnn_sxtb16_ror8(ecnn_ld32(t));
+        k += 4;
+    }
+    for (; k < n8; k += 4) {
+        *xs++ = 0;
+        *xs++ = 0;
+    }
+}
+
+/* A dense layer's row through the pair filter pf, output stage `mode` (ECNN_RQ_MODE); the row is widened into
+ * xs (n rounded up to 8 values: at most 2 ECNN_GEMM_XS_WORDS) before any output is stored. */
+ECNN_INLINE void ecnn_x16_pairs4(int mode, const ecnn_x16_cols_args *k, const uint32_t *pf, const int8_t *x,
+                                 uint32_t *xs, int8_t *y)
+{
+    const int32_t n8 = (k->n + 7) & ~7;
+    x16_widen_row8(x, k->n, xs);
+    if (mode == ECNN_RQ_FAST_SAT) {
+        x16_pairs4_sat(k, pf, xs, n8, y);
+    } else if (mode) {
+        x16_pairs4_fast(k, pf, xs, n8, y);
+    } else {
+        x16_pairs4_gen(k, pf, xs, n8, y);
     }
 }
 #endif

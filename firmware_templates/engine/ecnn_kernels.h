@@ -16,8 +16,8 @@
 
 /* The kernel path of this core, by the same tests as ecnn_dot.h (ecnn_internal.h checks that they agree), for
  * the generated model's constants that only one path reads: ECNN_FOR_DSP(x) is x on the DSP cores (M4, M7,
- * M33) and 0 elsewhere, ECNN_NOT_MVE(x) is x except on Helium cores; the arrays themselves are compiled only
- * where they are read (ECNN_MODEL_DSP, ECNN_MODEL_MVE), so no core carries another's tables in flash. */
+ * M33) and 0 elsewhere, ECNN_NOT_DSP(x) the reverse, ECNN_NOT_MVE(x) is x except on Helium cores; the arrays
+ * themselves are compiled only where they are read (ECNN_MODEL_DSP, ECNN_MODEL_MVE), so no core carries another's tables in flash. */
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(ECNN_PORTABLE)
 #define ECNN_MODEL_MVE 1
 #define ECNN_NOT_MVE(x) 0
@@ -27,8 +27,10 @@
 #if !defined(ECNN_MODEL_MVE) && defined(__ARM_FEATURE_DSP) && !defined(ECNN_PORTABLE)
 #define ECNN_MODEL_DSP 1
 #define ECNN_FOR_DSP(x) x
+#define ECNN_NOT_DSP(x) 0
 #else
 #define ECNN_FOR_DSP(x) 0
+#define ECNN_NOT_DSP(x) x
 #endif
 
 #ifdef __cplusplus
@@ -109,6 +111,9 @@ typedef struct ecnn_gemm_params_s {
     /* DSP cores: every column of three rows (ECNN_GEMM3 in ecnn_gemm3.h, specialized on depth); 0 elsewhere */
     void (*rows3)(const struct ecnn_gemm_params_s *p, const uint32_t *xs, int8_t *y);
     int32_t y_stride;               /* rows3: bytes from one row's outputs to the next; 0: cols */
+    /* DSP cores, one row (a dense layer), cols a multiple of 4, depth rounded up to 8 at most 864: the filter as
+     * column pairs (x16_pairs4 in ecnn_conv_dsp.h, from deploy.engine.ops.dense_pairs); filter is then 0 there */
+    const int32_t *pairs;
 } ecnn_gemm_params;
 
 void ecnn_gemm(const ecnn_gemm_params *p, const int8_t *in, int8_t *out);

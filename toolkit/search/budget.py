@@ -136,9 +136,10 @@ def plan_candidate(model, data, target, code_bytes: dict, exact_flash: bool = Fa
         _, fields, _ = plan_engine_memory(graph, labels, target)
         if not fields["flash_bytes_measured_with"].startswith("engine constants only"):
             linked = fields["flash_bytes"]
-            code_bytes.setdefault(key, linked - plan.info.const_bytes)
-    flash = linked if linked is not None else plan.info.const_bytes + code_bytes.get(key, 0)
-    out = {"ram_bytes": plan.info.peak_ram_bytes, "flash_bytes": flash, "const_bytes": plan.info.const_bytes,
+            code_bytes.setdefault(key, linked - plan.info.const_bytes_for(target))
+    const = plan.info.const_bytes_for(target)
+    flash = linked if linked is not None else const + code_bytes.get(key, 0)
+    out = {"ram_bytes": plan.info.peak_ram_bytes, "flash_bytes": flash, "const_bytes": const,
            "macs": graph_macs(graph), "kernels": key, "flash_linked": linked is not None,
            "params": int(model.count_params())}
     if probe_latency:
