@@ -373,6 +373,24 @@ def test_dense_column_pairs_hold_the_weights_and_refuse_what_they_cannot_split()
     assert dense_pairs(np.ones((4, DENSE_PAIRS_MAX_DEPTH), np.int8)) is not None
 
 
+def test_gemm_column_pairs_hold_the_weights_pair_by_pair():
+    """ops.gemm_pairs (ECNN_GEMM3P's filter): pair by pair, per 4 values of depth its two words, each halfword
+    L + 256 H; refused below GEMM3P_MIN_DEPTH, for an odd column count and where the split of H's sum is not
+    exact."""
+    from deploy.engine.ops import GEMM3P_MIN_DEPTH, gemm_pairs
+
+    rng = np.random.RandomState(1)
+    w = rng.randint(-127, 128, (6, 24)).astype(np.int8)
+    words = gemm_pairs(w)
+    assert words.size == 6 * 24 // 4
+    # as one group of four columns per pair (the dense layout with one pair per group is the same words)
+    per_pair = words.reshape(3, 6, 2)
+    back = np.concatenate([_decode_pairs(np.concatenate([p, p], axis=1).reshape(-1), 4, 24)[:2] for p in per_pair])
+    assert np.array_equal(back, w)
+    assert gemm_pairs(w[:5]) is None and gemm_pairs(w[:, :GEMM3P_MIN_DEPTH - 4]) is None
+    assert gemm_pairs(np.full((2, 528), 127, np.int8)) is None  # 128 * 528 * 127 >= 2^23
+
+
 def test_guarded_constants_are_counted_for_the_core_that_compiles_them(tmp_path):
     """A dense layer whose depth (37) the DSP cores' pair filter pads to 40: each kernel path's constants count
     only the arrays compiled for it (CArray.guard), the engine's figure for an unknown core is the largest, and

@@ -186,8 +186,11 @@ def test_three_row_dsp_block_is_bit_exact(cpu, tmp_path_factory):
     if plan is not None:
         src = plan.texts["edgecnn_model.c"]
         instances = set(re.findall(r"^ECNN_GEMM3\((\d+), (\d+)\)$", src, re.M))
-        want = {("12", "3"), ("16", "4"), ("72", "9"), ("136", "2"), ("108", "9"), ("24", "6"), ("8", "2")}
-        assert want <= instances, instances  # 72: the GEMM and the residual block's windows share one
+        want = {("12", "3"), ("72", "9"), ("108", "9"), ("24", "6"), ("8", "2")}
+        assert want <= instances, instances  # 72: the residual block's windows
+        # GEMMs of depth 16 and more take the column-pair block (test_gemm_column_pairs_are_bit_exact)
+        assert set(re.findall(r"^ECNN_GEMM3P\((\d+), (\d+)\)$", src, re.M)) == {("16", "4"), ("72", "9"),
+                                                                                 ("136", "2")}
         users = re.findall(r"static const (ecnn_\w+_params) \w+ = \{[^\n]*\.rows3 = ECNN_GEMM3_FN\((\d+)\)", src)
         assert ("ecnn_gemm_params", "8") in users and ("ecnn_conv_params", "108") in users, users
         assert "ecnn_resblock(&" in src, "the residual block is no longer fused"
@@ -252,6 +255,50 @@ def _dense_pairs_model():
     cancel.set_weights([np.concatenate([w, -0.999 * w]), np.zeros(8, np.float32)])
     y = layers.Dense(6)(y)
     return keras.Model(inp, layers.Dense(4)(y))
+
+
+def _gemm_pairs_model():
+    """1x1 convolutions and a dense layer over rows for ECNN_GEMM3P, the three-row block on the column-pair filter:
+    row counts that leave 0, 1 and 2 rows after the triples (36, 25, 50: a last triple repeating a row), depths
+    16 (the least it takes), 20 (5 blocks a pass), 64, 200 (several passes) and 288 (the deepest); depth 12 keeps
+    ECNN_GEMM3."""
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+    keras.utils.set_random_seed(8)
+    inp = keras.Input((6, 6, 16))
+    x = layers.Conv2D(20, 1)(inp)                                   # 36 rows, depth 16
+    x = layers.Conv2D(64, 1, activation="relu")(x)                  # depth 20
+    x = layers.Conv2D(200, 1)(x)                                    # depth 64
+    x = layers.Conv2D(288, 1, activation="relu")(x)                 # depth 200
+    x = layers.Conv2D(18, 1)(x)                                     # depth 288
+    x = layers.Reshape((3, 3, 72))(x)
+    x = layers.Conv2D(20, 1)(x)                                     # 9 rows
+    x = layers.Reshape((5, 5, 36))(layers.Flatten()(layers.Conv2D(100, 1)(x)))  # 900 values: 25 rows of 36
+    x = layers.Conv2D(24, 1, activation="relu")(x)                  # 25 rows, depth 36
+    x = layers.Reshape((50, 12))(x)
+    x = layers.Dense(16)(x)                                         # 50 rows, depth 12: ECNN_GEMM3
+    x = layers.Dense(8)(x)                                          # 50 rows, depth 16: two rows after the triples
+    return keras.Model(inp, layers.Dense(5)(layers.Flatten()(x)))
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m33", "cortex-m55"])
+def test_gemm_column_pairs_are_bit_exact(cpu, tmp_path_factory):
+    """ECNN_GEMM3P on the DSP cores, every row count left after the triples, bit-exact with TFLM; the M0+ and the
+    M55 run the same layers from the plain filter."""
+    out = tmp_path_factory.getbasetemp() / "gemm_pairs"
+    plan = _golden_build(out, _gemm_pairs_model, (6, 6, 16), n=6, seed=13)
+    if plan is not None:
+        src = plan.texts["edgecnn_model.c"]
+        users = re.findall(r"ecnn_gemm_params \w+ = \{ \.rows = (\d+), \.depth = (\d+),[^\n]*\.rows3 = "
+                           r"ECNN_GEMM3P_FN\((\d+)\)[^\n]*\.pairs = ECNN_FOR_DSP", src)
+        got = {(int(r), int(d)) for r, d, _ in users}
+        assert {(36, 16), (36, 20), (36, 64), (36, 200), (36, 288), (9, 72), (25, 36), (50, 16)} <= got, got
+        assert {r % 3 for r, _ in got} == {0, 1, 2}
+        assert re.search(r"\.rows = 50, \.depth = 12,[^\n]*\.rows3 = ECNN_GEMM3_FN\(12\)", src)
+        write_engine(plan, out / "firmware" / "engine")
+    r = verify_qemu(out, TARGETS[cpu])
+    assert r["samples"] == 6 and r["bit_exact"] == 1.0, r.get("first_mismatch")
 
 
 def _per_tensor_dense_int8(model) -> bytes:
@@ -525,3 +572,78 @@ def test_the_deepest_kernel_call_chain_fits_the_reserved_stack(cpu, tmp_path):
                                         (tmp_path / "gemm3.ci").read_text())]
     assert len(rows3) == (PATHS[cpu] == "dsp"), rows3
     assert worst[0] + sum(rows3) + FIRMWARE_FRAMES <= target.stack_bytes, (cpu, worst, rows3)
+
+
+GUARD_MAIN = r"""
+/* Runs one ecnn_gemm layer of the generated model (LAYER: its params) on inputs.bin's rows, its output between
+ * two 64-byte runs of 0x5A; writes the whole buffer to outputs.bin. */
+#include <string.h>
+#include "board.h"
+#include "semihost.h"
+#include "edgecnn_model.c"
+
+void ecnn_mark_end(void);
+__attribute__((noinline)) void ecnn_mark_end(void) { __asm__ volatile("" ::: "memory"); }
+
+static int8_t in_buf[IN_BYTES];
+static int8_t out_buf[64 + OUT_BYTES + 64];
+
+int main(void)
+{
+    int in = ecnn_sh_open("inputs.bin", ECNN_SH_MODE_RB);
+    int out = ecnn_sh_open("outputs.bin", ECNN_SH_MODE_WB);
+    if (in < 0 || out < 0) {
+        return 1;
+    }
+    while (ecnn_sh_read(in, in_buf, sizeof in_buf) == sizeof in_buf) {
+        memset(out_buf, 0x5A, sizeof out_buf);
+        ecnn_gemm(&LAYER, in_buf, out_buf + 64);
+        if (ecnn_sh_write(out, out_buf, sizeof out_buf) != 0) {
+            return 1;
+        }
+    }
+    (void)ecnn_sh_close(in);
+    return ecnn_sh_close(out) == 0 ? 0 : 1;
+}
+"""
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m33"])
+def test_column_pair_gemms_write_only_their_output(cpu, tmp_path_factory, tmp_path):
+    """The column-pair GEMMs (ECNN_GEMM3P's last triple, which repeats a row and stores it twice, and the dense
+    x16_pairs4) store every output byte and nothing past either end: each layer runs alone on the core between
+    two guard runs of 0x5A. The model test cannot see a stray store that lands in a dead part of the arena."""
+    from deploy.devices.firmware import build_firmware
+    from deploy.devices.qemu import run_verify_firmware
+    from deploy.devices.toolchain import LDFLAGS
+    from toolkit.targets import get_board
+
+    test_gemm_column_pairs_are_bit_exact(cpu, tmp_path_factory)  # builds (or reuses) the model, checks it
+    test_dense_column_pairs_are_bit_exact(cpu, "channel", tmp_path_factory)
+    base = tmp_path_factory.getbasetemp()
+    target = TARGETS[cpu]
+    for build, rows_depth in ((base / "gemm_pairs", [(25, 36), (50, 16), (36, 288)]),
+                              (base / "dense_pairs_channel", [(1, 37), (1, 8)])):
+        fw = build_firmware(build, target, modes=("verify",))
+        edir = build / "firmware" / "engine"
+        src = (edir / "edgecnn_model.c").read_text()
+        objs = [fw.dir / "build" / f"{s}.o" for s in ("startup", "board_uart", "semihost")]
+        objs += [o for o in (build / "firmware" / ".objects").glob(f"{cpu}-*/ecnn_*.o")]
+        for rows, depth in rows_depth:
+            m = re.search(rf"ecnn_gemm_params (\w+) = \{{ \.rows = {rows}, \.depth = {depth}, \.cols = (\d+),"
+                          r"[^\n]*\.pairs = ECNN_FOR_DSP", src)
+            assert m, (build.name, rows, depth)
+            cols = int(m.group(2))
+            main = tmp_path / f"guard_{m.group(1)}.c"
+            main.write_text(GUARD_MAIN)
+            elf = tmp_path / f"guard_{m.group(1)}.elf"
+            subprocess.run(["arm-none-eabi-gcc", *cflags(target), f"-DLAYER={m.group(1)}",
+                            f"-DIN_BYTES={rows * depth}", f"-DOUT_BYTES={rows * cols}", "-I", str(fw.dir), "-I",
+                            str(edir), str(main), *map(str, objs), "-T", str(fw.dir / "linker.ld"), *LDFLAGS,
+                            "-o", str(elf)], check=True, capture_output=True, text=True)
+            x = make_inputs((rows * depth,), n=3, seed=rows + depth)
+            got = run_verify_firmware(elf, get_board(target), x, 128 + rows * cols, timeout=120).outputs
+            got = got.reshape(3, -1)
+            assert (got[:, :64] == 0x5A).all() and (got[:, 64 + rows * cols:] == 0x5A).all(), m.group(1)
+            body = got[:, 64:64 + rows * cols]
+            assert (body != 0x5A).mean() > 0.9, m.group(1)  # written (a few outputs may equal 0x5A = 90)

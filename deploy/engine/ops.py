@@ -570,10 +570,12 @@ def _gemm(ctx: OpContext, filt, bias, folded, mult, shift, rows: int, depth: int
             ("mult", f"{ctx.ident}_mult"), ("shift", f"{ctx.ident}_shift")]
     instances = []
     blocks = gemm3_blocks(rows, depth, cols, dict(fields)["rq_right"], amin, amax)
+    w = np.asarray(filt).reshape(cols, depth)
+    pairs = gemm_pairs(w) if blocks else dense_pairs(w) if rows == 1 else None
     if blocks:
-        instances.append(f"ECNN_GEMM3({depth}, {blocks})")
-        ptrs.append(("rows3", f"ECNN_GEMM3_FN({depth})"))
-    pairs = dense_pairs(np.asarray(filt).reshape(cols, depth)) if rows == 1 else None
+        kind = "ECNN_GEMM3P" if pairs is not None else "ECNN_GEMM3"  # every row through the block / triples
+        instances.append(f"{kind}({depth}, {blocks})")
+        ptrs.append(("rows3", f"{kind}_FN({depth})"))
     if pairs is not None:  # the DSP cores read only the pair layout, the other cores only the plain filter
         arrays[0].guard = "!defined(ECNN_MODEL_DSP)"
         arrays.append(_arr(ctx, "int32_t", "pairs", pairs, True, guard="defined(ECNN_MODEL_DSP)"))
@@ -587,29 +589,51 @@ def _gemm(ctx: OpContext, filt, bias, folded, mult, shift, rows: int, depth: int
 DENSE_PAIRS_MAX_DEPTH = 864  # the row widened (depth rounded up to 8) fits ECNN_GEMM_XS_WORDS (432) words
 
 
+def _pair_words(w: np.ndarray) -> np.ndarray | None:
+    """[cols / 2][depth / 2] words of the column-pair layout (x16_pairs4 in ecnn_conv_dsp.h) of the filter w
+    [cols][depth] (cols even, depth a multiple of 4), or None where the DSP kernels cannot split it exactly.
+    Columns L = 2i and H = 2i + 1 share each word: for the widened pair (x[a], x[b]) the bytes L[a], H'[a],
+    L[b], H'[b] (lowest first) with H'[k] = H[k] - (L[k] < 0), so that each halfword is L[k] + 256 H[k]; per 4
+    values k the words for (x[k], x[k+2]) then (x[k+1], x[k+3]). Needs H' >= -128 and, for the exact split of H's
+    sum from the SMLAD of the whole word, |H.x| < 2^23 for every int8 row x: 128 sum|H| < 2^23."""
+    w = np.asarray(w, np.int64)
+    lo, hi = w[0::2], w[1::2] - (w[0::2] < 0)
+    if hi.size == 0 or hi.min() < -128 or (128 * np.abs(w[1::2]).sum(axis=1)).max() >= 2 ** 23:
+        return None
+    order = np.arange(w.shape[1]).reshape(-1, 2, 2).transpose(0, 2, 1).reshape(-1)  # k, k + 2, k + 1, k + 3
+    halves = (lo[:, order] & 0xFF) | ((hi[:, order] & 0xFF) << 8)
+    return (halves[:, 0::2] | (halves[:, 1::2] << 16)).astype(np.uint32)
+
+
 def dense_pairs(w: np.ndarray) -> np.ndarray | None:
-    """The filter [cols][depth] of a one-row GEMM (a dense layer) in the DSP cores' column-pair layout
-    (x16_pairs4 in ecnn_conv_dsp.h) as int32 words, or None where it does not apply. Columns L = 2i and H = 2i + 1
-    share each word: for the widened pair (x[a], x[b]) the bytes L[a], H'[a], L[b], H'[b] (lowest first) with
-    H'[k] = H[k] - (L[k] < 0), so that each halfword is L[k] + 256 H[k]. Four columns a group, per 4 values of
-    depth k: pair 0's words for (x[k], x[k+2]) and (x[k+1], x[k+3]), then pair 1's; the depth zero padded to a
-    multiple of 8. Needs cols a multiple of 4, H' >= -128 and, for the exact split of H's sum from the SMLAD of
-    the whole word, |H.x| < 2^23 for every int8 row x: 128 sum|H| < 2^23."""
+    """The filter [cols][depth] of a one-row GEMM (a dense layer) in the DSP cores' column-pair layout for
+    x16_pairs4 (_pair_words) as int32 words, or None where it does not apply: four columns a group, per 4 values
+    of depth pair 0's two words then pair 1's; the depth zero padded to a multiple of 8. Needs cols a multiple
+    of 4 and depth + padding at most DENSE_PAIRS_MAX_DEPTH."""
     cols, depth = w.shape
     n8 = -(-depth // 8) * 8
     if cols % 4 or depth < 4 or n8 > DENSE_PAIRS_MAX_DEPTH:
         return None
-    w = np.pad(np.asarray(w, np.int64), ((0, 0), (0, n8 - depth)))
-    lo, hi = w[0::2], w[1::2] - (w[0::2] < 0)
-    if hi.min() < -128 or (128 * np.abs(w[1::2]).sum(axis=1)).max() >= 2 ** 23:
+    words = _pair_words(np.pad(np.asarray(w, np.int64), ((0, 0), (0, n8 - depth))))
+    if words is None:
         return None
-    # per pair and 4 values k: halfword columns (k, k + 2) then (k + 1, k + 3)
-    order = np.arange(n8).reshape(-1, 2, 2).transpose(0, 2, 1).reshape(-1)
-    halves = (lo[:, order] & 0xFF) | ((hi[:, order] & 0xFF) << 8)        # [pairs][n8] uint16 as int64
-    words = (halves[:, 0::2] | (halves[:, 1::2] << 16)).astype(np.uint32)  # [pairs][n8 / 2]
     # [quads][2 pairs][n8 / 4 blocks][2 words] -> [quads][blocks][2 pairs][2 words]
     words = words.reshape(cols // 4, 2, n8 // 4, 2).transpose(0, 2, 1, 3)
     return words.reshape(-1).view(np.int32)
+
+
+GEMM3P_MIN_DEPTH = 16  # below, H's fix-up after the loop costs about what the pair words save in it
+
+
+def gemm_pairs(w: np.ndarray) -> np.ndarray | None:
+    """The filter [cols][depth] of a GEMM that takes ECNN_GEMM3 (cols even, depth a multiple of 4) in the column-pair
+    layout for ECNN_GEMM3P (_pair_words: pair by pair, per 4 values its two words), as int32 words; None where
+    that does not apply or does not pay (depth below GEMM3P_MIN_DEPTH)."""
+    cols, depth = w.shape
+    if cols % 2 or depth % 4 or depth < GEMM3P_MIN_DEPTH:
+        return None
+    words = _pair_words(w)
+    return None if words is None else words.reshape(-1).view(np.int32)
 
 
 GEMM3_MAX_DEPTH = 288  # three rows widened (3 depth / 2 words) fit ECNN_GEMM_XS_WORDS (432) in ecnn_conv.c

@@ -123,6 +123,24 @@ ECNN_INLINE void gemm_rows(const ecnn_gemm_params *p, const int8_t *in, int8_t *
     kc.hi = p->act_max;
 #endif
 #if defined(ECNN_DOT_DSP)
+    if (p->rows3 && p->pairs) { /* the block on the column-pair filter (ECNN_GEMM3P) takes every row: a last one
+                                 * or two as a triple that repeats the last row, stored twice at the same place */
+        ecnn_gemm_params g = *p;
+        g.y_stride = cols;
+        g.y_stride2 = 2 * cols;
+        for (; r + 3 <= p->rows; r += 3) {
+            ecnn_widen3(in + r * n, in + (r + 1) * n, in + (r + 2) * n, n, xs);
+            p->rows3(&g, xs, out + r * cols);
+        }
+        if (r < p->rows) {
+            const int8_t *x1 = in + (p->rows - 1) * n;
+            g.y_stride = (p->rows - 1 - r) * cols;
+            g.y_stride2 = g.y_stride;
+            ecnn_widen3(in + r * n, x1, x1, n, xs);
+            p->rows3(&g, xs, out + r * cols);
+        }
+        return;
+    }
     if (p->rows3) { /* the model's block specialized on n: rows three at a time */
         for (; r + 3 <= p->rows; r += 3) {
             ecnn_widen3(in + r * n, in + (r + 1) * n, in + (r + 2) * n, n, xs);

@@ -53,7 +53,8 @@ typedef struct {
     int8_t *y, *yend;            /* row 0's output of the pair; row 0's end */
     const uint32_t *xs;          /* the widened rows */
     const int8_t *fend;          /* the pair's filter end (several passes of nb blocks) */
-    int32_t ystride, ms4, oo21;  /* bytes from one row's output to the next; 4 * mult_stride; 2 out_offset + 1 */
+    int32_t ystride, ms4, oo21;  /* bytes from one row's outputs to the next; 4 * mult_stride; 2 out_offset + 1 */
+    int32_t ystride2;            /* ECNN_GEMM3P: bytes from row 0's outputs to row 2's */
 } ecnn_gemm3_state;
 
 ECNN_DOT_INLINE void ecnn_gemm3_init(ecnn_gemm3_state *st, const ecnn_gemm_params *p, const uint32_t *xs, int8_t *y)
@@ -69,6 +70,7 @@ ECNN_DOT_INLINE void ecnn_gemm3_init(ecnn_gemm3_state *st, const ecnn_gemm_param
     st->ystride = p->y_stride ? p->y_stride : p->cols;
     st->ms4 = p->mult_stride * 4;
     st->oo21 = p->out_offset * 2 + 1;
+    st->ystride2 = 2 * st->ystride;
 }
 
 /* Widened row r (0..2) against the pair's filter halves: LDRD of its two words, four SMLAD. */
@@ -167,6 +169,94 @@ ECNN_DOT_INLINE void ecnn_gemm3_init(ecnn_gemm3_state *st, const ecnn_gemm_param
     "cmp    %[v], %[w]\n\t"                                                                                       \
     "bne    0b\n\t"
 
+/* ECNN_GEMM3P: the same block on the column-pair filter of ecnn_gemm_params.pairs (ecnn_conv_dsp.h's x16_pairs4
+ * explains the trick; deploy.engine.ops.gemm_pairs writes it): per column pair and 4 values of depth two words,
+ * for the widened words (x[k], x[k+2]) and (x[k+1], x[k+3]), one LDRD. Their raw halfwords L + 256 H go to the
+ * accumulators a (A), their SXTB16 halves L to b (B): per 4 values 1 LDRD, 2 SXTB16, 3 LDRD, 12 SMLAD = 18
+ * instructions per 24 products (ECNN_GEMM3: 21). After the depth, H = (A - B) >> 8 plus H's bias; L's sums are
+ * in b. Rows 1 and 2 are stored at ystride and ystride2 from row 0 (ecnn_gemm runs a last one or two rows as a
+ * triple that repeats a row, its outputs stored twice at the same place). */
+#define ECNN_GEMM3P_ASM(N, NB)                                                                                    \
+    "0:\n\t"                                                                                                      \
+    "ldr    %[t], %[sf]\n\t"                                                                                      \
+    "ldr    %[s], %[sxs]\n\t"                                                                                     \
+    "ldr    %[v], %[sbias]\n\t"                                                                                   \
+    "ldr    %[a0], [%[v]], #8\n\t"                                                                                \
+    "str    %[v], %[sbias]\n\t"                                                                                   \
+    "mov    %[b0], %[a0]\n\t"                                                                                     \
+    "mov    %[a1], %[a0]\n\t"                                                                                     \
+    "mov    %[b1], %[a0]\n\t"                                                                                     \
+    "mov    %[a2], %[a0]\n\t"                                                                                     \
+    "mov    %[b2], %[a0]\n\t"                                                                                     \
+    ".if (" N " / 4) > " NB "\n\t"                                                                                \
+    "add    %[v], %[t], #(2 * " N ")\n\t"                                                                         \
+    "str    %[v], %[sfend]\n\t"                                                                                   \
+    ".endif\n\t"                                                                                                  \
+    "1:\n\t"                                                                                                      \
+    ".set   .Lecnn_o, 0\n\t"                                                                                      \
+    ".rept  " NB "\n\t"                                                                                           \
+    "ldrd   %[w], %[wb], [%[t], #(2 * .Lecnn_o)]\n\t"                                                             \
+    "sxtb16 %[v], %[w]\n\t"                                                                                       \
+    "sxtb16 %[vb], %[wb]\n\t"                                                                                     \
+    ECNN_GEMM3_ROW("0", "a0", "b0") ECNN_GEMM3_ROW("8", "a1", "b1") ECNN_GEMM3_ROW("16", "a2", "b2")              \
+    ".set   .Lecnn_o, .Lecnn_o + 4\n\t"                                                                           \
+    ".endr\n\t"                                                                                                   \
+    ".if (" N " / 4) > " NB "\n\t"                                                                                \
+    "add    %[t], %[t], #(8 * " NB ")\n\t"                                                                        \
+    "add    %[s], %[s], #(24 * " NB ")\n\t"                                                                       \
+    "ldr    %[v], %[sfend]\n\t"                                                                                   \
+    "cmp    %[t], %[v]\n\t"                                                                                       \
+    "bne    1b\n\t"                                                                                               \
+    ".else\n\t"                                                                                                   \
+    "add    %[t], %[t], #(2 * " N ")\n\t"                                                                         \
+    ".endif\n\t"                                                                                                  \
+    "str    %[t], %[sf]\n\t" /* the next pair's filter */                                                         \
+    "ldr    %[v], %[sbias]\n\t"                                                                                   \
+    "ldr    %[v], [%[v], #-4]\n\t" /* H's bias */                                                                 \
+    "sub    %[a0], %[a0], %[b0]\n\t"                                                                              \
+    "add    %[a0], %[v], %[a0], asr #8\n\t"                                                                       \
+    "sub    %[a1], %[a1], %[b1]\n\t"                                                                              \
+    "add    %[a1], %[v], %[a1], asr #8\n\t"                                                                       \
+    "sub    %[a2], %[a2], %[b2]\n\t"                                                                              \
+    "add    %[a2], %[v], %[a2], asr #8\n\t"                                                                       \
+    "ldr    %[s], %[sms4]\n\t"                                                                                    \
+    "ldr    %[v], %[smult]\n\t"                                                                                   \
+    "ldr    %[xa], [%[v]]\n\t"                                                                                    \
+    "ldr    %[xb], [%[v], %[s]]\n\t"                                                                              \
+    "add    %[v], %[v], %[s], lsl #1\n\t"                                                                         \
+    "str    %[v], %[smult]\n\t"                                                                                   \
+    "ldr    %[v], %[sshift]\n\t"                                                                                  \
+    "ldr    %[w], [%[v]]\n\t"                                                                                     \
+    "ldr    %[wb], [%[v], %[s]]\n\t"                                                                              \
+    "add    %[v], %[v], %[s], lsl #1\n\t"                                                                         \
+    "str    %[v], %[sshift]\n\t"                                                                                  \
+    "ldr    %[s], %[soo21]\n\t"                                                                                   \
+    "mvn    %[v], %[w]\n\t"                                                                                       \
+    "lsl    %[v], %[s], %[v]\n\t"                                                                                 \
+    "rsb    %[w], %[w], #0\n\t"                                                                                   \
+    "mvn    %[vb], %[wb]\n\t"                                                                                     \
+    "lsl    %[vb], %[s], %[vb]\n\t"                                                                               \
+    "rsb    %[wb], %[wb], #0\n\t"                                                                                 \
+    ECNN_GEMM3_RQ("b0", "xa", "v", "w") ECNN_GEMM3_RQ("b1", "xa", "v", "w") ECNN_GEMM3_RQ("b2", "xa", "v", "w")   \
+    ECNN_GEMM3_RQ("a0", "xb", "vb", "wb") ECNN_GEMM3_RQ("a1", "xb", "vb", "wb")                                   \
+    ECNN_GEMM3_RQ("a2", "xb", "vb", "wb")                                                                         \
+    "ldr    %[v], %[sy]\n\t"                                                                                      \
+    "ldr    %[w], %[systride]\n\t"                                                                                \
+    "strb   %[b0], [%[v]]\n\t"                                                                                    \
+    "strb   %[a0], [%[v], #1]\n\t"                                                                                \
+    "add    %[wb], %[v], %[w]\n\t"                                                                                \
+    "strb   %[b1], [%[wb]]\n\t"                                                                                   \
+    "strb   %[a1], [%[wb], #1]\n\t"                                                                               \
+    "ldr    %[w], %[systride2]\n\t"                                                                               \
+    "add    %[wb], %[v], %[w]\n\t"                                                                                \
+    "strb   %[b2], [%[wb]]\n\t"                                                                                   \
+    "strb   %[a2], [%[wb], #1]\n\t"                                                                               \
+    "add    %[v], %[v], #2\n\t"                                                                                   \
+    "str    %[v], %[sy]\n\t"                                                                                      \
+    "ldr    %[w], %[syend]\n\t"                                                                                   \
+    "cmp    %[v], %[w]\n\t"                                                                                       \
+    "bne    0b\n\t"
+
 #define ECNN_GEMM3_FN(n) ecnn_gemm3_##n
 /* n: the depth (a multiple of 4, 3 n / 2 words fit ecnn_gemm's buffer); nb: blocks per pass, (n / 4) % nb == 0.
  * For a layer with rq_right, act range -128..127 and an even column count (the code generator checks). */
@@ -185,9 +275,34 @@ ECNN_DOT_INLINE void ecnn_gemm3_init(ecnn_gemm3_state *st, const ecnn_gemm_param
                            [systride] "m"(st.ystride), [sms4] "m"(st.ms4), [soo21] "m"(st.oo21)                   \
                          : "cc", "memory");                                                                       \
     }
+
+#define ECNN_GEMM3P_FN(n) ecnn_gemm3p_##n
+/* ECNN_GEMM3 on the column-pair filter p->pairs, for ecnn_gemm only: rows 1 and 2 stored at p->y_stride and
+ * p->y_stride2 from row 0 (ecnn_gemm sets both). */
+#define ECNN_GEMM3P(n, nb)                                                                                        \
+    __attribute__((noinline)) static void ecnn_gemm3p_##n(const ecnn_gemm_params *p, const uint32_t *xs, int8_t *y) \
+    {                                                                                                             \
+        ecnn_gemm3_state st;                                                                                      \
+        uint32_t a0, b0, a1, b1, a2, b2, w, wb, v, vb, xa, xb, s, t;                                              \
+        ecnn_gemm3_init(&st, p, xs, y);                                                                           \
+        st.f = (const int8_t *)p->pairs;                                                                          \
+        st.ystride = p->y_stride;                                                                                 \
+        st.ystride2 = p->y_stride2;                                                                               \
+        __asm__ volatile(ECNN_GEMM3P_ASM(#n, #nb)                                                                 \
+                         : [a0] "=&r"(a0), [b0] "=&r"(b0), [a1] "=&r"(a1), [b1] "=&r"(b1), [a2] "=&r"(a2),        \
+                           [b2] "=&r"(b2), [w] "=&r"(w), [wb] "=&r"(wb), [v] "=&r"(v), [vb] "=&r"(vb),            \
+                           [xa] "=&r"(xa), [xb] "=&r"(xb), [s] "=&r"(s), [t] "=&r"(t)                             \
+                         : [sf] "m"(st.f), [sbias] "m"(st.bias), [smult] "m"(st.mult), [sshift] "m"(st.shift),    \
+                           [sy] "m"(st.y), [syend] "m"(st.yend), [sxs] "m"(st.xs), [sfend] "m"(st.fend),          \
+                           [systride] "m"(st.ystride), [sms4] "m"(st.ms4), [soo21] "m"(st.oo21),                  \
+                           [systride2] "m"(st.ystride2)                                                           \
+                         : "cc", "memory");                                                                       \
+    }
 #else
 #define ECNN_GEMM3_FN(n) 0
 #define ECNN_GEMM3(n, nb)
+#define ECNN_GEMM3P_FN(n) 0
+#define ECNN_GEMM3P(n, nb)
 #endif
 
 #endif /* ECNN_GEMM3_H */

@@ -111,9 +111,12 @@ typedef struct ecnn_gemm_params_s {
     /* DSP cores: every column of three rows (ECNN_GEMM3 in ecnn_gemm3.h, specialized on depth); 0 elsewhere */
     void (*rows3)(const struct ecnn_gemm_params_s *p, const uint32_t *xs, int8_t *y);
     int32_t y_stride;               /* rows3: bytes from one row's outputs to the next; 0: cols */
-    /* DSP cores, one row (a dense layer), cols a multiple of 4, depth rounded up to 8 at most 864: the filter as
-     * column pairs (x16_pairs4 in ecnn_conv_dsp.h, from deploy.engine.ops.dense_pairs); filter is then 0 there */
+    /* DSP cores, the filter as column pairs (filter is then 0 there): with rows3 (ECNN_GEMM3P, ecnn_gemm3.h;
+     * deploy.engine.ops.gemm_pairs) every row goes through the three-row block; without it one row (a dense
+     * layer; cols a multiple of 4, depth rounded up to 8 at most 864: x16_pairs4 in ecnn_conv_dsp.h,
+     * deploy.engine.ops.dense_pairs) */
     const int32_t *pairs;
+    int32_t y_stride2;              /* ECNN_GEMM3P: bytes from row 0's outputs to row 2's (set by ecnn_gemm) */
 } ecnn_gemm_params;
 
 void ecnn_gemm(const ecnn_gemm_params *p, const int8_t *in, int8_t *out);
