@@ -19,14 +19,19 @@ def copy_build(src: Path, dest: Path) -> Path:
 
 def corrupt_second_conv(build: Path) -> None:
     """Flip the first weight of the second convolution in a build's generated engine to the other int8
-    extreme, so that verification must fail there (conv_2d_1, op 1)."""
+    extreme, so that verification must fail there (conv_2d_1, op 1); in the DSP cores' column-pair copy of the
+    filter too, where the layer has one (its first word: the low byte is that weight)."""
     import re
 
     src = Path(build) / "firmware" / "engine" / "edgecnn_model.c"
     text = src.read_text()
     m = re.search(r"static const int8_t (conv_2d_1_filter)\[\d+\] = \{\n    (-?\d+),", text)
     assert m, "the second convolution's filter array was not found"
-    src.write_text(text[:m.start(2)] + str(127 if int(m.group(2)) < 0 else -128) + text[m.end(2):])
+    text = text[:m.start(2)] + str(127 if int(m.group(2)) < 0 else -128) + text[m.end(2):]
+    m = re.search(r"static const int32_t conv_2d_1_pairs\[\d+\] = \{\n    (-?\d+),", text)
+    if m:
+        text = text[:m.start(1)] + str(int(m.group(1)) ^ 0x40) + text[m.end(1):]
+    src.write_text(text)
 
 
 def copy_untrained(src: Path, dest: Path) -> Path:

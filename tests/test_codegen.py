@@ -415,3 +415,19 @@ def test_guarded_constants_are_counted_for_the_core_that_compiles_them(tmp_path)
     assert [a.compiled_on(p) for p in ("plain", "dsp", "mve")] == [True, True, False]
     with pytest.raises(ValueError):
         CArray("int8_t", "b", np.zeros(3), guard="defined(FOO)").compiled_on("dsp")
+
+
+def test_triples_cover_only_what_the_scratch_and_the_block_hold():
+    """ops.triples_cover: a 3x3 kernel with padding 1 leaves at most two border windows in any three pixels
+    (row-major or within a row) when rows have 3 pixels or more; rows of 1 or 2 pixels, padding 2 and kernel
+    rows the block cannot read in place (not a multiple of 4 values, more than ECNN_TRIPLE_MAX_RUN) do not."""
+    from deploy.engine.ops import TRIPLE_MAX_RUN, triples_cover
+
+    assert triples_cover((5, 10), 10, (3, 3), 1, 1, 24)
+    assert triples_cover((4, 4), 8, (3, 3), 2, 1, 24)            # stride 2: the right column stays inside
+    assert triples_cover((4, 3), 3, (3, 3), 1, 1, 24)            # rows of 3: both borders in one three
+    assert not triples_cover((4, 2), 2, (3, 3), 1, 1, 24)        # rows of 2: three border windows in a row
+    assert not triples_cover((5, 10), 10, (5, 5), 1, 2, 40)      # padding 2: columns 8, 9, 0 all cross
+    assert triples_cover((5, 6), 10, (5, 5), 1, 0, 40)           # no padding: nothing crosses
+    assert not triples_cover((5, 10), 10, (3, 3), 1, 1, 18)      # 18 values a kernel row
+    assert not triples_cover((5, 10), 10, (3, 3), 1, 1, TRIPLE_MAX_RUN + 4)

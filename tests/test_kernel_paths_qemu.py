@@ -152,9 +152,10 @@ def _golden_build(out, make_model, in_shape, n: int, seed: int):
 def _gemm3_model():
     """Layers for the DSP cores' three-row block specialized on the depth (ECNN_GEMM3, ecnn_gemm3.h): GEMMs with
     one pass of unrolled blocks and with several, row counts that leave one row and two rows after the triples,
-    a GEMM that runs in place, a dense layer over 50 rows; 3x3 windows read in place (a row's inside triples, its
-    border pixels in pairs), short kernel rows copied three windows at a time, and the fused residual block's
-    rows."""
+    a GEMM that runs in place, a dense layer over 50 rows; 3x3 windows read in place, short kernel rows copied
+    three windows at a time, and the fused residual block's rows (these take the column-pair block, ECNN_GEMM3P);
+    a 5x5 kernel with padding 2, whose threes can hold three border windows: ECNN_GEMM3 where they do not, the
+    two-pixel paths where they do."""
     from tensorflow import keras
     from tensorflow.keras import layers
 
@@ -168,6 +169,7 @@ def _gemm3_model():
     x = layers.Conv2D(12, 1)(x)                                     # 50 rows = 16*3+2
     x = layers.Conv2D(8, 3, padding="same")(x)                      # windows in place: depth 108, run 36
     x = layers.Conv2D(8, (3, 1), padding="same")(x)                 # short rows (8 values): copied, depth 24
+    x = layers.Conv2D(8, 5, padding="same")(x)                      # pad 2: threes of 3 border windows: ECNN_GEMM3
     y = layers.Conv2D(8, 3, padding="same", activation="relu")(x)   # residual block (fused): rows of 10
     y = layers.Conv2D(8, 3, padding="same")(y)
     x = layers.Activation("relu")(layers.Add()([x, y]))
@@ -186,13 +188,15 @@ def test_three_row_dsp_block_is_bit_exact(cpu, tmp_path_factory):
     if plan is not None:
         src = plan.texts["edgecnn_model.c"]
         instances = set(re.findall(r"^ECNN_GEMM3\((\d+), (\d+)\)$", src, re.M))
-        want = {("12", "3"), ("72", "9"), ("108", "9"), ("24", "6"), ("8", "2")}
-        assert want <= instances, instances  # 72: the residual block's windows
-        # GEMMs of depth 16 and more take the column-pair block (test_gemm_column_pairs_are_bit_exact)
-        assert set(re.findall(r"^ECNN_GEMM3P\((\d+), (\d+)\)$", src, re.M)) == {("16", "4"), ("72", "9"),
-                                                                                 ("136", "2")}
+        assert instances == {("12", "3"), ("8", "2"), ("200", "10")}, instances
+        # GEMMs and convolutions of depth 16 and more whose every pixel the block can take use the column-pair
+        # filter (test_gemm_column_pairs_are_bit_exact): 72, the GEMM and the residual block's windows
+        assert set(re.findall(r"^ECNN_GEMM3P\((\d+), (\d+)\)$", src, re.M)) == {
+            ("16", "4"), ("72", "9"), ("136", "2"), ("108", "9"), ("24", "6")}
         users = re.findall(r"static const (ecnn_\w+_params) \w+ = \{[^\n]*\.rows3 = ECNN_GEMM3_FN\((\d+)\)", src)
-        assert ("ecnn_gemm_params", "8") in users and ("ecnn_conv_params", "108") in users, users
+        assert ("ecnn_gemm_params", "8") in users and ("ecnn_conv_params", "200") in users, users
+        users = re.findall(r"static const (ecnn_\w+_params) \w+ = \{[^\n]*\.rows3 = ECNN_GEMM3P_FN\((\d+)\)", src)
+        assert ("ecnn_conv_params", "108") in users and ("ecnn_conv_params", "72") in users, users
         assert "ecnn_resblock(&" in src, "the residual block is no longer fused"
         assert any(o["in_place"] for o in plan.info.ops if o["kernel"] == "ecnn_gemm"), "no GEMM runs in place"
         write_engine(plan, out / "firmware" / "engine")
@@ -296,6 +300,44 @@ def test_gemm_column_pairs_are_bit_exact(cpu, tmp_path_factory):
         assert {(36, 16), (36, 20), (36, 64), (36, 200), (36, 288), (9, 72), (25, 36), (50, 16)} <= got, got
         assert {r % 3 for r, _ in got} == {0, 1, 2}
         assert re.search(r"\.rows = 50, \.depth = 12,[^\n]*\.rows3 = ECNN_GEMM3_FN\(12\)", src)
+        write_engine(plan, out / "firmware" / "engine")
+    r = verify_qemu(out, TARGETS[cpu])
+    assert r["samples"] == 6 and r["bit_exact"] == 1.0, r.get("first_mismatch")
+
+
+def _conv_pairs_model():
+    """Convolutions for ECNN_GEMM3P, every pixel through the three-pixel block: 56 pixels (two left after the
+    threes) of short kernel rows (12 values: every window copied), stride 2 with 16 pixels (one left), and fused
+    residual blocks on rows of 4 and of 8 pixels (one and two left in each row)."""
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+    keras.utils.set_random_seed(9)
+    inp = keras.Input((7, 8, 4))
+    x = layers.Conv2D(8, 3, padding="same")(inp)                          # 7 x 8, run 12, depth 36
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)  # 4 x 4, depth 72
+    y = layers.Conv2D(16, 3, padding="same", activation="relu")(x)        # residual block, rows of 4, depth 144
+    x = layers.Activation("relu")(layers.Add()([x, layers.Conv2D(16, 3, padding="same")(y)]))
+    x = layers.Reshape((2, 8, 16))(x)
+    y = layers.Conv2D(16, 3, padding="same", activation="relu")(x)        # residual block, rows of 8
+    x = layers.Activation("relu")(layers.Add()([x, layers.Conv2D(16, 3, padding="same")(y)]))
+    return keras.Model(inp, layers.Dense(5)(layers.Flatten()(x)))
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m33", "cortex-m55"])
+def test_conv_column_pairs_are_bit_exact(cpu, tmp_path_factory):
+    """ECNN_GEMM3P in ecnn_conv2d_fast and in the fused residual block's rows (ecnn_conv_row3), the last one or
+    two pixels of the layer or of the row repeated in the triple, bit-exact with TFLM on the DSP cores; the M0+
+    and the M55 run the plain filter."""
+    out = tmp_path_factory.getbasetemp() / "conv_pairs"
+    plan = _golden_build(out, _conv_pairs_model, (7, 8, 4), n=6, seed=15)
+    if plan is not None:
+        src = plan.texts["edgecnn_model.c"]
+        pairs = re.findall(r"ecnn_conv_params \w+ = \{ \.in_h = \d+, \.in_w = \d+, \.in_c = \d+, \.out_h = (\d+), "
+                           r"\.out_w = (\d+),[^\n]*\.rows3 = ECNN_GEMM3P_FN\((\d+)\)[^\n]*\.pairs = ECNN_FOR_DSP", src)
+        assert sorted(pairs) == sorted([("7", "8", "36"), ("4", "4", "72"), ("4", "4", "144"), ("4", "4", "144"),
+                                        ("2", "8", "144"), ("2", "8", "144")]), pairs
+        assert src.count("ecnn_resblock(&") == 2, "the residual blocks are no longer fused"
         write_engine(plan, out / "firmware" / "engine")
     r = verify_qemu(out, TARGETS[cpu])
     assert r["samples"] == 6 and r["bit_exact"] == 1.0, r.get("first_mismatch")
@@ -575,8 +617,8 @@ def test_the_deepest_kernel_call_chain_fits_the_reserved_stack(cpu, tmp_path):
 
 
 GUARD_MAIN = r"""
-/* Runs one ecnn_gemm layer of the generated model (LAYER: its params) on inputs.bin's rows, its output between
- * two 64-byte runs of 0x5A; writes the whole buffer to outputs.bin. */
+/* Runs one layer of the generated model (CALL: ecnn_gemm or ecnn_conv2d_fast on LAYER, its params) on
+ * inputs.bin's rows, its output between two 64-byte runs of 0x5A; writes the whole buffer to outputs.bin. */
 #include <string.h>
 #include "board.h"
 #include "semihost.h"
@@ -587,6 +629,7 @@ __attribute__((noinline)) void ecnn_mark_end(void) { __asm__ volatile("" ::: "me
 
 static int8_t in_buf[IN_BYTES];
 static int8_t out_buf[64 + OUT_BYTES + 64];
+static int8_t scratch[4096];
 
 int main(void)
 {
@@ -597,7 +640,8 @@ int main(void)
     }
     while (ecnn_sh_read(in, in_buf, sizeof in_buf) == sizeof in_buf) {
         memset(out_buf, 0x5A, sizeof out_buf);
-        ecnn_gemm(&LAYER, in_buf, out_buf + 64);
+        (void)scratch;
+        CALL;
         if (ecnn_sh_write(out, out_buf, sizeof out_buf) != 0) {
             return 1;
         }
@@ -609,10 +653,11 @@ int main(void)
 
 
 @pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m33"])
-def test_column_pair_gemms_write_only_their_output(cpu, tmp_path_factory, tmp_path):
-    """The column-pair GEMMs (ECNN_GEMM3P's last triple, which repeats a row and stores it twice, and the dense
-    x16_pairs4) store every output byte and nothing past either end: each layer runs alone on the core between
-    two guard runs of 0x5A. The model test cannot see a stray store that lands in a dead part of the arena."""
+def test_column_pair_layers_write_only_their_output(cpu, tmp_path_factory, tmp_path):
+    """The column-pair GEMMs and convolutions (ECNN_GEMM3P's last triple, which repeats a row or pixel and stores
+    it twice, and the dense x16_pairs4) store every output byte and nothing past either end: each layer runs
+    alone on the core between two guard runs of 0x5A. The model tests cannot see a stray store that lands in a
+    dead part of the arena."""
     from deploy.devices.firmware import build_firmware
     from deploy.devices.qemu import run_verify_firmware
     from deploy.devices.toolchain import LDFLAGS
@@ -622,28 +667,38 @@ def test_column_pair_gemms_write_only_their_output(cpu, tmp_path_factory, tmp_pa
     test_dense_column_pairs_are_bit_exact(cpu, "channel", tmp_path_factory)
     base = tmp_path_factory.getbasetemp()
     target = TARGETS[cpu]
+    test_conv_column_pairs_are_bit_exact(cpu, tmp_path_factory)
     for build, rows_depth in ((base / "gemm_pairs", [(25, 36), (50, 16), (36, 288)]),
-                              (base / "dense_pairs_channel", [(1, 37), (1, 8)])):
+                              (base / "dense_pairs_channel", [(1, 37), (1, 8)]),
+                              (base / "conv_pairs", [((7, 8, 4), 8), ((7, 8, 8), 16)])):
         fw = build_firmware(build, target, modes=("verify",))
         edir = build / "firmware" / "engine"
         src = (edir / "edgecnn_model.c").read_text()
         objs = [fw.dir / "build" / f"{s}.o" for s in ("startup", "board_uart", "semihost")]
         objs += [o for o in (build / "firmware" / ".objects").glob(f"{cpu}-*/ecnn_*.o")]
         for rows, depth in rows_depth:
-            m = re.search(rf"ecnn_gemm_params (\w+) = \{{ \.rows = {rows}, \.depth = {depth}, \.cols = (\d+),"
-                          r"[^\n]*\.pairs = ECNN_FOR_DSP", src)
-            assert m, (build.name, rows, depth)
-            cols = int(m.group(2))
+            if isinstance(rows, tuple):  # a convolution: input (h, w, c), output channels
+                m = re.search(rf"ecnn_conv_params (\w+) = \{{ \.in_h = {rows[0]}, \.in_w = {rows[1]}, "
+                              rf"\.in_c = {rows[2]}, \.out_h = (\d+), \.out_w = (\d+), \.out_c = {depth},"
+                              r"[^\n]*\.pairs = ECNN_FOR_DSP", src)
+                assert m, (build.name, rows, depth)
+                call = f"ecnn_conv2d_fast(&{m.group(1)}, in_buf, out_buf + 64, scratch)"
+                in_bytes, out_bytes = int(np.prod(rows)), int(m.group(2)) * int(m.group(3)) * depth
+            else:
+                m = re.search(rf"ecnn_gemm_params (\w+) = \{{ \.rows = {rows}, \.depth = {depth}, "
+                              r"\.cols = (\d+),[^\n]*\.pairs = ECNN_FOR_DSP", src)
+                assert m, (build.name, rows, depth)
+                call = f"ecnn_gemm(&{m.group(1)}, in_buf, out_buf + 64)"
+                in_bytes, out_bytes = rows * depth, rows * int(m.group(2))
             main = tmp_path / f"guard_{m.group(1)}.c"
             main.write_text(GUARD_MAIN)
             elf = tmp_path / f"guard_{m.group(1)}.elf"
-            subprocess.run(["arm-none-eabi-gcc", *cflags(target), f"-DLAYER={m.group(1)}",
-                            f"-DIN_BYTES={rows * depth}", f"-DOUT_BYTES={rows * cols}", "-I", str(fw.dir), "-I",
-                            str(edir), str(main), *map(str, objs), "-T", str(fw.dir / "linker.ld"), *LDFLAGS,
-                            "-o", str(elf)], check=True, capture_output=True, text=True)
-            x = make_inputs((rows * depth,), n=3, seed=rows + depth)
-            got = run_verify_firmware(elf, get_board(target), x, 128 + rows * cols, timeout=120).outputs
-            got = got.reshape(3, -1)
-            assert (got[:, :64] == 0x5A).all() and (got[:, 64 + rows * cols:] == 0x5A).all(), m.group(1)
-            body = got[:, 64:64 + rows * cols]
+            subprocess.run(["arm-none-eabi-gcc", *cflags(target), f"-DCALL={call}", f"-DIN_BYTES={in_bytes}",
+                            f"-DOUT_BYTES={out_bytes}", "-I", str(fw.dir), "-I", str(edir), str(main),
+                            *map(str, objs), "-T", str(fw.dir / "linker.ld"), *LDFLAGS, "-o", str(elf)],
+                           check=True, capture_output=True, text=True)
+            x = make_inputs((in_bytes,), n=3, seed=in_bytes % 1000)
+            got = run_verify_firmware(elf, get_board(target), x, 128 + out_bytes, timeout=120).outputs.reshape(3, -1)
+            assert (got[:, :64] == 0x5A).all() and (got[:, 64 + out_bytes:] == 0x5A).all(), m.group(1)
+            body = got[:, 64:64 + out_bytes]
             assert (body != 0x5A).mean() > 0.9, m.group(1)  # written (a few outputs may equal 0x5A = 90)

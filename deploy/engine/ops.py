@@ -491,7 +491,17 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
         # grouped: the taps are read one by one (k_c a multiple of 4) in groups of oc / groups columns
         grouped_ok = kc == ic or (kc % 4 == 0 and kc <= TRIPLE_MAX_RUN and kh * kw <= TRIPLE_MAX_TAPS)
         blocks = gemm3_blocks(oh * ow, ksize4, oc // (ic // kc), rqr, amin, amax) if grouped_ok else 0
-        if blocks:
+        pairs = None
+        if blocks and kc == ic and ksize4 == ksize and triples_cover((oh, ow), iw, (kh, kw), sw, pw, kw * ic):
+            pairs = gemm_pairs(f.array().reshape(oc, ksize))
+        if pairs is not None:  # ECNN_GEMM3P takes every pixel; the DSP cores read only the pair filter
+            instances.append(f"ECNN_GEMM3P({ksize}, {blocks})")
+            ptrs.append(("rows3", f"ECNN_GEMM3P_FN({ksize})"))
+            arrays[0].guard = "!defined(ECNN_MODEL_DSP)"
+            ptrs[0] = ("filter", f"ECNN_NOT_DSP({ctx.ident}_filter)")
+            arrays.append(_arr(ctx, "int32_t", "pairs", pairs, True, guard="defined(ECNN_MODEL_DSP)"))
+            ptrs.append(("pairs", f"ECNN_FOR_DSP({ctx.ident}_pairs)"))
+        elif blocks:
             instances.append(f"ECNN_GEMM3({ksize4}, {blocks})")
             ptrs.append(("rows3", f"ECNN_GEMM3_FN({ksize4})"))
             if ksize4 != ksize:
@@ -644,6 +654,23 @@ GEMM3_MAX_BLOCKS = 16  # blocks of 4 values unrolled per pass in ECNN_GEMM3 (cod
 # windows tap by tap (k_c values each, at most this many), at most this many taps
 TRIPLE_MAX_RUN = 96
 TRIPLE_MAX_TAPS = 9
+
+
+def triples_cover(out_hw, in_w: int, k_hw, stride_w: int, pad_w: int, run: int) -> bool:
+    """Whether ecnn_conv2d_fast (threes of pixels in row-major order) and ecnn_conv_row3 (threes within a row,
+    the fused residual block) can give every pixel to the three-pixel block, a last one or two repeated
+    (ECNN_GEMM3P): kernel rows of a multiple of 4 values, at most ECNN_TRIPLE_MAX_RUN of them, at most
+    ECNN_TRIPLE_MAX_KH rows, and no three that hold more than two windows crossing the left or right border
+    (the scratch holds two copies)."""
+    (out_h, out_w), (kh, kw) = out_hw, k_hw
+    if run % 4 or run > TRIPLE_MAX_RUN or kh > TRIPLE_MAX_TAPS:
+        return False
+    x0 = np.arange(out_w) * stride_w - pad_w
+    cross = ((x0 < 0) | (x0 + kw > in_w)).astype(np.int64)
+    flat = np.tile(cross, out_h)
+    in_order = np.pad(flat, (0, -flat.size % 3)).reshape(-1, 3).sum(axis=1)
+    in_row = np.pad(cross, (0, -out_w % 3)).reshape(-1, 3).sum(axis=1)
+    return int(in_order.max()) <= 2 and int(in_row.max()) <= 2
 
 
 def gemm3_blocks(rows: int, depth: int, cols: int, rq_right: int, act_min: int, act_max: int) -> int:

@@ -584,7 +584,7 @@ ECNN_INLINE void window_copy(const int8_t *src, int32_t in_row, int32_t run, int
  * convolution's window is k_h * k_w rows of k_c. All three windows are widened (ecnn_widen3) before the first
  * store. */
 static void conv_triple(const ecnn_conv_params *p, const int8_t *const *w, int32_t kh, int32_t run, int32_t oc0,
-                        int32_t cols, int8_t *o)
+                        int32_t cols, int8_t *o, int32_t npx)
 {
     uint32_t wide[ECNN_GEMM_XS_WORDS];
     int8_t zrow[ECNN_TRIPLE_MAX_RUN];
@@ -612,7 +612,9 @@ static void conv_triple(const ecnn_conv_params *p, const int8_t *const *w, int32
     g.mult = p->mult + oc0;
     g.shift = p->shift + oc0;
     g.rows3 = p->rows3;
-    g.y_stride = p->out_c;
+    g.pairs = p->pairs; /* ECNN_GEMM3P: npx pixels (1..3), the last repeated, stored twice at the same place */
+    g.y_stride = npx > 1 ? p->out_c : 0;
+    g.y_stride2 = npx > 2 ? 2 * p->out_c : g.y_stride;
     p->rows3(&g, wide, o + oc0);
 }
 #endif
@@ -678,7 +680,7 @@ static void conv2d_fast_grouped(const ecnn_conv_params *params, const int8_t *in
                             dst += ksize;
                         }
                     }
-                    conv_triple(p, w, taps, kc, g * per_group, per_group, o);
+                    conv_triple(p, w, taps, kc, g * per_group, per_group, o, 3);
                 }
                 q += 3;
                 continue;
@@ -863,12 +865,15 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
          * no pixel alone (four left go as two pairs). A window whose columns are all inside the image is read where
          * it lies (its rows above or below the image: the zero point); the others are copied zero-point padded
          * into the scratch, which holds two (short rows: every window copied, the scratch holds four). */
-        if (p->rows3 && n_pix - q >= 3 && n_pix - q != 4) {
+        if (p->rows3 && (p->pairs || (n_pix - q >= 3 && n_pix - q != 4))) {
+            /* the column-pair block (ECNN_GEMM3P) takes every pixel: a last one or two as a triple that repeats
+             * the last (the generator checked that its windows stay within the copies the scratch holds) */
+            const int32_t npx = p->pairs && n_pix - q < 3 ? n_pix - q : 3;
             const int in_place = !copy_all && (run & 3) == 0 && p->k_h <= ECNN_TRIPLE_MAX_KH &&
                                  run <= ECNN_TRIPLE_MAX_RUN;
             int32_t k, ky, copies = 0;
             int32_t ys[3], xs0[3];
-            for (k = 0; k < 3; ++k) {
+            for (k = 0; k < npx; ++k) {
                 const int32_t qy = (q + k) / p->out_w;
                 ys[k] = qy * p->stride_h - p->pad_h;
                 xs0[k] = (q + k - qy * p->out_w) * p->stride_w - p->pad_w;
@@ -880,7 +885,11 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
                 const int8_t *w[3 * ECNN_TRIPLE_MAX_KH];
                 int8_t *dst = window;
                 for (k = 0; k < 3; ++k) {
-                    if (in_place && xs0[k] >= 0 && xs0[k] + p->k_w <= p->in_w) {
+                    if (k >= npx) { /* a repeated last pixel */
+                        for (ky = 0; ky < (in_place ? p->k_h : 1); ++ky) {
+                            w[3 * ky + k] = w[3 * ky + npx - 1];
+                        }
+                    } else if (in_place && xs0[k] >= 0 && xs0[k] + p->k_w <= p->in_w) {
                         for (ky = 0; ky < p->k_h; ++ky) {
                             const int32_t y = ys[k] + ky;
                             w[3 * ky + k] = y >= 0 && y < p->in_h ? in + y * in_row + xs0[k] * p->in_c : 0;
@@ -900,8 +909,8 @@ void ecnn_conv2d_fast(const ecnn_conv_params *params, const int8_t *in, int8_t *
                         dst += ksize4;
                     }
                 }
-                conv_triple(p, w, in_place ? p->k_h : 1, in_place ? run : ksize4, 0, oc_n, o);
-                q += 3;
+                conv_triple(p, w, in_place ? p->k_h : 1, in_place ? run : ksize4, 0, oc_n, o, npx);
+                q += npx;
                 continue;
             }
         }
@@ -1005,9 +1014,11 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
 #if defined(ECNN_DOT_DSP)
         /* three pixels at a time, as in ecnn_conv2d_fast (within the row; rows3 implies 4 | 3 run, so 4 | run);
          * at most two windows cross the left or right border (the scratch holds two) */
-        if (p->rows3 && p->out_w - ox >= 3 && p->out_w - ox != 4 && run <= ECNN_TRIPLE_MAX_RUN) {
+        if (p->rows3 && (p->pairs || (p->out_w - ox >= 3 && p->out_w - ox != 4)) && run <= ECNN_TRIPLE_MAX_RUN) {
+            /* ECNN_GEMM3P: every pixel, as in ecnn_conv2d_fast */
+            const int32_t npx = p->pairs && p->out_w - ox < 3 ? p->out_w - ox : 3;
             int32_t k, copies = 0;
-            for (k = 0; k < 3; ++k) {
+            for (k = 0; k < npx; ++k) {
                 const int32_t xk = x0 + k * p->stride_w;
                 copies += xk < 0 || xk + p->k_w > p->in_w;
             }
@@ -1018,17 +1029,19 @@ void ecnn_conv_row3(const ecnn_conv_params *params, const int8_t *const *rows, i
                     const int32_t xk = x0 + k * p->stride_w;
                     const int cols_in = xk >= 0 && xk + p->k_w <= p->in_w;
                     for (ky = 0; ky < 3; ++ky) {
-                        if (cols_in) { /* a row outside the image: the zero point */
+                        if (k >= npx) { /* a repeated last pixel */
+                            w[3 * ky + k] = w[3 * ky + npx - 1];
+                        } else if (cols_in) { /* a row outside the image: the zero point */
                             w[3 * ky + k] = rows[ky] ? rows[ky] + xk * p->in_c : 0;
                         } else {
                             window_row(p, rows[ky], xk, 0, p->in_c, dst + ky * run);
                             w[3 * ky + k] = dst + ky * run;
                         }
                     }
-                    dst += cols_in ? 0 : ksize;
+                    dst += cols_in || k >= npx ? 0 : ksize;
                 }
-                conv_triple(p, w, 3, run, 0, oc_n, o);
-                ox += 3;
+                conv_triple(p, w, 3, run, 0, oc_n, o, npx);
+                ox += npx;
                 continue;
             }
         }

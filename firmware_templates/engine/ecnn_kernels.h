@@ -64,6 +64,9 @@ typedef struct {
     /* with rows3, when k_h k_w k_c is not a multiple of 4 (short rows, every window copied): rows3's filter, each
      * channel's k_h k_w k_c weights zero padded to the next multiple of 4; else 0 */
     const int8_t *filter4;
+    /* DSP cores, with rows3 = ECNN_GEMM3P: the filter as column pairs (deploy.engine.ops.conv_pairs; filter is
+     * then 0 there), and every pixel goes through the three-pixel block, the last one or two of a group repeated */
+    const int32_t *pairs;
 } ecnn_conv_params;
 
 void ecnn_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *out);
