@@ -91,6 +91,28 @@ ECNN_DOT_INLINE void ecnn_gemm3_init(ecnn_gemm3_state *st, const ecnn_gemm_param
     "asr    %[" acc "], %[t], %[" e "]\n\t"                                                                       \
     "ssat   %[" acc "], #8, %[" acc "]\n\t"
 
+/* The column pair's output constants: mult in xa, xb; h = (2 z + 1) << ~s in v, vb; e = -s in w, wb (the
+ * pointers advanced in the loop record). */
+#define ECNN_GEMM3_CONSTS                                                                                         \
+    "ldr    %[s], %[sms4]\n\t"                                                                                    \
+    "ldr    %[v], %[smult]\n\t"                                                                                   \
+    "ldr    %[xa], [%[v]]\n\t"                                                                                    \
+    "ldr    %[xb], [%[v], %[s]]\n\t"                                                                              \
+    "add    %[v], %[v], %[s], lsl #1\n\t"                                                                         \
+    "str    %[v], %[smult]\n\t"                                                                                   \
+    "ldr    %[v], %[sshift]\n\t"                                                                                  \
+    "ldr    %[w], [%[v]]\n\t"                                                                                     \
+    "ldr    %[wb], [%[v], %[s]]\n\t"                                                                              \
+    "add    %[v], %[v], %[s], lsl #1\n\t"                                                                         \
+    "str    %[v], %[sshift]\n\t"                                                                                  \
+    "ldr    %[s], %[soo21]\n\t"                                                                                   \
+    "mvn    %[v], %[w]\n\t"                                                                                       \
+    "lsl    %[v], %[s], %[v]\n\t"                                                                                 \
+    "rsb    %[w], %[w], #0\n\t"                                                                                   \
+    "mvn    %[vb], %[wb]\n\t"                                                                                     \
+    "lsl    %[vb], %[s], %[vb]\n\t"                                                                               \
+    "rsb    %[wb], %[wb], #0\n\t"
+
 /* Per column pair: the bias pair, (n / 4) / nb passes of nb unrolled blocks, the pair's mult and shift,
  * h = (2 z + 1) << ~s, e = -s, the six rq_smlal (SMMLAR) and SSAT, the stores. Same operations and results as
  * x16_cols_sat4 (ecnn_conv_dsp.h), three rows at a time. */
@@ -132,24 +154,7 @@ ECNN_DOT_INLINE void ecnn_gemm3_init(ecnn_gemm3_state *st, const ecnn_gemm_param
     "add    %[t], %[t], #(2 * " N ")\n\t"                                                                         \
     ".endif\n\t"                                                                                                  \
     "str    %[t], %[sf]\n\t" /* the next pair's filters */                                                        \
-    "ldr    %[s], %[sms4]\n\t"                                                                                    \
-    "ldr    %[v], %[smult]\n\t"                                                                                   \
-    "ldr    %[xa], [%[v]]\n\t"                                                                                    \
-    "ldr    %[xb], [%[v], %[s]]\n\t"                                                                              \
-    "add    %[v], %[v], %[s], lsl #1\n\t"                                                                         \
-    "str    %[v], %[smult]\n\t"                                                                                   \
-    "ldr    %[v], %[sshift]\n\t"                                                                                  \
-    "ldr    %[w], [%[v]]\n\t"                                                                                     \
-    "ldr    %[wb], [%[v], %[s]]\n\t"                                                                              \
-    "add    %[v], %[v], %[s], lsl #1\n\t"                                                                         \
-    "str    %[v], %[sshift]\n\t"                                                                                  \
-    "ldr    %[s], %[soo21]\n\t"                                                                                   \
-    "mvn    %[v], %[w]\n\t"                                                                                       \
-    "lsl    %[v], %[s], %[v]\n\t"                                                                                 \
-    "rsb    %[w], %[w], #0\n\t"                                                                                   \
-    "mvn    %[vb], %[wb]\n\t"                                                                                     \
-    "lsl    %[vb], %[s], %[vb]\n\t"                                                                               \
-    "rsb    %[wb], %[wb], #0\n\t"                                                                                 \
+    ECNN_GEMM3_CONSTS                                                                                             \
     ECNN_GEMM3_RQ("a0", "xa", "v", "w") ECNN_GEMM3_RQ("a1", "xa", "v", "w") ECNN_GEMM3_RQ("a2", "xa", "v", "w")   \
     ECNN_GEMM3_RQ("b0", "xb", "vb", "wb") ECNN_GEMM3_RQ("b1", "xb", "vb", "wb")                                   \
     ECNN_GEMM3_RQ("b2", "xb", "vb", "wb")                                                                         \
@@ -219,24 +224,7 @@ ECNN_DOT_INLINE void ecnn_gemm3_init(ecnn_gemm3_state *st, const ecnn_gemm_param
     "add    %[a1], %[v], %[a1], asr #8\n\t"                                                                       \
     "sub    %[a2], %[a2], %[b2]\n\t"                                                                              \
     "add    %[a2], %[v], %[a2], asr #8\n\t"                                                                       \
-    "ldr    %[s], %[sms4]\n\t"                                                                                    \
-    "ldr    %[v], %[smult]\n\t"                                                                                   \
-    "ldr    %[xa], [%[v]]\n\t"                                                                                    \
-    "ldr    %[xb], [%[v], %[s]]\n\t"                                                                              \
-    "add    %[v], %[v], %[s], lsl #1\n\t"                                                                         \
-    "str    %[v], %[smult]\n\t"                                                                                   \
-    "ldr    %[v], %[sshift]\n\t"                                                                                  \
-    "ldr    %[w], [%[v]]\n\t"                                                                                     \
-    "ldr    %[wb], [%[v], %[s]]\n\t"                                                                              \
-    "add    %[v], %[v], %[s], lsl #1\n\t"                                                                         \
-    "str    %[v], %[sshift]\n\t"                                                                                  \
-    "ldr    %[s], %[soo21]\n\t"                                                                                   \
-    "mvn    %[v], %[w]\n\t"                                                                                       \
-    "lsl    %[v], %[s], %[v]\n\t"                                                                                 \
-    "rsb    %[w], %[w], #0\n\t"                                                                                   \
-    "mvn    %[vb], %[wb]\n\t"                                                                                     \
-    "lsl    %[vb], %[s], %[vb]\n\t"                                                                               \
-    "rsb    %[wb], %[wb], #0\n\t"                                                                                 \
+    ECNN_GEMM3_CONSTS                                                                                             \
     ECNN_GEMM3_RQ("b0", "xa", "v", "w") ECNN_GEMM3_RQ("b1", "xa", "v", "w") ECNN_GEMM3_RQ("b2", "xa", "v", "w")   \
     ECNN_GEMM3_RQ("a0", "xb", "vb", "wb") ECNN_GEMM3_RQ("a1", "xb", "vb", "wb")                                   \
     ECNN_GEMM3_RQ("a2", "xb", "vb", "wb")                                                                         \
