@@ -245,6 +245,15 @@ ECNN_DOT_INLINE void ecnn_gemm3_init(ecnn_gemm3_state *st, const ecnn_gemm_param
     "cmp    %[v], %[w]\n\t"                                                                                       \
     "bne    0b\n\t"
 
+/* The operands of both blocks: the core's 14 registers, the loop record in memory (ystride2: ECNN_GEMM3P's) */
+#define ECNN_GEMM3_OPERANDS                                                                                       \
+    : [a0] "=&r"(a0), [b0] "=&r"(b0), [a1] "=&r"(a1), [b1] "=&r"(b1), [a2] "=&r"(a2), [b2] "=&r"(b2), [w] "=&r"(w),    \
+      [wb] "=&r"(wb), [v] "=&r"(v), [vb] "=&r"(vb), [xa] "=&r"(xa), [xb] "=&r"(xb), [s] "=&r"(s), [t] "=&r"(t)         \
+    : [sf] "m"(st.f), [sbias] "m"(st.bias), [smult] "m"(st.mult), [sshift] "m"(st.shift), [sy] "m"(st.y),         \
+      [syend] "m"(st.yend), [sxs] "m"(st.xs), [sfend] "m"(st.fend), [systride] "m"(st.ystride), [sms4] "m"(st.ms4), \
+      [soo21] "m"(st.oo21), [systride2] "m"(st.ystride2)                                                          \
+    : "cc", "memory"
+
 #define ECNN_GEMM3_FN(n) ecnn_gemm3_##n
 /* n: the depth (a multiple of 4, 3 n / 2 words fit ecnn_gemm's buffer); nb: blocks per pass, (n / 4) % nb == 0.
  * For a layer with rq_right, act range -128..127 and an even column count (the code generator checks). */
@@ -255,13 +264,7 @@ ECNN_DOT_INLINE void ecnn_gemm3_init(ecnn_gemm3_state *st, const ecnn_gemm_param
         uint32_t a0, b0, a1, b1, a2, b2, w, wb, v, vb, xa, xb, s, t;                                              \
         ecnn_gemm3_init(&st, p, xs, y);                                                                           \
         __asm__ volatile(ECNN_GEMM3_ASM(#n, #nb)                                                                  \
-                         : [a0] "=&r"(a0), [b0] "=&r"(b0), [a1] "=&r"(a1), [b1] "=&r"(b1), [a2] "=&r"(a2),        \
-                           [b2] "=&r"(b2), [w] "=&r"(w), [wb] "=&r"(wb), [v] "=&r"(v), [vb] "=&r"(vb),            \
-                           [xa] "=&r"(xa), [xb] "=&r"(xb), [s] "=&r"(s), [t] "=&r"(t)                             \
-                         : [sf] "m"(st.f), [sbias] "m"(st.bias), [smult] "m"(st.mult), [sshift] "m"(st.shift),    \
-                           [sy] "m"(st.y), [syend] "m"(st.yend), [sxs] "m"(st.xs), [sfend] "m"(st.fend),          \
-                           [systride] "m"(st.ystride), [sms4] "m"(st.ms4), [soo21] "m"(st.oo21)                   \
-                         : "cc", "memory");                                                                       \
+                         ECNN_GEMM3_OPERANDS);                                                            \
     }
 
 #define ECNN_GEMM3P_FN(n) ecnn_gemm3p_##n
@@ -277,14 +280,7 @@ ECNN_DOT_INLINE void ecnn_gemm3_init(ecnn_gemm3_state *st, const ecnn_gemm_param
         st.ystride = p->y_stride;                                                                                 \
         st.ystride2 = p->y_stride2;                                                                               \
         __asm__ volatile(ECNN_GEMM3P_ASM(#n, #nb)                                                                 \
-                         : [a0] "=&r"(a0), [b0] "=&r"(b0), [a1] "=&r"(a1), [b1] "=&r"(b1), [a2] "=&r"(a2),        \
-                           [b2] "=&r"(b2), [w] "=&r"(w), [wb] "=&r"(wb), [v] "=&r"(v), [vb] "=&r"(vb),            \
-                           [xa] "=&r"(xa), [xb] "=&r"(xb), [s] "=&r"(s), [t] "=&r"(t)                             \
-                         : [sf] "m"(st.f), [sbias] "m"(st.bias), [smult] "m"(st.mult), [sshift] "m"(st.shift),    \
-                           [sy] "m"(st.y), [syend] "m"(st.yend), [sxs] "m"(st.xs), [sfend] "m"(st.fend),          \
-                           [systride] "m"(st.ystride), [sms4] "m"(st.ms4), [soo21] "m"(st.oo21),                  \
-                           [systride2] "m"(st.ystride2)                                                           \
-                         : "cc", "memory");                                                                       \
+                         ECNN_GEMM3_OPERANDS);                                                            \
     }
 #else
 #define ECNN_GEMM3_FN(n) 0
