@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from deploy.engine.c_format import GENERATED_HEADER, c_comment, c_float, c_int, c_string, unique_identifiers
-from deploy.engine.description import EngineDescription, describe, for_target, write_description
+from deploy.engine.description import EngineDescription, const_bytes_for, describe, for_target, write_description
 from deploy.engine.ops import (KERNEL_PATHS, OPS, Lowered, OpContext, Operand, Out, Scratch, check_op,
                                kernel_sources)
 from deploy.engine.fusion import FusedOp, emit_residual_block, find_residual_blocks, fused_op
@@ -51,7 +51,7 @@ class EngineInfo:
 
     def const_bytes_for(self, target) -> int:
         """The constants compiled for `target` (a toolkit.targets.Target): its kernel path's figure."""
-        return int(self.const_bytes_by_path.get(target.kernel_path, self.const_bytes))
+        return const_bytes_for(self, target)
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}

@@ -58,7 +58,13 @@ class EngineDescription:
 
     def const_bytes_for(self, target) -> int:
         """The constants compiled for `target` (a Target): its kernel path's figure."""
-        return int(self.const_bytes_by_path.get(target.kernel_path, self.const_bytes))
+        return const_bytes_for(self, target)
+
+
+def const_bytes_for(engine, target) -> int:
+    """The constants an engine (EngineDescription or codegen's EngineInfo: const_bytes, const_bytes_by_path)
+    compiles for `target` (a toolkit.targets.Target): its kernel path's figure, else the largest."""
+    return int(engine.const_bytes_by_path.get(target.kernel_path, engine.const_bytes))
 
 
 def _tensor(t, dtype: str | None) -> TensorInfo:
@@ -140,5 +146,5 @@ def read_description(engine_dir: Path) -> EngineDescription:
     return from_dict(d, str(path))
 
 
-__all__ = ["EngineDescription", "TensorInfo", "describe", "for_target", "write_description", "read_description",
-           "from_dict", "FILE_NAME"]
+__all__ = ["EngineDescription", "TensorInfo", "const_bytes_for", "describe", "for_target", "write_description",
+           "read_description", "from_dict", "FILE_NAME"]

@@ -444,6 +444,15 @@ def _arr(ctx, ctype, suffix, values, is_weight=False, guard="") -> CArray:
     return CArray(ctype, f"{ctx.ident}_{suffix}", np.asarray(values).astype(dt).reshape(-1), is_weight, guard)
 
 
+def _use_pairs(ctx: OpContext, pairs: np.ndarray, arrays: list, ptrs: list) -> None:
+    """The layer's filter (arrays[0], ptrs[0]) as column pairs on the DSP cores: they compile and read only the
+    pair array (`pairs`), the other cores only the plain filter."""
+    arrays[0].guard = "!defined(ECNN_MODEL_DSP)"
+    ptrs[0] = ("filter", f"ECNN_NOT_DSP({ctx.ident}_filter)")
+    arrays.append(_arr(ctx, "int32_t", "pairs", pairs, True, guard="defined(ECNN_MODEL_DSP)"))
+    ptrs.append(("pairs", f"ECNN_FOR_DSP({ctx.ident}_pairs)"))
+
+
 def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
     x, f, b, o = ctx.t(0), ctx.t(1), ctx.t(2), ctx.out
     (ih, iw, ic), (oh, ow, oc) = _nhwc(x), _nhwc(o)
@@ -497,10 +506,7 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Lowered:
         if pairs is not None:  # ECNN_GEMM3P takes every pixel; the DSP cores read only the pair filter
             instances.append(f"ECNN_GEMM3P({ksize}, {blocks})")
             ptrs.append(("rows3", f"ECNN_GEMM3P_FN({ksize})"))
-            arrays[0].guard = "!defined(ECNN_MODEL_DSP)"
-            ptrs[0] = ("filter", f"ECNN_NOT_DSP({ctx.ident}_filter)")
-            arrays.append(_arr(ctx, "int32_t", "pairs", pairs, True, guard="defined(ECNN_MODEL_DSP)"))
-            ptrs.append(("pairs", f"ECNN_FOR_DSP({ctx.ident}_pairs)"))
+            _use_pairs(ctx, pairs, arrays, ptrs)
         elif blocks:
             instances.append(f"ECNN_GEMM3({ksize4}, {blocks})")
             ptrs.append(("rows3", f"ECNN_GEMM3_FN({ksize4})"))
@@ -586,11 +592,8 @@ def _gemm(ctx: OpContext, filt, bias, folded, mult, shift, rows: int, depth: int
         kind = "ECNN_GEMM3P" if pairs is not None else "ECNN_GEMM3"  # every row through the block / triples
         instances.append(f"{kind}({depth}, {blocks})")
         ptrs.append(("rows3", f"{kind}_FN({depth})"))
-    if pairs is not None:  # the DSP cores read only the pair layout, the other cores only the plain filter
-        arrays[0].guard = "!defined(ECNN_MODEL_DSP)"
-        arrays.append(_arr(ctx, "int32_t", "pairs", pairs, True, guard="defined(ECNN_MODEL_DSP)"))
-        ptrs[0] = ("filter", f"ECNN_NOT_DSP({ctx.ident}_filter)")
-        ptrs.append(("pairs", f"ECNN_FOR_DSP({ctx.ident}_pairs)"))
+    if pairs is not None:
+        _use_pairs(ctx, pairs, arrays, ptrs)
     struct = CStruct("ecnn_gemm_params", f"{ctx.ident}_p", [(k, c_int(v)) for k, v in fields] + ptrs)
     return Lowered([params_call("ecnn_gemm", struct, In(0), Out())], arrays, [struct],
                    {0: rows_overlap(rows, depth, cols)}, instances=instances)
