@@ -6,7 +6,7 @@ as an int8 op of TFLM when its reference kernel handles int8: the Eval function 
 `RegisterOp` in tensorflow/lite/micro/kernels/*.cc, or a function of its own files it calls (three deep), names
 `kTfLiteInt8` or `int8_t`, or copies bytes whatever the type (memcpy, TfLiteTypeGetSize: RESHAPE, SQUEEZE, ...). The ops the installed `tflite-micro` Python package registers (edgecnn's reference:
 the `Register_*` symbols of its _runtime.so) are listed beside. The engine's ops are the registry in
-deploy/engine/ops.py (with deploy/engine/ops_elementwise.py): the ops with an emitter, each with its conditions;
+deploy/engine/ops/ (the op registry): the ops with an emitter, each with its conditions;
 the float32 QUANTIZE / DEQUANTIZE at a model's input / output run in the engine's ecnn_run
 (deploy/graph_passes.float_io). The TFLM fallback column says whether edgecnn's TFLM arrays
 (deploy/tflm_codegen.RESOLVER_METHODS) register the op.
@@ -177,8 +177,8 @@ def render(c: dict, command: str, source: str) -> str:
            f"Command: `{command}` at commit `{commit()}`. TFLM source: {source}.", "",
            f"TFLM's op resolver (`{RESOLVER}`) registers {len(ops)} builtin ops; {len(tflm8)} of them have an int8 "
            f"reference kernel (the Eval function `RegisterOp` gets in `{KERNELS}/*.cc`, or a function of its own files "
-           "it calls, three deep, names `kTfLiteInt8` or `int8_t`, or copies bytes whatever the type). The engine's op registry (`deploy/engine/ops.py`, "
-           "`deploy/engine/ops_elementwise.py`; `edgecnn ops` prints every rule) has an emitter for "
+           "it calls, three deep, names `kTfLiteInt8` or `int8_t`, or copies bytes whatever the type). The engine's op registry (`deploy/engine/ops/`, "
+           "one module per op family; `edgecnn ops` prints every rule) has an emitter for "
            f"{len(engine)} ops, each bit-exact with TFLM's reference kernel. `in tflite-micro package`: the op's "
            "`Register_*` is in the installed `tflite-micro` Python package that edgecnn verifies against.", "",
            f"**Both run: {len(both)}. Only TFLM runs (int8): {len(only_tflm)}. Only the engine runs: "

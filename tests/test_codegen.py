@@ -181,7 +181,7 @@ def test_wrong_label_count_is_refused(small_tflite, tmp_path):
 
 def test_kernel_calls_name_their_operands_and_codegen_gives_the_addresses():
     """Emitters return Calls whose operands are symbols; one function renders them (no text placeholders)."""
-    from deploy.engine.ops import Call, In, Out, PtrArray, Scratch
+    from deploy.engine.ops.lowered import Call, In, Out, PtrArray, Scratch
 
     where = {In(0): "A + 8", In(1): "A + 64", In(0, 3): "A + 8 + 3", Out(): "A + 120", Scratch(): "A + 200"}
     assert Call("ecnn_pad", ("&pad_p", In(0), Out())).render(where.__getitem__) == "ecnn_pad(&pad_p, A + 8, A + 120);"
@@ -288,7 +288,7 @@ def test_planar_depthwise_predicate_and_plane_size_agree_with_the_kernel(tmp_pat
     planar path without its plane (or in a plan that overlaps by part of a pixel)."""
     from itertools import product
 
-    from deploy.engine.ops import dw_plane_bytes, dw_planar
+    from deploy.engine.ops.variants import dw_plane_bytes, dw_planar
     from deploy.engine.templates import TEMPLATE_DIR
 
     src = tmp_path / "planar.c"
@@ -318,15 +318,15 @@ def test_three_pixel_block_limits_match_the_kernel():
     an instance the kernel then skips, or overruns."""
     import re
 
-    from deploy.engine import ops
+    from deploy.engine.ops import variants
     from deploy.engine.templates import TEMPLATE_DIR
 
     src = (TEMPLATE_DIR / "engine" / "ecnn_conv.c").read_text()
     define = {m[0]: int(m[1]) for m in re.findall(r"^#define (ECNN_\w+) (\d+)", src, re.M)}
-    assert define["ECNN_TRIPLE_MAX_RUN"] == ops.TRIPLE_MAX_RUN
-    assert define["ECNN_TRIPLE_MAX_KH"] == ops.TRIPLE_MAX_TAPS
-    assert 3 * ops.GEMM3_MAX_DEPTH // 2 == define["ECNN_GEMM_XS_WORDS"]
-    assert ops.DENSE_PAIRS_MAX_DEPTH == 2 * define["ECNN_GEMM_XS_WORDS"]  # one row of n8 values widened
+    assert define["ECNN_TRIPLE_MAX_RUN"] == variants.TRIPLE_MAX_RUN
+    assert define["ECNN_TRIPLE_MAX_KH"] == variants.TRIPLE_MAX_TAPS
+    assert 3 * variants.GEMM3_MAX_DEPTH // 2 == define["ECNN_GEMM_XS_WORDS"]
+    assert variants.DENSE_PAIRS_MAX_DEPTH == 2 * define["ECNN_GEMM_XS_WORDS"]  # one row of n8 values widened
 
 
 def _decode_pairs(words: np.ndarray, cols: int, n8: int) -> np.ndarray:
@@ -350,7 +350,7 @@ def test_dense_column_pairs_hold_the_weights_and_refuse_what_they_cannot_split()
     from it, the padding past the depth is zero, and SXTB16's bytes are L); where that or the exact split of H's
     sum cannot hold (H = -128 with a negative L, 128 sum|H| >= 2^23), or the shape does not fit the kernel
     (columns not a multiple of 4, depth past DENSE_PAIRS_MAX_DEPTH), the layer keeps the plain filter."""
-    from deploy.engine.ops import DENSE_PAIRS_MAX_DEPTH, dense_pairs
+    from deploy.engine.ops.variants import DENSE_PAIRS_MAX_DEPTH, dense_pairs
 
     rng = np.random.RandomState(0)
     w = rng.randint(-127, 128, (12, 37)).astype(np.int8)
@@ -377,7 +377,7 @@ def test_gemm_column_pairs_hold_the_weights_pair_by_pair():
     """ops.gemm_pairs (ECNN_GEMM3P's filter): pair by pair, per 4 values of depth its two words, each halfword
     L + 256 H; refused below GEMM3P_MIN_DEPTH, for an odd column count and where the split of H's sum is not
     exact."""
-    from deploy.engine.ops import GEMM3P_MIN_DEPTH, gemm_pairs
+    from deploy.engine.ops.variants import GEMM3P_MIN_DEPTH, gemm_pairs
 
     rng = np.random.RandomState(1)
     w = rng.randint(-127, 128, (6, 24)).astype(np.int8)
@@ -398,7 +398,7 @@ def test_guarded_constants_are_counted_for_the_core_that_compiles_them(tmp_path)
     from tensorflow import keras
 
     from deploy.engine.codegen import plan_engine
-    from deploy.engine.ops import CArray
+    from deploy.engine.ops.lowered import CArray
     from deploy.engine.tflite_reader import read_tflite
     from toolkit.targets import TARGETS
 
@@ -421,7 +421,7 @@ def test_triples_cover_only_what_the_scratch_and_the_block_hold():
     """ops.triples_cover: a 3x3 kernel with padding 1 leaves at most two border windows in any three pixels
     (row-major or within a row) when rows have 3 pixels or more; rows of 1 or 2 pixels, padding 2 and kernel
     rows the block cannot read in place (not a multiple of 4 values, more than ECNN_TRIPLE_MAX_RUN) do not."""
-    from deploy.engine.ops import TRIPLE_MAX_RUN, triples_cover
+    from deploy.engine.ops.variants import TRIPLE_MAX_RUN, triples_cover
 
     assert triples_cover((5, 10), 10, (3, 3), 1, 1, 24)
     assert triples_cover((4, 4), 8, (3, 3), 2, 1, 24)            # stride 2: the right column stays inside

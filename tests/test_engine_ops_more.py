@@ -1,4 +1,4 @@
-"""The ops of deploy/engine/ops_elementwise.py against TensorFlow Lite Micro: every op's own output (all tensors
+"""The element-wise, broadcasting and shape ops of deploy/engine/ops/ against TensorFlow Lite Micro: every op's own output (all tensors
 compared layer by layer) and each model's output, bit for bit, on the host and on three emulated cores; the
 activation tables on all 256 int8 inputs; the TFLM fallback for an op the engine refuses."""
 from __future__ import annotations
@@ -11,7 +11,8 @@ import pytest
 from conftest import run_cli
 from deploy.engine.codegen import generate_engine
 from deploy.engine.ops import supported_ops_doc
-from deploy.engine.ops_elementwise import broadcast_dims, resize_indices
+from deploy.engine.ops.binary import broadcast_dims
+from deploy.engine.ops.shape import resize_indices
 from deploy.engine.tflite_reader import read_tflite
 from deploy.convert.tflm import run_tflm
 from deploy.verify.host import first_differing_layer

@@ -104,7 +104,7 @@ def test_planar_depthwise_is_bit_exact_in_place(cpu, tmp_path_factory):
     """The planar path writes a channel of every pixel before it reads the next channel: the plan may overlap
     its output with its input only by whole pixels. The layers run in place (that granule) and bit-exact on
     the DSP core that takes the path and on the cores that share its memory plan."""
-    from deploy.engine.ops import dw_planar
+    from deploy.engine.ops.variants import dw_planar
 
     out = tmp_path_factory.getbasetemp() / "planar"
     if not (out / "firmware" / "engine" / "edgecnn_model.c").exists():

@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from deploy.engine.ops import window_overlap
+from deploy.engine.ops.common import window_overlap
 from deploy.engine.memory_plan import INF, Buffer, Overlap, check_plan, overlap_bound, plan_memory
 from deploy.engine.templates import TEMPLATE_DIR
 

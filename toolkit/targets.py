@@ -34,7 +34,7 @@ class Target:
         """The engine's kernel path for this target's core, as ecnn_kernels.h picks it from the compiler's
         feature macros: "mve" (Helium: ECNN_MODEL_MVE), "dsp" (the DSP extension: ECNN_MODEL_DSP) or "plain"
         (every other core and the host). It decides which of the generated model's guarded constants are
-        compiled (deploy.engine.ops.CArray.guard)."""
+        compiled (deploy.engine.ops.lowered.CArray.guard)."""
         mcpu = next((f.split("=", 1)[1] for f in self.cflags if f.startswith("-mcpu=")), "")
         if mcpu in ("cortex-m55", "cortex-m85"):
             return "mve"

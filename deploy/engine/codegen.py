@@ -4,7 +4,7 @@ generate_engine() checks every op against the registry in deploy.engine.ops (not
 fails), lowers each op to kernel calls with constant parameters (residual blocks that deploy.engine.fusion
 matches to one fused line-by-line step whose output takes its input's storage and whose scratch is an
 arena buffer living for that step only), plans one arena with deploy.engine.memory_plan, gives each call's
-operands (deploy.engine.ops.In, Out, Scratch) their arena addresses, and renders
+operands (deploy.engine.ops.lowered.In, Out, Scratch) their arena addresses, and renders
 firmware_templates/engine/*.j2 plus copies of the kernels into the output folder. Output is byte-identical
 from run to run.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from deploy.engine.c_format import GENERATED_HEADER, c_comment, c_float, c_int, c_string, unique_identifiers
 from deploy.engine.description import EngineDescription, const_bytes_for, describe, for_target, write_description
-from deploy.engine.ops import (KERNEL_PATHS, OPS, Lowered, OpContext, Operand, Out, Scratch, check_op,
-                               kernel_sources)
+from deploy.engine.ops import OPS, OpContext, check_op, kernel_sources
+from deploy.engine.ops.lowered import KERNEL_PATHS, Lowered, Operand, Out, Scratch
 from deploy.engine.fusion import FusedOp, emit_residual_block, find_residual_blocks, fused_op
 from deploy.engine.graph_passes import float_io, simplify
 from deploy.engine.memory_plan import Buffer, MemoryPlan, Overlap, check_plan, plan_memory
@@ -26,7 +26,7 @@ from deploy.engine.tflite_reader import Graph, read_tflite
 from toolkit.errors import ModelError, OutputError, UnsupportedOpError
 
 # Every engine carries the kernels' headers and ecnn_common.c; the other kernel files are the ones its kernels
-# name (deploy.engine.ops.KERNEL_SOURCES), so a build compiles only what its model runs.
+# name (deploy.engine.ops.registry.KERNEL_SOURCES), so a build compiles only what its model runs.
 KERNEL_HEADERS = ("ecnn_kernels.h", "ecnn_internal.h", "ecnn_dot.h", "ecnn_elementwise.h")
 
 

@@ -16,8 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from deploy.engine.c_format import c_int
-from deploy.engine.ops import CStruct, In, Lowered, OpContext, Scratch, _conv_like, _nhwc, emit_add, params_call
+from deploy.engine.ops.binary import lower_add
+from deploy.engine.ops.common import nhwc
+from deploy.engine.ops.conv import lower_conv
+from deploy.engine.ops.gemm import CONV_FILES
+from deploy.engine.ops.lowered import CStruct, In, Lowered, Scratch, params_call
+from deploy.engine.ops.registry import OpContext, register_kernels
 from deploy.engine.tflite_reader import Graph, Operator
+
+
+RESBLOCK_KERNELS = register_kernels("the fused residual block", {"ecnn_resblock": ("ecnn_resblock.c", *CONV_FILES,
+                                                                                   "ecnn_add.c")})
 
 
 @dataclass
@@ -100,13 +109,13 @@ def find_residual_blocks(graph: Graph) -> list[ResidualBlock]:
 def emit_residual_block(graph: Graph, blk: ResidualBlock, idents: dict[int, str]) -> Lowered | None:
     """The fused step for one block, or None when a convolution does not take the fast path (then the
     block runs op by op)."""
-    la = _conv_like(OpContext(graph, blk.a, idents[blk.a.index]), depthwise=False)
-    lb = _conv_like(OpContext(graph, blk.b, idents[blk.b.index]), depthwise=False)
+    la = lower_conv(OpContext(graph, blk.a, idents[blk.a.index]))
+    lb = lower_conv(OpContext(graph, blk.b, idents[blk.b.index]))
     if la.kernel != "ecnn_conv2d_fast" or lb.kernel != "ecnn_conv2d_fast":
         return None
-    ladd = emit_add(OpContext(graph, blk.add, idents[blk.add.index]))
-    h, w, c = _nhwc(graph.tensors[blk.x])
-    ct = _nhwc(graph.tensors[blk.t])[2]
+    ladd = lower_add(OpContext(graph, blk.add, idents[blk.add.index]))
+    h, w, c = nhwc(graph.tensors[blk.x])
+    ct = nhwc(graph.tensors[blk.t])[2]
     ident = idents[blk.add.index]
     struct = CStruct("ecnn_resblock_params", f"{ident}_block",
                      [("a", f"&{la.structs[0].name}"), ("b", f"&{lb.structs[0].name}"),
