@@ -146,9 +146,9 @@ PROFILE = (  # (oneDNN, op determinism, batch)
 def profile_one(data: Path, batch: int, deterministic: bool) -> dict:
     """Seconds per image of the input pipeline alone and of training steps, in this process."""
     sys.path.insert(0, str(ROOT))
-    from toolkit.cli import _import_tensorflow_quietly
+    from toolkit.capture import import_tensorflow_quietly
 
-    _import_tensorflow_quietly()
+    import_tensorflow_quietly()
     import keras
     import tensorflow as tf
     from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter

@@ -107,6 +107,52 @@ def test_every_import_points_down():
     assert not problems, "\n".join(problems)
 
 
+def _owner_module(name: str) -> str:
+    """The module an imported name lives in: `deploy.engine.ops.OPS` -> `deploy.engine.ops`."""
+    while "." in name and not _is_module(name):
+        name = name.rsplit(".", 1)[0]
+    return name
+
+
+def import_cycles() -> list[list[str]]:
+    """The package's modules that import each other around a cycle (strongly connected components of more than
+    one module, imports inside functions included), each sorted."""
+    graph: dict[str, set[str]] = {}
+    for path in package_modules():
+        name = module_name(path)
+        targets = imported_modules(path.read_text(encoding="utf-8"), name, path.name == "__init__.py")
+        graph[name] = {_owner_module(m) for _, m in targets} - {name}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(v: str) -> None:  # Tarjan
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v] & graph.keys():
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while not comp or comp[-1] != v:
+                comp.append(stack.pop())
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_no_import_cycles():
+    assert import_cycles() == []
+
+
 @pytest.mark.parametrize("module, source, bad", [
     ("deploy.engine.codegen", "def f():\n    from toolkit.cli import main\n", "above it"),
     ("deploy.devices.firmware", "from deploy.mobile import android\n", "beside it"),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from toolkit.capture import import_tensorflow_quietly, quiet_libraries
 from toolkit.config import CONV_KINDS, VERIFY_MODES, BuildConfig
 from toolkit.errors import EdgecnnError
 from toolkit.targets import target_names
@@ -101,7 +102,7 @@ def build(config_file, **flags):
     from toolkit.targets import get_target
 
     if not cfg.from_tflite or get_target(cfg.target).kind == "android":  # training, converting: TensorFlow
-        _import_tensorflow_quietly()
+        import_tensorflow_quietly()
     click.echo(f"edgecnn build: {_build_banner(cfg)} for {cfg.target} -> {cfg.out_dir}")
     result = run(cfg, log=lambda line: click.echo("  " + line))
     rep = result.report
@@ -298,7 +299,7 @@ def models(params, input_shape, classes):
         for name, spec in REGISTRY.items():
             click.echo(f"{name:<18} {spec.description}")
         return
-    _import_tensorflow_quietly()
+    import_tensorflow_quietly()
     try:
         shape = tuple(int(s) for s in input_shape.split(","))
     except ValueError:
@@ -332,53 +333,13 @@ def datasets():
                "or a folder of MNIST IDX files")
 
 
-def _quiet_libraries() -> None:
-    """TensorFlow and the converters log to stderr at import; a user sees edgecnn's lines, not theirs."""
-    import os
-    import warnings
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore")
-
-
-TF_NOTICES = ("oneDNN custom operations are on", "All log messages before absl::InitializeLog() is called")
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its native start-up notices kept off the terminal (other lines pass through).
-
-    TensorFlow's oneDNN kernels train the default model on 28x28 images in about 35% less time on this
-    2-core machine, but announce themselves from C++ before any logging setting applies; they used to be
-    turned off (TF_ENABLE_ONEDNN_OPTS=0) only to hide that notice."""
-    import os
-    import tempfile
-
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            caught.seek(0)
-            for line in caught.read().decode(errors="replace").splitlines(keepends=True):
-                if not any(notice in line for notice in TF_NOTICES):
-                    sys.stderr.write(line)
-
-
 from toolkit.search.cli import search  # noqa: E402  (its own module: the search's flags and summary)
 
 cli.add_command(search)
 
 
 def main() -> None:
-    _quiet_libraries()
+    quiet_libraries()
     cli(prog_name="edgecnn")
 
 

@@ -29,14 +29,14 @@ def _dataset_arg(settings, data, out: Path, resolution: float) -> str:
 
 def build_chosen(settings, row: dict, out: Path, log=print):
     """Train the chosen candidate with the build's schedule and run the build pipeline into OUT/best."""
-    from toolkit.cli import _import_tensorflow_quietly
+    from toolkit.capture import import_tensorflow_quietly
     from toolkit.config import BuildConfig
     from toolkit.pipeline import run
     from toolkit.search.trial import build_candidate, dataset_for
     from toolkit.targets import get_target
     from toolkit.training import train
 
-    _import_tensorflow_quietly()
+    import_tensorflow_quietly()
     params = row["params"]
     data = dataset_for(settings.dataset, settings.seed, params["resolution"])
     dataset = _dataset_arg(settings, data, out, params["resolution"])

@@ -37,10 +37,10 @@ def _configure(threads: int | None) -> None:
     if _THREADS:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from toolkit.cli import _import_tensorflow_quietly, _quiet_libraries
+    from toolkit.capture import import_tensorflow_quietly, quiet_libraries
 
-    _quiet_libraries()
-    _import_tensorflow_quietly()
+    quiet_libraries()
+    import_tensorflow_quietly()
     import tensorflow as tf
 
     if threads:
