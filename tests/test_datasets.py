@@ -48,7 +48,8 @@ def test_npz_loads_and_scales(tmp_path):
     (dict(y_train=np.linspace(0, 2, 60)), "non-integer labels"),
     (dict(y_train=np.arange(59) % 3), "59 labels for 60 images"),
     (dict(x_test=np.zeros((12, 5, 5), np.uint8)), "same size"),
-    (dict(x_train=np.zeros((60, 6)), ), "expected \\(N, H, W\\)"),
+    (dict(x_train=np.zeros((60,)), ), "expected \\(N, H, W\\)"),
+    (dict(x_train=np.zeros((60, 6))), "same size"),  # (N, F) feature vectors, but x_test holds images
     (dict(x_train=np.full((60, 6, 6), np.nan)), "NaN"),
 ])
 def test_npz_errors(tmp_path, change, msg):

@@ -175,7 +175,7 @@ def test_refused_op_falls_back_to_tflm(models, tmp_path):
     assert rep["deploy_route"] == "tflm"
     assert (out / "firmware" / "tflm" / "model_data.c").is_file()
     assert not (out / "firmware" / "engine").exists() and not (out / "verify.json").exists()
-    assert "engine not generated, TFLM fallback" in r.stdout and "layer maximum_1 (MAXIMUM)" in r.stdout
+    assert "TFLM fallback: not verified" in r.stdout and "layer maximum_1 (MAXIMUM)" in r.stdout
     assert "Engine: not planned" in (out / "report.md").read_text()
 
 

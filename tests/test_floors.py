@@ -15,7 +15,7 @@ PACKAGES = ("toolkit", "deploy", "models")
 
 FLOORS: tuple[dict[str, tuple[str, ...]], ...] = (
     # 0: the shared vocabulary: errors, options, targets and boards as data
-    {"ground": ("toolkit.errors", "toolkit.capture", "toolkit.config", "toolkit.boards", "toolkit.targets",
+    {"ground": ("toolkit.errors", "toolkit.capture", "toolkit.config", "toolkit.boards", "toolkit.targets", "toolkit.fit",
                 "toolkit.images")},
     # 1: data sets, architectures and training; the light runtime (edgecnn-run)
     {"learning": ("toolkit.datasets", "toolkit.training", "models"), "runtime": ("toolkit.runtime",)},

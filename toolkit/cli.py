@@ -84,6 +84,8 @@ def cli():
               help="an edgecnn.toml: a [build] table with the same options (flags win), and [build.board] for "
                    "a custom memory map")
 @click.option("--force", is_flag=True, default=None, help="replace an existing output folder")
+@click.option("--allow-oversize", is_flag=True, default=None,
+              help="keep the files of a model that does not fit the part's flash or RAM (the build fails otherwise)")
 def build(config_file, **flags):
     """Train, quantize, export, report and generate firmware for TARGET.
 
@@ -108,7 +110,10 @@ def build(config_file, **flags):
     rep = result.report
     mem = rep["memory"]
     click.echo(f"  {rep['model']['params']:,} params, {rep['model']['macs']:,} MACs; {_accuracy_text(rep['accuracy'])}")
-    click.echo(f"  flash {mem['flash_bytes']:,} B, TFLM arena {mem['tflm_arena_bytes']:,} B")
+    if rep.get("fallback"):
+        click.echo(f"  {rep['fallback']}")
+    flash = f"flash {mem['flash_bytes']:,} B" if mem["flash_bytes"] is not None else "flash not measured"
+    click.echo(f"  {flash}, TFLM arena {mem['tflm_arena_bytes']:,} B")
     if mem.get("peak_ram_bytes"):
         from deploy.devices.toolchain import ram_text
 

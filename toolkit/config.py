@@ -42,6 +42,7 @@ class BuildConfig:
     calibration_samples: int = 200
     golden_samples: int = 1000
     force: bool = False
+    allow_oversize: bool = False  # keep the files of a model that does not fit its part (the build fails otherwise)
     board: dict = field(default_factory=dict)  # generic board: flash/ram origin and size
 
     def __post_init__(self):

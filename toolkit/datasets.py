@@ -1,6 +1,7 @@
 """Data sets: the built-in `digits` and `shapes`, and user data from .npz, image folders or IDX files."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import struct
 import zipfile
@@ -37,6 +38,15 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.labels)
+
+    def with_input_shape(self, shape: tuple[int, ...]) -> "Dataset | None":
+        """The same samples shaped as a model's input `shape`, where they differ only by axes of size 1 (the channel
+        axis an (N, H, W) array gets, which a model of rank-2 inputs does not take); None where they differ more."""
+        shape = tuple(int(d) for d in shape)
+        if [d for d in shape if d != 1] != [d for d in self.input_shape if d != 1]:
+            return None
+        return dataclasses.replace(self, **{k: getattr(self, k).reshape((-1, *shape))
+                                            for k in ("x_train", "x_val", "x_calib", "x_test")})
 
 
 def _split_indices(y: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
@@ -91,10 +101,11 @@ def _as_images(x, what: str) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DatasetError(f"{what} has dtype {x.dtype}, expected numbers")
-    if x.ndim == 3:
+    if x.ndim == 3:  # images: a gray (N, H, W) array gets its channel axis (a model of rank-2 inputs drops it again)
         x = x[..., None]
-    if x.ndim != 4 or min(x.shape[1:]) < 1:
-        raise DatasetError(f"{what} has shape {x.shape}, expected (N, H, W) or (N, H, W, C)")
+    if x.ndim not in (2, 4) or min(x.shape[1:]) < 1:
+        raise DatasetError(f"{what} has shape {x.shape}, expected (N, H, W) or (N, H, W, C) images, or (N, F) "
+                           "feature vectors")
     x = x.astype(np.float32)
     if not np.all(np.isfinite(x)):
         raise DatasetError(f"{what} holds NaN or infinite values", hint="clean or drop those images")

@@ -15,6 +15,7 @@ import numpy as np
 from toolkit.artifacts import Build
 from toolkit.config import BuildConfig
 from toolkit.errors import ConfigError, ModelError, ModelFileError, UnsupportedOpError
+from toolkit.fit import ModelTooLargeError, Need, fit_error, part_name
 from toolkit.targets import Board, Target, get_board
 
 
@@ -133,6 +134,9 @@ def stage_model(ctx: Context) -> None:
                  else tuple(ctx.model.inputs[0].shape[1:]))
         classes = (ctx.graph.tensors[ctx.graph.outputs[0]].size if ctx.model is None
                    else int(ctx.model.outputs[0].shape[-1]))
+        if shape != data.input_shape and data.with_input_shape(shape) is not None:  # the model's rank decides
+            ctx.notes.append(f"data set {data.name}: samples of shape {data.input_shape} given to the model as {shape}")
+            ctx.data = data = data.with_input_shape(shape)
         if shape != data.input_shape:
             raise ModelFileError(f"{path} takes inputs of shape {shape} but data set {data.name} has {data.input_shape}",
                                  hint="use the data set the model was trained on" + (
@@ -144,6 +148,10 @@ def stage_model(ctx: Context) -> None:
     from models import build_model
     from toolkit.training import seed_everything
 
+    if len(data.input_shape) != 3:
+        raise ModelError(f"data set {data.name} holds samples of shape {data.input_shape}, and model {cfg.model} "
+                         "takes images (height, width, channels)",
+                         hint="give image data, or train your own model and build it with --from-model FILE.keras")
     seed_everything(cfg.seed)  # the initial weights come from the seed too
     ctx.model = build_model(cfg.model, data.input_shape, data.num_classes, conv=cfg.conv, groups=cfg.groups,
                             width=cfg.width, shuffle=cfg.shuffle)
@@ -161,12 +169,13 @@ def stage_train(ctx: Context) -> None:
 def stage_quantize(ctx: Context) -> None:
     if ctx.model is None:
         return "the --from-model .tflite is already int8"
-    from deploy.convert.quantize import to_float_tflite, to_int8_tflite
+    from deploy.convert.quantize import convert_contained
     from deploy.engine.tflite_reader import read_tflite
 
-    ctx.float_tflite = to_float_tflite(ctx.model)
-    ctx.int8_tflite = to_int8_tflite(ctx.model, ctx.data.x_calib, max_samples=ctx.cfg.calibration_samples)
-    ctx.graph = read_tflite(ctx.int8_tflite)
+    label = Path(ctx.cfg.from_model).name if ctx.cfg.from_model else ctx.model_name
+    ctx.float_tflite, ctx.int8_tflite = convert_contained(ctx.model, ctx.data.x_calib,
+                                                          max_samples=ctx.cfg.calibration_samples, what=label)
+    ctx.graph = read_tflite(ctx.int8_tflite, name=f"the int8 model of {label}")
 
 
 def stage_export(ctx: Context) -> None:
@@ -298,8 +307,8 @@ def stage_report(ctx: Context) -> None:
                 ctx.build.firmware[fw.dir] = True
         except UnsupportedOpError as exc:  # fall back to TFLM: codegen writes firmware/tflm only
             refused = exc.message
-            ctx.notes.append(f"engine not generated, TFLM fallback: {refused}; firmware/tflm holds the model for "
-                             "TensorFlow Lite Micro (with its op resolver), and nothing is verified")
+            ctx.notes.append("firmware/tflm holds the model for TensorFlow Lite Micro (with its op resolver); its "
+                             "flash is not measured, and nothing is verified (report.json: fallback)")
     ctx.report = build_report(
         ctx.graph, name=ctx.model_name, conv=None if ctx.cfg.from_model else ctx.cfg.conv,
         tflite_bytes=len(ctx.int8_tflite), arena=arena, accuracy=ctx.accuracy, desktop_check=ctx.desktop,
@@ -307,13 +316,62 @@ def stage_report(ctx: Context) -> None:
         labels=ctx.labels, target=ctx.target.name, golden_inputs=ctx.golden_info)
     if engine_memory is not None:
         ctx.report["memory"].update(engine_memory)
+        if not engine_memory["fits"]:
+            _refuse_oversize(ctx, engine_memory)
     if refused is not None:
-        ctx.report["memory"]["engine_refused"] = refused
-        ctx.report["deploy_route"] = "tflm"
+        _mark_fallback(ctx.report, refused)
     if ctx.android is not None:
         ctx.report["android"] = ctx.android
     write_report(ctx.report, ctx.out)
     ctx.build.report, ctx.build.plan = ctx.report, ctx.engine
+
+
+def _mark_fallback(report: dict, refused: str) -> None:
+    """A model the engine refuses goes to TFLM (firmware/tflm): say so, and claim no flash figure (none is linked)."""
+    mem = report["memory"]
+    mem["engine_refused"] = refused
+    mem["flash_bytes"] = None
+    mem["flash_bytes_measured_with"] = (f"not measured: the TFLM fallback is not linked (the .tflite alone is "
+                                        f"{mem['tflite_bytes']:,} B)")
+    report["deploy_route"] = "tflm"
+    report["verified"] = False
+    report["fallback"] = f"TFLM fallback: not verified: {refused}"
+
+
+def _trained_width(cfg: BuildConfig) -> float | None:
+    """The --width a fit suggestion may scale: edgecnn's own architectures only (not a --from-model)."""
+    return None if cfg.from_model else cfg.width
+
+
+def _refuse_oversize(ctx: Context, memory: dict) -> None:
+    """A model that does not fit its part fails the build, saying what would fit; --allow-oversize keeps it."""
+    need = Need(**memory["fit_need"])
+    err = fit_error(f"model {ctx.model_name}", memory["fit_part"], need, memory["fit_limits"],
+                    _trained_width(ctx.cfg))
+    if err is None:  # the check counted firmware code this estimate leaves out: keep its own message
+        err = ModelTooLargeError(memory["does_not_fit"], hint="--allow-oversize keeps the files anyway")
+    else:
+        err = ModelTooLargeError(memory["does_not_fit"], hint=err.hint, need=need, limits=memory["fit_limits"],
+                                 part=memory["fit_part"])
+    if not ctx.cfg.allow_oversize:
+        raise err
+    ctx.notes.append(f"warning: {err.message}; the files are kept (--allow-oversize), but the firmware was not "
+                     "linked and nothing is verified")
+
+
+def check_fit_before_training(ctx: Context) -> None:
+    """Fail before training when even a lower bound of the model's memory does not fit the part."""
+    from toolkit.fit import keras_lower_bound, limits
+
+    lim = limits(ctx.target, ctx.build.board)
+    if lim is None or ctx.model is None or ctx.cfg.allow_oversize:
+        return
+    need = keras_lower_bound(ctx.model, ctx.target)
+    err = fit_error(f"model {ctx.model_name}", part_name(ctx.target, ctx.build.board or get_board(ctx.target)), need,
+                    lim, _trained_width(ctx.cfg))
+    if err is not None:
+        err.message += " (checked before training, from the model's weights and largest activation)"
+        raise err
 
 
 def plan_engine_memory(graph, labels, target: Target, board: Board | dict | None = None, into: Path | None = None,
@@ -327,9 +385,22 @@ def plan_engine_memory(graph, labels, target: Target, board: Board | dict | None
     from deploy.engine.codegen import plan_engine
 
     plan = plan_engine(graph, labels)
-    flash, flash_how, fw = _engine_memory(plan, target, board, into, golden)
+    fit = {"fits": True}
+    try:
+        flash, flash_how, fw = _engine_memory(plan, target, board, into, golden)
+        if target.kind == "mcu" and fw is None:  # not linked (no arm-none-eabi-gcc): the model alone is checked
+            from deploy.devices.firmware import check_fits, link_limits
+
+            brd = get_board(target, board)
+            check_fits(plan.description, {"flash": 0, "ram": 0}, link_limits(target, brd), target, "the model alone",
+                       part_name(target, brd))
+    except ModelTooLargeError as exc:
+        flash, flash_how, fw = plan.info.const_bytes_for(target), getattr(exc, "flash_how", exc.message), None
+        fit = {"fits": False, "does_not_fit": exc.message, "fit_part": exc.part, "fit_limits": exc.limits,
+               "fit_need": {k: getattr(exc.need, k) for k in ("flash", "ram", "weights", "activations")}}
     fields = {"flash_bytes": flash, "peak_ram_bytes": plan.info.peak_ram_bytes,
-              "flash_bytes_measured_with": flash_how, "engine_constant_bytes": plan.info.const_bytes_for(target)}
+              "flash_bytes_measured_with": flash_how, "engine_constant_bytes": plan.info.const_bytes_for(target),
+              **fit}
     if fw is not None:  # the linked serial firmware's RAM, part by part (the activations are in .bss)
         from deploy.devices.toolchain import ram_parts
 
@@ -370,7 +441,7 @@ def tflite_report(path, target_name: str = "cortex-m4", board: dict | None = Non
     if engine_memory is not None:
         rep["memory"].update(engine_memory)
     if refused is not None:
-        rep["memory"]["engine_refused"] = refused
+        _mark_fallback(rep, refused)
     return rep
 
 
@@ -388,7 +459,7 @@ def _engine_memory(plan, target: Target, board: Board | dict | None, into: Path 
     from deploy.devices.toolchain import has_arm_toolchain, object_cflags, object_sizes
 
     if target.kind == "mcu" and has_arm_toolchain():
-        from deploy.devices.firmware import ModelTooLargeError, build_firmware, engine_dir
+        from deploy.devices.firmware import build_firmware, engine_dir
 
         with contextlib.ExitStack() as stack:
             folder = Path(into) if into is not None else Path(stack.enter_context(
@@ -397,7 +468,8 @@ def _engine_memory(plan, target: Target, board: Board | dict | None, into: Path 
             try:
                 fw = build_firmware(folder, target, board, modes=("serial",), engine=plan.description, golden=golden)
             except ModelTooLargeError as exc:
-                return plan.info.const_bytes_for(target), f"engine constants only: {exc.message}", None
+                exc.flash_how = f"engine constants only: {exc.message}"
+                raise
         how = (f"text + data of the serial firmware linked for {target.name} ({fw.board}; "
                f"{' '.join(target.cflags)} -O2, --gc-sections): engine, start-up code and UART link")
         return fw.sizes["serial"]["flash_bytes"], how, fw
@@ -476,6 +548,8 @@ def chance_accuracy(labels) -> float:
 
 def check_between_stages(ctx: Context, stage: str) -> None:
     """Cheap sanity checks so a broken artifact stops the build where it appeared."""
+    if stage == "model":
+        check_fit_before_training(ctx)
     if stage == "quantize" and ctx.graph is not None and not ctx.graph.operators:
         raise ModelError("the int8 model has no operators")
     if stage == "export":

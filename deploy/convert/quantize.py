@@ -85,3 +85,43 @@ def _check_int8_core(data: bytes) -> None:
             if t.dtype == "float32" and not t.is_constant:
                 raise ModelError(f"layer {op.name} ({op.op}) still computes in float32 after int8 quantization "
                                  f"(tensor '{t.name}')", hint="replace that layer with one TFLite can quantize")
+
+
+def convert_contained(model, calibration: np.ndarray, max_samples: int = 200, what: str = "the model"
+                      ) -> tuple[bytes, bytes]:
+    """(float32, int8) TFLite of `model`, converted in a child process (deploy.convert.convert_worker): TensorFlow's
+    converter and calibrator are native code that can crash (a segfault in MinMax::Update on an LSTM), and a crash
+    there must fail the build with a message, not kill it with nothing said and nothing cleaned up."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="edgecnn-convert-") as tmp:
+        work = Path(tmp)
+        try:
+            model.save(work / "model.keras")
+        except Exception as exc:  # Keras raises many types for a model it cannot serialise
+            raise ModelError(f"cannot save {what} for conversion: {str(exc).strip().splitlines()[0][:200]}",
+                             hint="use layers Keras can save (no Lambda of a closure)") from None
+        np.save(work / "calibration.npy", np.asarray(calibration[:max_samples], dtype=np.float32))
+        (work / "job.json").write_text(json.dumps({"max_samples": int(max_samples)}))
+        r = subprocess.run([sys.executable, "-m", "deploy.convert.convert_worker", str(work)], capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL)
+        if r.returncode == 0:
+            return (work / "model_float.tflite").read_bytes(), (work / "model_int8.tflite").read_bytes()
+        if (work / "error.json").is_file():
+            err = json.loads((work / "error.json").read_text())
+            raise ModelError(err["message"], hint=err["hint"])
+        phases = [ln[7:] for ln in r.stdout.splitlines() if ln.startswith("phase: ")]
+        stage = phases[-1] if phases else "starting"
+        how = (f"crashed ({signal.Signals(-r.returncode).name})" if r.returncode < 0
+               else f"failed (exit {r.returncode})")
+        said = " ".join(r.stderr.split())[-300:]
+        raise ModelError(f"TensorFlow {how} while {stage} for {what}" + (f": {said}" if said else ""),
+                         hint="TensorFlow's TFLite converter cannot quantize this model (recurrent layers such as "
+                              "LSTM often crash its int8 calibrator); use layers the TFLite builtin int8 op set "
+                              "supports, or convert the model yourself and build from the int8 .tflite")
+

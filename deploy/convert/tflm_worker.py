@@ -49,8 +49,9 @@ def main(argv: list[str]) -> None:
         text = native + str(exc)
         # an op's Prepare refusing its tensors (CONCATENATION of different scales) also ends in "failed to allocate
         # tensors": not the arena's fault unless an allocator message says so
+        # nor is an op TFLM has no kernel for ("Didn't find op for builtin opcode 'TILE'")
         too_small = _ARENA_SHORT.search(text) or (_TOO_SMALL.search(text)
-                                                  and not re.search(r"failed to prepare", text, re.I))
+                                                  and not re.search(r"failed to prepare|didn't find op", text, re.I))
         code = EXIT_ARENA_TOO_SMALL if too_small else EXIT_REFUSED
         _fail(code, f"{exc}. {native}")
     d = interp.get_input_details(0)

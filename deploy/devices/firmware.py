@@ -31,7 +31,9 @@ from deploy.devices.images import write_images
 from deploy.engine.templates import TEMPLATE_DIR, render, write_generated
 from deploy.devices.toolchain import LDFLAGS, elf_sizes, firmware_cflags, parse_size_output, require_tool, run_tool
 from toolkit.boards import CYCLE_COUNTERS
-from toolkit.errors import ConfigError, ModelError, OutputError, ToolchainError
+from toolkit.errors import ConfigError, OutputError, ToolchainError
+from toolkit.fit import ModelTooLargeError, Need, fit_error, part_name
+from toolkit.fit import limits as fit_limits
 from toolkit.targets import Board, Target, get_board
 
 MODES = ("verify", "serial")
@@ -44,10 +46,6 @@ MODE_SOURCES = {
     "verify": ("startup.c", "board_uart.c", "semihost.c", "main_verify.c"),
     "serial": ("startup.c", "board_uart.c", "ecnn_link.c", "main_serial.c"),
 }
-
-
-class ModelTooLargeError(ModelError):
-    """The model (weights, RAM plan) and firmware code do not fit the target's flash or RAM."""
 
 
 @dataclass
@@ -126,9 +124,7 @@ def _hex(v: int) -> str:
 
 def link_limits(target: Target, board: Board) -> dict[str, int]:
     """What the firmware may use: the target chip's memory, capped by what the board has at its origins."""
-    flash = board.flash_bytes if target.flash_bytes is None else min(board.flash_bytes, target.flash_bytes)
-    ram = board.ram_bytes if target.ram_bytes is None else min(board.ram_bytes, target.ram_bytes)
-    return {"flash_bytes": flash, "ram_bytes": ram}
+    return fit_limits(target, board)
 
 
 WAIT_LOOPS = 1_000_000  # bound of every clock/peripheral wait in a board port (ms on a real part)
@@ -228,27 +224,23 @@ def _compile_error(r: subprocess.CompletedProcess, src: str, fdir: Path) -> Tool
                           hint="the generated C must compile with -Wall -Wextra -Werror; please report this")
 
 
-def check_fits(engine: EngineDescription, code: dict, limits: dict, target: Target, where: str) -> None:
+def check_fits(engine: EngineDescription, code: dict, limits: dict, target: Target, where: str,
+               part: str | None = None) -> None:
     """ModelTooLargeError with the numbers when the model plus the firmware code exceed flash or RAM.
 
     `code` holds the compiled objects' sizes without the model: {flash, ram}. Object sizes include code
     the linker later drops, so this errs on the safe side by at most the unused kernels (a few KB)."""
     const = engine.const_bytes_for(target)
-    flash_need = code["flash"] + const
-    ram_need = code["ram"] + engine.peak_ram_bytes + target.stack_bytes
-    problems = []
-    if flash_need > limits["flash_bytes"]:
-        problems.append(f"flash: {flash_need:,} B needed (weights and other constants {const:,} B, of which "
-                        f"weights {engine.weight_bytes:,} B; firmware code {code['flash']:,} B) but "
-                        f"{target.name} has {limits['flash_bytes']:,} B")
-    if ram_need > limits["ram_bytes"]:
-        problems.append(f"RAM: {ram_need:,} B needed (tensor arena {engine.peak_ram_bytes:,} B, "
-                        f"stack {target.stack_bytes:,} B, firmware buffers {code['ram']:,} B) but {target.name} "
-                        f"has {limits['ram_bytes']:,} B")
-    if problems:
-        raise ModelTooLargeError(f"the model does not fit {target.name} ({where}): " + "; ".join(problems),
-                                 hint="use a smaller model (--width 0.5, --conv depthwise) or a target with "
-                                      "more memory, or give the board's real sizes")
+    need = Need(flash=code["flash"] + const, ram=code["ram"] + engine.peak_ram_bytes + target.stack_bytes,
+                weights=engine.weight_bytes, activations=engine.peak_ram_bytes,
+                flash_parts=(f" (weights and other constants {const:,} B, of which weights {engine.weight_bytes:,} "
+                             f"B; firmware code {code['flash']:,} B)"),
+                ram_parts=(f" (tensor arena {engine.peak_ram_bytes:,} B, stack {target.stack_bytes:,} B, firmware "
+                           f"buffers {code['ram']:,} B)"))
+    what = "the model" if where == "the model alone" else f"the model with its {where}"
+    err = fit_error(what, part or target.name, need, limits)
+    if err is not None:
+        raise err
 
 
 def _engine_object_dir(edir: Path, target: Target, flags: list[str]) -> Path:
@@ -279,7 +271,8 @@ def build_firmware(build_dir: Path, target: Target, board: Board | dict | str | 
     edir = engine_dir(build_dir)
     engine = engine if engine is not None else read_description(edir)
     limits = link_limits(target, brd)
-    check_fits(engine, {"flash": 0, "ram": 0}, limits, target, "the model alone")
+    part = part_name(target, brd)
+    check_fits(engine, {"flash": 0, "ram": 0}, limits, target, "the model alone", part)
     out = fdir / "build"
     out.mkdir(exist_ok=True)
     flags = [*firmware_cflags(target), "-I", str(fdir), "-I", str(edir)]
@@ -307,7 +300,7 @@ def build_firmware(build_dir: Path, target: Target, board: Board | dict | str | 
         # objects hold the model's constants and arena too: the code is what is left
         code_flash = max(0, sum(x["text"] + x["data"] for x in mine) - engine.const_bytes_for(target))
         code_ram = max(0, sum(x["data"] + x["bss"] for x in mine) - engine.peak_ram_bytes)
-        check_fits(engine, {"flash": code_flash, "ram": code_ram}, limits, target, f"{mode} firmware")
+        check_fits(engine, {"flash": code_flash, "ram": code_ram}, limits, target, f"{mode} firmware", part)
         elf = out / f"edgecnn_{mode}.elf"
         r = run_tool([gcc, *firmware_cflags(target), *map(str, objs), "-T", str(fdir / "linker.ld"), *LDFLAGS,
                   f"-Wl,-Map={out / f'edgecnn_{mode}.map'}", "-o", str(elf)], "arm-none-eabi-gcc (link)")
@@ -317,7 +310,7 @@ def build_firmware(build_dir: Path, target: Target, board: Board | dict | str | 
             if m:
                 region, over = m.group(1), int(m.group(2))
                 limit = limits[region.lower() + "_bytes"]
-                raise ModelTooLargeError(f"the {mode} firmware for {target.name} does not fit: {region} overflowed "
+                raise ModelTooLargeError(f"the {mode} firmware for {part} does not fit: {region} overflowed "
                                          f"by {over:,} B (limit {limit:,} B)",
                                          hint="use a smaller model or a target with more memory")
             raise _compile_error(r, f"the link of edgecnn_{mode}.elf", fdir)

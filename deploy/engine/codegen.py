@@ -16,7 +16,7 @@ from pathlib import Path
 
 from deploy.engine.c_format import GENERATED_HEADER, c_comment, c_float, c_int, c_string, unique_identifiers
 from deploy.engine.description import EngineDescription, const_bytes_for, describe, for_target, write_description
-from deploy.engine.ops import OPS, OpContext, check_op, kernel_sources
+from deploy.engine.ops import OPS, OpContext, check_op, kernel_sources, supported_ops
 from deploy.engine.ops.lowered import KERNEL_PATHS, Lowered, Operand, Out, Scratch
 from deploy.engine.fusion import FusedOp, emit_residual_block, find_residual_blocks, fused_op
 from deploy.engine.graph_passes import float_io, simplify
@@ -77,11 +77,14 @@ def check_model(graph: Graph) -> None:
                                 f"float32 one that only a {'QUANTIZE' if what == 'input' else 'DEQUANTIZE'} "
                                 "converts (full-integer quantization)")
     names = unique_identifiers([o.name for o in graph.operators])
+    unknown = False
     for op, ident in zip(graph.operators, names):
         for why in check_op(OpContext(graph, op, ident)):
             problems.append(f"layer {op.name} ({op.op}): {why}")
+            unknown = unknown or op.op not in OPS
     if problems:
-        raise UnsupportedOpError(f"{graph.source} cannot be compiled to C: " + "; ".join(problems),
+        raise UnsupportedOpError(f"{graph.source} cannot be compiled to C: " + "; ".join(problems)
+                                 + (f" (the engine runs {supported_ops()})" if unknown else ""),
                                  hint="change or remove those layers, or deploy with TFLM (firmware/tflm)")
 
 

@@ -304,10 +304,11 @@ def _quantization(t: _Table | None) -> Quantization | None:
     return Quantization(scale=scale, zero_point=zp, axis=int(t.scalar(6, "i", 0)))
 
 
-def read_tflite(source: str | Path | bytes) -> Graph:
-    """Parse a .tflite file (path or bytes) into a Graph, or raise ModelFileError saying what is wrong."""
+def read_tflite(source: str | Path | bytes, name: str | None = None) -> Graph:
+    """Parse a .tflite file (path or bytes) into a Graph, or raise ModelFileError saying what is wrong. `name` is
+    what messages call bytes (the model they came from); a path names itself."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        buf, name = bytes(source), "<bytes>"
+        buf, name = bytes(source), name or "<bytes>"
     else:
         path = Path(source)
         name = str(path)

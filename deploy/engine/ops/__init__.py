@@ -10,4 +10,4 @@ rules, its emitter and the kernels it calls; nothing else names it.
 """
 from deploy.engine.ops import activation, binary, conv, dense, depthwise, pool, quantize, shape  # noqa: F401
 from deploy.engine.ops.registry import (KERNEL_SOURCES, OPS, OpContext, check_op, kernel_sources,  # noqa: F401
-                                        supported_ops_doc)
+                                        supported_ops, supported_ops_doc)

@@ -132,9 +132,13 @@ def check_op(ctx: OpContext) -> list[str]:
     """The reasons one operator cannot be generated (empty when it can)."""
     handler = OPS.get(ctx.op.op)
     if handler is None:
-        supported = ", ".join(sorted(k for k, v in OPS.items() if v.emit is not None))
-        return [f"the engine has no kernel for {ctx.op.op} (supported: {supported})"]
+        return [f"the engine has no kernel for {ctx.op.op}"]
     return handler.check(ctx)
+
+
+def supported_ops() -> str:
+    """The ops the engine runs, comma-separated (for a refusal message, once)."""
+    return ", ".join(sorted(k for k, v in OPS.items() if v.emit is not None))
 
 
 def kernel_sources(kernels) -> tuple[str, ...]:
