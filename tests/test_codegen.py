@@ -273,6 +273,7 @@ int main(void)
     while (scanf("%d %d %d %d %d %d %d %d %d %d %d", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
                  &v[9], &v[10]) == 11) {
         ecnn_conv_params p = {0};
+        p.depth_mult = 1;
         p.k_h = v[0], p.k_w = v[1], p.stride_h = v[2], p.stride_w = v[3], p.dil_h = v[4], p.dil_w = v[5];
         p.rq_right = v[6], p.act_min = v[7], p.act_max = v[8], p.out_h = v[9], p.out_w = v[10];
         printf("%d %d\n", ECNN_DW_PLANAR(&p) ? 1 : 0, (int)ECNN_DW_PLANE_BYTES(&p));

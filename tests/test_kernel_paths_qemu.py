@@ -702,3 +702,44 @@ def test_column_pair_layers_write_only_their_output(cpu, tmp_path_factory, tmp_p
             assert (got[:, :64] == 0x5A).all() and (got[:, 64 + out_bytes:] == 0x5A).all(), m.group(1)
             body = got[:, 64:64 + out_bytes]
             assert (body != 0x5A).mean() > 0.9, m.group(1)  # written (a few outputs may equal 0x5A = 90)
+
+
+def _depth_mult_model():
+    """Depthwise layers off the old fast path: depth multipliers 2, 3 and 4, dilation, 5x5 and 7x7 kernels, borders
+    and strides, channel counts that leave tails of 1-3 on the DSP (4) and 1-7 on Helium (8) blocks."""
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+    keras.utils.set_random_seed(12)
+    inp = keras.Input((12, 12, 3))
+    x = layers.DepthwiseConv2D(5, padding="same", depth_multiplier=2)(inp)                # 6: M = 2, tail 2
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=3)(x)       # 18: M = 3, stride 2
+    x = layers.DepthwiseConv2D(3, padding="same", dilation_rate=2, activation="relu")(x)  # M = 1, dilated
+    x = layers.DepthwiseConv2D(3, padding="valid", depth_multiplier=2, dilation_rate=2)(x)  # 36: inside, dilated
+    x = layers.Conv2D(5, 1)(x)
+    x = layers.DepthwiseConv2D(7, padding="same", depth_multiplier=4, activation="relu6")(x)  # 20: M = 4, 7x7
+    x = layers.Flatten()(x)
+    return keras.Model(inp, layers.Softmax()(layers.Dense(6)(x)))
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m33", "cortex-m55"])
+def test_depth_multipliers_and_dilations_take_the_fast_depthwise_bit_exact(cpu, tmp_path_factory):
+    """ecnn_depthwise_fast for every depth multiplier (M = 2 by halfword multiplies on the DSP cores, gathering loads
+    on Helium, a channel map elsewhere) and every dilation (the tap pointers), bit-exact with TFLM on each path."""
+    out = tmp_path_factory.getbasetemp() / "depth_mult"
+    plan = _golden_build(out, _depth_mult_model, (12, 12, 3), n=6, seed=13)
+    if plan is not None:
+        kernels = [o["kernel"] for o in plan.info.ops if "depthwise" in o["kernel"]]
+        assert kernels == ["ecnn_depthwise_fast"] * 5, kernels
+        src = plan.texts["edgecnn_model.c"]
+        assert sorted(set(re.findall(r"\.depth_mult = (\d+)", src))) == ["1", "2", "3", "4"]
+        assert ".dil_h = 2" in src
+        write_engine(plan, out / "firmware" / "engine")
+    r = verify_qemu(out, TARGETS[cpu])
+    assert r["samples"] == 6 and r["bit_exact"] == 1.0, r.get("first_mismatch")
+
+
+def test_depth_multipliers_and_dilations_are_bit_exact_on_the_host(tmp_path):
+    from engine_support import assert_bit_exact
+
+    assert_bit_exact(quantize(_depth_mult_model(), seed=13), tmp_path, n=6)

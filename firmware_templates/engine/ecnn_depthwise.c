@@ -38,29 +38,31 @@ void ecnn_depthwise_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *
         }
     }
 }
-/* The taps of output pixel (y0, x0): taps[t] points at input channel 0 of tap t = ky * k_w + kx, or at zrow
- * (C bytes of the input zero point) where the tap is outside the image; returns 1 when every tap is inside. */
+/* The taps of output pixel (y0, x0): taps[t] points at input channel 0 of tap t = ky * k_w + kx (input pixel
+ * (y0 + ky * dil_h, x0 + kx * dil_w)), or at zrow (in_c bytes of the input zero point) where the tap is outside the
+ * image; returns 1 when every tap is inside. */
 static int dw_taps(const ecnn_conv_params *p, const int8_t *in, const int8_t *zrow, int32_t y0, int32_t x0,
                    const int8_t **taps)
 {
     const int32_t C = p->in_c;
     int inside = 1;
     int32_t ky, kx;
-    if (y0 >= 0 && x0 >= 0 && y0 + p->k_h <= p->in_h && x0 + p->k_w <= p->in_w) { /* no padding: strides only */
-        const int8_t *r = in + (y0 * p->in_w + x0) * C;
-        const int32_t row = p->in_w * C;
+    if (y0 >= 0 && x0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h && x0 + (p->k_w - 1) * p->dil_w < p->in_w) {
+        const int8_t *r = in + (y0 * p->in_w + x0) * C; /* no padding: strides only */
+        const int32_t row = p->in_w * C * p->dil_h;
+        const int32_t col = C * p->dil_w;
         for (ky = 0; ky < p->k_h; ++ky, r += row) {
             const int8_t *q = r;
-            for (kx = 0; kx < p->k_w; ++kx, q += C) {
+            for (kx = 0; kx < p->k_w; ++kx, q += col) {
                 *taps++ = q;
             }
         }
         return 1;
     }
     for (ky = 0; ky < p->k_h; ++ky) {
-        const int32_t y = y0 + ky;
+        const int32_t y = y0 + ky * p->dil_h;
         for (kx = 0; kx < p->k_w; ++kx) {
-            const int32_t x = x0 + kx;
+            const int32_t x = x0 + kx * p->dil_w;
             const int ok = y >= 0 && y < p->in_h && x >= 0 && x < p->in_w;
             taps[ky * p->k_w + kx] = ok ? in + (y * p->in_w + x) * C : zrow;
             inside &= ok;
@@ -277,6 +279,118 @@ ECNN_DW_PIXEL void dw_pixel(const ecnn_conv_params *p, const int8_t *const *taps
         int32_t acc = p->bias_folded[c];
         for (t = 0; t < n_taps; ++t) {
             acc = wrap_add(acc, (int32_t)taps[t][c] * (int32_t)w[t * C + c]);
+        }
+        o[c] = requant_k(fast, acc, p->mult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
+    }
+}
+
+#if defined(ECNN_DOT_MVE)
+/* Channels [c, c + 8) (fewer at the tail) of one pixel of a depthwise with depth multiplier M > 1: output channel
+ * k reads input channel k / M, so the inputs come by a gathering load (VLDRB.S16 with a vector of byte offsets)
+ * and the rest is dw_block8_mve's: VMULLB/VMULLT into the even and odd channels' sums. */
+ECNN_INLINE void dw_block8_mult_mve(const ecnn_conv_params *p, const int8_t *const *taps, int32_t n_taps, int32_t c,
+                                    int8_t *o)
+{
+    const int32_t C = p->out_c;
+    const uint32x4_t ev = vidupq_n_u32(0, 2);
+    const uint32x4_t od = vidupq_n_u32(1, 2);
+    const int8_t *wc = p->filter + c;
+    const int32_t left = C - c < 8 ? C - c : 8;
+    const mve_pred16_t m16 = vctp16q((uint32_t)left);
+    const mve_pred16_t me = vctp32q((uint32_t)(left + 1) >> 1);
+    const mve_pred16_t mo = vctp32q((uint32_t)left >> 1);
+    uint16_t off[8];
+    uint16x8_t ov;
+    int32x4_t ae, ao;
+    int16x8_t r;
+    int32_t t, k;
+    for (k = 0; k < 8; ++k) {
+        off[k] = (uint16_t)((c + (k < left ? k : 0)) / p->depth_mult);
+    }
+    ov = vldrhq_u16(off);
+    ae = vldrwq_gather_shifted_offset_z_s32(p->bias_folded + c, ev, me);
+    ao = vldrwq_gather_shifted_offset_z_s32(p->bias_folded + c, od, mo);
+    for (t = 0; t < n_taps; ++t) {
+        const int16x8_t x = vldrbq_gather_offset_z_s16(taps[t], ov, m16);
+        const int16x8_t v = vldrbq_z_s16(wc, m16);
+        ae = vaddq_s32(ae, vmullbq_int_s16(x, v));
+        ao = vaddq_s32(ao, vmulltq_int_s16(x, v));
+        wc += C;
+    }
+    ae = ecnn_requant_mve(ae, vldrwq_gather_shifted_offset_z_s32(p->mult + c, ev, me),
+                          vldrwq_gather_shifted_offset_z_s32(p->shift + c, ev, me));
+    ao = ecnn_requant_mve(ao, vldrwq_gather_shifted_offset_z_s32(p->mult + c, od, mo),
+                          vldrwq_gather_shifted_offset_z_s32(p->shift + c, od, mo));
+    ae = vminq_s32(vmaxq_s32(vaddq_s32(ae, vdupq_n_s32(p->out_offset)), vdupq_n_s32(p->act_min)),
+                   vdupq_n_s32(p->act_max));
+    ao = vminq_s32(vmaxq_s32(vaddq_s32(ao, vdupq_n_s32(p->out_offset)), vdupq_n_s32(p->act_min)),
+                   vdupq_n_s32(p->act_max));
+    r = vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), ae), ao);
+    vstrbq_p_s16(o + c, r, m16);
+}
+#endif
+
+/* One output pixel of a depthwise with depth multiplier M = depth_mult > 1: o[c] = requant(bias_folded[c] +
+ * sum_t taps[t][c / M] * w[t][c]). Helium: 8 channels a block by gathering loads; DSP, M = 2: four channels
+ * (two input channels, each read once as a halfword) by four halfword multiply-accumulates per tap. */
+ECNN_DW_PIXEL void dw_pixel_mult(const ecnn_conv_params *p, const int8_t *const *taps, int32_t n_taps, int8_t *o,
+                                 const int fast)
+{
+    const int32_t C = p->out_c;
+    const int32_t M = p->depth_mult;
+    const int8_t *w = p->filter;
+    int32_t c = 0;
+    int32_t t;
+    (void)fast;
+#if defined(ECNN_DOT_MVE)
+    for (; c < C; c += 8) {
+        dw_block8_mult_mve(p, taps, n_taps, c, o);
+    }
+#elif defined(ECNN_DOT_DSP)
+    if (M == 2) {
+        for (; c + 4 <= C; c += 4) {
+            int32_t a0 = p->bias_folded[c];
+            int32_t a1 = p->bias_folded[c + 1];
+            int32_t a2 = p->bias_folded[c + 2];
+            int32_t a3 = p->bias_folded[c + 3];
+            const int8_t *wt = w + c;
+            for (t = 0; t < n_taps; ++t, wt += C) {
+                uint16_t h;
+                uint32_t x, v, xe, xo, ve, vo;
+                memcpy(&h, taps[t] + (c >> 1), 2); /* input channels c / 2 and c / 2 + 1 */
+                x = h;
+                v = ecnn_ld32(wt);
+                xe = __sxtb16(x);          /* bottom: input c / 2 */
+                xo = ecnn_sxtb16_ror8(x);  /* bottom: input c / 2 + 1 */
+                ve = __sxtb16(v);          /* w[c], w[c + 2] */
+                vo = ecnn_sxtb16_ror8(v);  /* w[c + 1], w[c + 3] */
+                a0 = __smlabb(xe, ve, a0);
+                a1 = __smlabb(xe, vo, a1);
+                a2 = __smlabt(xo, ve, a2);
+                a3 = __smlabt(xo, vo, a3);
+            }
+            {   /* all four computed before the first int8 store, which may alias the constants */
+                const int8_t r0 = requant_k(fast, a0, p->mult[c], p->shift[c], p->out_offset, p->act_min,
+                                            p->act_max);
+                const int8_t r1 = requant_k(fast, a1, p->mult[c + 1], p->shift[c + 1], p->out_offset, p->act_min,
+                                            p->act_max);
+                const int8_t r2 = requant_k(fast, a2, p->mult[c + 2], p->shift[c + 2], p->out_offset, p->act_min,
+                                            p->act_max);
+                const int8_t r3 = requant_k(fast, a3, p->mult[c + 3], p->shift[c + 3], p->out_offset, p->act_min,
+                                            p->act_max);
+                o[c] = r0;
+                o[c + 1] = r1;
+                o[c + 2] = r2;
+                o[c + 3] = r3;
+            }
+        }
+    }
+#endif
+    for (; c < C; ++c) {
+        const int32_t ic = c / M;
+        int32_t acc = p->bias_folded[c];
+        for (t = 0; t < n_taps; ++t) {
+            acc = wrap_add(acc, (int32_t)taps[t][ic] * (int32_t)w[t * C + c]);
         }
         o[c] = requant_k(fast, acc, p->mult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
     }
@@ -559,6 +673,17 @@ ECNN_INLINE void dw_all(const ecnn_conv_params *p, const int8_t *in, int8_t *out
     const int8_t *taps1[ECNN_DW_MAX_TAPS];
     const int32_t n = p->out_h * p->out_w;
     int32_t i;
+#endif
+    if (p->depth_mult != 1) { /* output channel c reads input channel c / depth_mult: one pixel at a time */
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                (void)dw_taps(p, in, zrow, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, taps);
+                dw_pixel_mult(p, taps, n_taps, out + (oy * p->out_w + ox) * C, fast);
+            }
+        }
+        return;
+    }
+#if defined(ECNN_DOT_MVE)
     for (i = 0; i + 1 < n; i += 2) { /* two pixels at a time (row order: the pair may span two rows) */
         const int32_t oy1 = (i + 1) / p->out_w;
         const int32_t ox1 = i + 1 - oy1 * p->out_w;
@@ -584,7 +709,7 @@ ECNN_INLINE void dw_all(const ecnn_conv_params *p, const int8_t *in, int8_t *out
             int8_t *o = out + (oy * p->out_w + ox) * C;
             const int inside = dw_taps(p, in, zrow, y0, x0, taps);
 #if !defined(ECNN_DOT_MVE) && !defined(ECNN_DOT_DSP)
-            if (inside && p->k_h == 3 && p->k_w == 3) {
+            if (inside && p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1) {
                 dw_pixel3x3(p, taps[0], p->in_w * C, o);
                 continue;
             }
@@ -606,7 +731,7 @@ void ecnn_depthwise_fast(const ecnn_conv_params *params, const int8_t *in, int8_
     }
 #endif
     if (zrow) {
-        memset(zrow, (int8_t)(-p->in_offset), (size_t)p->out_c);
+        memset(zrow, (int8_t)(-p->in_offset), (size_t)p->in_c);
     }
 #if defined(ECNN_DOT_DSP)
     if (ECNN_RQ_MODE(p) == ECNN_RQ_FAST_SAT) {

@@ -82,18 +82,19 @@ void ecnn_depthwise_conv2d(const ecnn_conv_params *p, const int8_t *in, int8_t *
  * a time, when a kernel row has fewer than 16 values; the Helium path copies every window when there is a
  * scratch: two at a time, or four for short rows). Output pixels in row-major order, up to four neighbours
  * of a row at a time (aliasing: up to four consecutive pixels may be computed together; their windows are
- * read before any of them is written). ecnn_depthwise_fast: depth multiplier 1, no dilation, k_h * k_w <= ECNN_DW_MAX_TAPS, pixels
- * in row-major order, two at a time on Helium (both windows read before either output is written); zrow: 0 when every window is inside the image, else in_c bytes of scratch (filled with the input
- * zero point, it stands in for the taps outside the image). */
+ * read before any of them is written). ecnn_depthwise_fast: any depth multiplier and dilation, k_h * k_w <=
+ * ECNN_DW_MAX_TAPS, pixels in row-major order, two at a time on Helium for multiplier 1 (both windows read before
+ * either output is written); zrow: 0 when every window is inside the image, else in_c bytes of scratch (filled
+ * with the input zero point, it stands in for the taps outside the image). */
 void ecnn_conv2d_fast(const ecnn_conv_params *p, const int8_t *in, int8_t *out, int8_t *window);
 #define ECNN_DW_MAX_TAPS 64 /* ecnn_depthwise_fast: k_h * k_w at most this */
 /* ecnn_depthwise_fast on the DSP cores computes one channel at a time from a zero-point-padded copy of it (the
  * planar path: 3x3, stride 1 or 2, the short output stage, the whole int8 range as activation range) where
  * this holds; zrow is then that copy, ECNN_DW_PLANE_BYTES(p) bytes (the generator sizes the
  * scratch so on every core), and the output may overlap the input only by whole pixels (out - in a multiple of
- * in_c). Same predicate as deploy/engine/ops.py's dw_planar. */
+ * in_c). Same predicate as deploy/engine/ops/variants.py's dw_planar. */
 #define ECNN_DW_PLANAR(p)                                                                                         \
-    ((p)->k_h == 3 && (p)->k_w == 3 && (p)->stride_h == (p)->stride_w &&                                          \
+    ((p)->k_h == 3 && (p)->k_w == 3 && (p)->depth_mult == 1 && (p)->stride_h == (p)->stride_w &&                  \
      ((p)->stride_h == 1 || (p)->stride_h == 2) && (p)->dil_h == 1 && (p)->dil_w == 1 && (p)->rq_right &&         \
      (p)->act_min == -128 && (p)->act_max == 127)
 #define ECNN_DW_PLANE_BYTES(p) ((((p)->out_h - 1) * (p)->stride_h + 3) * (((p)->out_w - 1) * (p)->stride_w + 3) + 3)

@@ -67,8 +67,9 @@ def conv_parts(ctx: OpContext, depthwise: bool) -> ConvParts:
     w = f.array().astype(np.int64)
     bias = b.array() if b is not None else None
     folded = None
-    # grouped convolutions (kc < ic) fold too: each output channel's sum runs over its own group's taps
-    if dh == 1 and dw == 1 and (dm == 1 if depthwise else ic % kc == 0):
+    # grouped convolutions (kc < ic) fold too: each output channel's sum runs over its own group's taps; a
+    # depthwise folds with any depth multiplier and dilation (ecnn_depthwise_fast takes both)
+    if depthwise or (dh == 1 and dw == 1 and ic % kc == 0):
         sums = w.sum(axis=(0, 1, 2)) if depthwise else w.reshape(oc, -1).sum(axis=1)
         folded = fold_bias(bias, sums, -zp(x), kh * kw * (1 if depthwise else kc))
     arrays = [const_array(ctx, "int8_t", "filter", f.array(), True),

@@ -1,5 +1,5 @@
-"""DEPTHWISE_CONV_2D: ecnn_depthwise_fast (a tap pointer per window, the DSP cores' planar 3x3) where the bias
-folds and the taps fit, the exact ecnn_depthwise_conv2d otherwise."""
+"""DEPTHWISE_CONV_2D: ecnn_depthwise_fast (a tap pointer per window, any depth multiplier and dilation, the DSP
+cores' planar 3x3) where the bias folds and the taps fit, the exact ecnn_depthwise_conv2d otherwise."""
 from __future__ import annotations
 
 from deploy.engine.ops.common import (COMMON, rule_fused_activation, rule_int8_symmetric_filter, rule_nhwc)
@@ -23,7 +23,7 @@ def depthwise_conv_2d(ctx: OpContext) -> Lowered:
                        {0: p.overlap(1)})
     # a row of the input zero point stands in for taps outside the image; the DSP cores' planar path needs
     # a padded plane instead, and an output that overlaps its input only by whole pixels
-    planar = dw_planar((kh, kw), p.stride, p.dil, p.rq_right, p.act)
+    planar = dw_planar((kh, kw), p.stride, p.dil, p.rq_right, p.act, depth_mult=p.out_hwc[2] // ic)
     scratch = max(ic if p.border else 0, dw_plane_bytes((oh, ow), p.stride) if planar else 0)
     call = params_call("ecnn_depthwise_fast", struct, In(0), Out(), Scratch() if scratch else 0)
     # two pixels together (the Helium path)

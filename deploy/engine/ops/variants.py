@@ -11,12 +11,13 @@ import numpy as np
 DW_MAX_TAPS = 64  # ECNN_DW_MAX_TAPS in ecnn_kernels.h: the fast depthwise kernel keeps one pointer per tap
 
 
-def dw_planar(k_hw, stride_hw, dil_hw, rq_right_flag: int, act_range) -> bool:
+def dw_planar(k_hw, stride_hw, dil_hw, rq_right_flag: int, act_range, depth_mult: int = 1) -> bool:
     """ecnn_depthwise_fast takes its planar path on the DSP cores (ECNN_DW_PLANAR in ecnn_kernels.h, the same
-    predicate): a 3x3 kernel, stride 1 or 2 (the same both ways), no dilation, the short output stage and the
-    whole int8 range as activation range (one SSAT; ReLU with the usual output zero point -128 is that)."""
-    return (tuple(k_hw) == (3, 3) and tuple(stride_hw) in ((1, 1), (2, 2)) and tuple(dil_hw) == (1, 1)
-            and bool(rq_right_flag) and tuple(act_range) == (-128, 127))
+    predicate): a 3x3 kernel of depth multiplier 1, stride 1 or 2 (the same both ways), no dilation, the short
+    output stage and the whole int8 range as activation range (one SSAT; ReLU with the usual output zero point
+    -128 is that)."""
+    return (tuple(k_hw) == (3, 3) and depth_mult == 1 and tuple(stride_hw) in ((1, 1), (2, 2))
+            and tuple(dil_hw) == (1, 1) and bool(rq_right_flag) and tuple(act_range) == (-128, 127))
 
 
 def dw_plane_bytes(out_hw, stride_hw) -> int:

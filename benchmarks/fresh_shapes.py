@@ -1,0 +1,143 @@
+"""Benchmark: the engine against TFLM + CMSIS-NN on models no one here tuned for, on every emulated core.
+
+The zoo's layer shapes are the ones the kernels were tuned on. These models are not: a 24x24x3 net whose 5x5
+depthwise has depth multiplier 2; a net of odd layer shapes (a strided 5x5 depthwise of multiplier 2, 1x3 and
+3x1 convolutions, a dilated 3x3, channel counts of 10 and 20); and depthwise layers with dilation 2 and
+multipliers 3 and 4 with 7x7 kernels. Random weights, seeded; instructions per inference on QEMU, as
+benchmarks/cores.py measures them (its `measure` and table), TFLM + CMSIS-NN from ../shared/tflm-cortex-m.
+
+Writes benchmarks/results/fresh_shapes.md.
+Usage: python benchmarks/fresh_shapes.py [--models dw5x5_m2,...] [--cpus cortex-m4,...] [--samples N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from provenance import commit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+CPUS = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "cortex-m0plus")
+
+
+def dw5x5_m2():
+    """24x24x3; a 5x5 depthwise of multiplier 2 between a 3x3 and a 1x1 convolution."""
+    import keras
+    from keras import layers as L
+
+    x0 = keras.Input((24, 24, 3))
+    x = L.Conv2D(16, 3, padding="same", activation="relu")(x0)
+    x = L.DepthwiseConv2D(5, padding="same", depth_multiplier=2, activation="relu")(x)
+    x = L.Conv2D(32, 1, activation="relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(x0, L.Softmax()(L.Dense(10)(x)))
+
+
+def odd_shapes():
+    """A strided 5x5 depthwise of multiplier 2, 1x3 and 3x1 convolutions, a dilated 3x3, 10 and 20 channels."""
+    import keras
+    from keras import layers as L
+
+    x0 = keras.Input((32, 32, 3))
+    x = L.Conv2D(10, 3, strides=2, padding="same", activation="relu")(x0)
+    x = L.DepthwiseConv2D(5, strides=2, padding="same", depth_multiplier=2, activation="relu")(x)
+    x = L.Conv2D(20, (1, 3), padding="same", activation="relu")(x)
+    x = L.Conv2D(20, (3, 1), padding="same", activation="relu")(x)
+    x = L.Conv2D(20, 3, dilation_rate=2, padding="same", activation="relu")(x)
+    x = L.Conv2D(10, 1, activation="relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(x0, L.Softmax()(L.Dense(10)(x)))
+
+
+def dilated_multipliers():
+    """Depthwise layers of dilation 2 and of multipliers 3 and 4, 3x3 and 7x7."""
+    import keras
+    from keras import layers as L
+
+    x0 = keras.Input((20, 20, 4))
+    x = L.DepthwiseConv2D(3, padding="same", dilation_rate=2, activation="relu")(x0)
+    x = L.DepthwiseConv2D(3, padding="same", depth_multiplier=3, activation="relu")(x)
+    x = L.Conv2D(16, 1, activation="relu")(x)
+    x = L.DepthwiseConv2D(7, strides=2, padding="same", depth_multiplier=4, activation="relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(x0, L.Softmax()(L.Dense(8)(x)))
+
+
+MODELS = {"dw5x5_m2": dw5x5_m2, "odd_shapes": odd_shapes, "dilated_multipliers": dilated_multipliers}
+
+
+def build(name: str, out: Path, samples: int) -> Path:
+    """A build folder (int8 model, golden inputs with TFLM's outputs, engine) for a seeded random-weight model."""
+    import keras
+
+    from deploy.convert.quantize import to_int8_tflite
+    from deploy.convert.tflm import run_tflm
+    from deploy.engine.codegen import plan_engine, write_engine
+    from deploy.engine.tflite_reader import read_tflite
+
+    keras.utils.set_random_seed(0)
+    model = MODELS[name]()
+    cal = np.random.RandomState(0).rand(32, *model.inputs[0].shape[1:]).astype(np.float32)
+    tfl = to_int8_tflite(model, cal)
+    out.mkdir(parents=True)
+    (out / "model_int8.tflite").write_bytes(tfl)
+    graph = read_tflite(tfl)
+    shape = graph.tensors[graph.inputs[0]].shape[1:]
+    x = np.random.default_rng(1).integers(-128, 128, (samples, *shape)).astype(np.int8)
+    ref = run_tflm(tfl, x).reshape(samples, -1)
+    np.savez(out / "golden.npz", inputs_int8=x, outputs_int8=ref, labels=np.argmax(ref, axis=1))
+    plan = plan_engine(graph)
+    write_engine(plan, out / "firmware" / "engine")
+    kernels = ", ".join(f"{o['name']}: {o['kernel']}" for o in plan.info.ops if "depthwise" in o["kernel"])
+    print(f"{name}: {kernels}", flush=True)
+    return out
+
+
+def main(argv=None) -> int:
+    from cores import measure, table
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--cpus", default=",".join(CPUS))
+    ap.add_argument("--samples", type=int, default=3)
+    ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    a = ap.parse_args(argv)
+    cpus = a.cpus.split(",")
+    t0 = time.perf_counter()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="edgecnn_fresh_") as tmp:
+        for name in a.models.split(","):
+            b = build(name, Path(tmp) / name, a.samples)
+            row = {"model": f"{name} (random weights)"}
+            for cpu in cpus:
+                row[cpu] = measure(b, cpu, a.samples)
+                print(name, cpu, row[cpu], flush=True)
+            rows.append(row)
+    md = ["# Models no one tuned for: edgecnn against TFLM + CMSIS-NN", "",
+          f"Command: `python benchmarks/fresh_shapes.py` at commit `{commit()}` ({time.perf_counter() - t0:.0f} s). "
+          f"Machine: {platform.machine()}, {os.cpu_count()} cores. Instructions per inference on QEMU, measured as "
+          "in cores.md (edgecnn: `ecnn_invoke`, mean over the golden samples; TFLM + CMSIS-NN: the kit's `Invoke`, "
+          "first golden input).", "", *(f"- `{n}`: {f.__doc__}" for n, f in MODELS.items()), "", table(rows, cpus)]
+    results = Path(a.results)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "fresh_shapes.md").write_text("\n".join(md))
+    print("\n".join(md))
+    bad = [(r["model"], c) for r in rows for c in cpus if r[c]["exact"] is not None and r[c]["exact"] < 1.0]
+    if bad:
+        print(f"NOT bit-exact: {bad}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
