@@ -158,3 +158,25 @@ def test_a_tflm_fallback_says_so_and_claims_no_flash(tmp_path):
     assert rep["memory"]["flash_bytes"] is None and rep["verified"] is False and rep["deploy_route"] == "tflm"
     assert "MAXIMUM" in rep["fallback"] and "not measured" in rep["memory"]["flash_bytes_measured_with"]
     assert (out / "firmware" / "tflm").is_dir()
+
+
+def test_a_failed_build_leaves_no_empty_parent_folder(tmp_path, big_tflite):
+    out = tmp_path / "build" / "big"
+    r = run_cli("build", "--from-model", big_tflite, "--target", "microbit", "--out", out)
+    _clean_failure(r, out, "does not fit")
+    assert not (tmp_path / "build").exists()
+
+
+def test_a_float_tflite_is_refused_for_its_float_weights(tmp_path, build_dir):
+    out = tmp_path / "o"
+    r = run_cli("build", "--from-model", build_dir / "model_float.tflite", "--target", "cortex-m4", "--out", out)
+    _clean_failure(r, out, "is a float model: the weights of layer", "are float32", ".keras model with --dataset")
+
+
+def test_verify_on_qemu_names_the_board_qemu_does_not_emulate():
+    from deploy.verify.device import parse_device
+    from toolkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no QEMU machine emulates board nucleo-f401re") as err:
+        parse_device("qemu", default_cpu="nucleo-f401re")
+    assert "qemu:cortex-m4" in err.value.hint and "serial:PORT" in err.value.hint

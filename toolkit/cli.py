@@ -229,8 +229,11 @@ def _print_verify(result: dict) -> None:
         click.echo(f"  inputs {given['source']}: {given['samples']} of {given['given']}, {given['format']}")
     unlabelled = ("no accuracy: the inputs have no labels (y)" if given.get("given_by") == "--inputs" else
                   "no accuracy: the build's golden inputs have no labels (built without --dataset)")
-    accuracy = (f"accuracy device {acc.get('device')}, int8 {acc.get('int8')}, float {acc.get('float')}"
-                if acc.get("device") is not None else unlabelled)
+    def pct(v) -> str:
+        return "-" if v is None else f"{v:.4f}"
+
+    accuracy = (f"accuracy device {pct(acc.get('device'))}, int8 {pct(acc.get('int8'))}, "
+                f"float {pct(acc.get('float'))}" if acc.get("device") is not None else unlabelled)
     click.echo(f"  {accuracy}" + (f"; {ipi:,.0f} instructions per inference" if ipi else ""))
     if result.get("flash_bytes"):
         from deploy.devices.toolchain import ram_text

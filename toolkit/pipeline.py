@@ -35,6 +35,16 @@ class BuildResult:
     notes: tuple[str, ...]
 
 
+def _missing_parents(folder: Path) -> list[Path]:
+    """The folders above `folder` that do not exist yet, innermost first (a failed build removes them again)."""
+    out = []
+    for p in folder.parents:
+        if p.exists():
+            break
+        out.append(p)
+    return out
+
+
 def _prepare_output(cfg: BuildConfig) -> tuple[Path, Path]:
     """Check the output folder and make a staging folder beside it (same file system, so publishing is a rename)."""
     final = cfg.out_dir.resolve()
@@ -75,6 +85,7 @@ def _publish(staging: Path, final: Path) -> None:
 def run(cfg: BuildConfig, log=print) -> BuildResult:
     """Run every stage of `edgecnn build`; on any error (or Ctrl-C) nothing is left half-written."""
     target = get_target(cfg.target)
+    made = _missing_parents(cfg.out_dir.resolve())
     final, staging = _prepare_output(cfg)
     ctx = stages.Context(cfg=cfg, target=target, out=staging, log=log)
     timings: dict[str, float] = {}
@@ -101,6 +112,11 @@ def run(cfg: BuildConfig, log=print) -> BuildResult:
             raise OutputError(f"cannot move the build into {final}: {exc.strerror}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in made:  # an empty build/ left by a failed first build is no output either
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
     return BuildResult(out_dir=final, report=ctx.report, seconds=round(time.perf_counter() - start, 2),
                        stage_seconds=timings, notes=tuple(ctx.notes))

@@ -77,6 +77,17 @@ def stage_dataset(ctx: Context) -> None:
     ctx.data = load_dataset(ctx.cfg.dataset, seed=ctx.cfg.seed)
 
 
+def _refuse_float_tflite(path: Path, graph) -> None:
+    """A float .tflite: say that its weights are float (the real reason), and what to give instead."""
+    for op in graph.operators:
+        w = graph.tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+        if w is not None and w.is_constant and w.dtype == "float32":
+            raise ModelFileError(f"{path} is a float model: the weights of layer {op.name} ({op.op}) are float32; "
+                                 "--from-model .tflite must be a full-integer int8 model",
+                                 hint="give the trained .keras model with --dataset (edgecnn calibrates and "
+                                      "quantizes it), or export the .tflite with full-integer quantization")
+
+
 def _load_keras(path: Path):
     import zipfile
 
@@ -118,6 +129,7 @@ def stage_model(ctx: Context) -> None:
                     raise ModelFileError(f"{path} has {len(idx)} {role}s; edgecnn deploys models with one input "
                                          "and one output")
                 if core.tensors[idx[0]].dtype != "int8":
+                    _refuse_float_tflite(path, core)
                     raise ModelFileError(f"{path} has a {core.tensors[idx[0]].dtype} {role}; "
                                          "--from-model .tflite must be a full-integer int8 model",
                                          hint="give the .keras model instead and edgecnn quantizes it")

@@ -17,7 +17,7 @@ from pathlib import Path
 from deploy.verify.common import check_verification, select_samples, write_verify_json
 from toolkit.artifacts import Build, load_build
 from toolkit.errors import ConfigError
-from toolkit.targets import ALIASES, TARGETS, Target, get_target
+from toolkit.targets import ALIASES, BOARD_TARGETS, TARGETS, Target, get_target
 
 DEVICE_KINDS = ("host", "qemu", "serial")
 
@@ -37,6 +37,11 @@ def parse_device(spec: str, default_cpu: str = "cortex-m4") -> tuple[str, str | 
             raise ConfigError("--device serial needs a port, e.g. serial:/dev/ttyACM0 or serial:socket://HOST:PORT")
         return kind, arg
     cpu = arg or default_cpu
+    board = BOARD_TARGETS.get(cpu)
+    if board is not None and board.qemu_machine is None:  # a build for a board QEMU does not model
+        raise ConfigError(f"--device {spec!r}: no QEMU machine emulates board {cpu}",
+                          hint=f"use --device qemu:{board.cpu} (its CPU on QEMU's own board) or serial:PORT "
+                               "(the board itself, running firmware/<board>/build/edgecnn_serial.elf)")
     if not cpu.startswith("cortex-"):
         cpu = f"cortex-{cpu}"
     cpu = ALIASES.get(cpu, cpu)
