@@ -183,7 +183,7 @@ def test_report_flash_is_the_linked_firmware_for_the_target(build_dir, tmp_path)
 
     from deploy.engine.codegen import plan_engine
     from deploy.engine.tflite_reader import read_tflite
-    from toolkit.stages import _engine_memory
+    from deploy.report.memory import _engine_memory
 
     rep = json.loads((build_dir / "report.json").read_text())
     fw = build_firmware(copy_build(build_dir, tmp_path / "m4"), TARGETS["cortex-m4"], modes=("serial",))

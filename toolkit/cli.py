@@ -178,7 +178,7 @@ def report(source, target):
 
         rep = load_build(path, need_report=True).report
     else:
-        from toolkit.stages import tflite_report
+        from deploy.report.memory import tflite_report
 
         rep = tflite_report(path, target or "cortex-m4")
     click.echo(render_markdown(rep))

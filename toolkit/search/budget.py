@@ -4,7 +4,7 @@ RAM is the engine's static memory plan (deploy.engine.codegen.plan_engine: the a
 buffer lives in, all the RAM the generated engine needs), so the planned RAM is the generated engine's RAM
 exactly: the plan is made on the candidate quantized with its untrained weights, whose graph (ops, shapes,
 tensor sizes) is the trained model's. Flash is the engine's constants plus the code of the kernels it uses,
-the serial firmware linked for the target as a build does (toolkit.stages.plan_engine_memory) when there is a
+the serial firmware linked for the target as a build does (deploy.report.memory.plan_engine_memory) when there is a
 flash budget, else estimated from the code of the same kernels linked once (later candidates cost
 milliseconds). Latency, when a
 budget asks for it, is the untrained candidate's instructions per inference on the emulated core (QEMU counts
@@ -131,7 +131,7 @@ def plan_candidate(model, data, target, code_bytes: dict, exact_flash: bool = Fa
     key = f"{target.name}|{kernels}"
     linked = None
     if exact_flash or key not in code_bytes:
-        from toolkit.stages import plan_engine_memory
+        from deploy.report.memory import plan_engine_memory
 
         _, fields, _ = plan_engine_memory(graph, labels, target)
         if not fields["flash_bytes_measured_with"].startswith("engine constants only"):
