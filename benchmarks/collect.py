@@ -8,6 +8,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 ORDER = (  # (results file, the issue goal it answers): figures on the target cores first
     ("cores.md", "Speed on every emulated Cortex-M core against TFLM + CMSIS-NN (issue 11 goals): instructions "
                  "measured, cycles estimated"),
+    ("fresh_shapes.md", "Models no one tuned for (depth multipliers, dilation, 5x5 and 7x7 kernels) on every core "
+                        "against TFLM + CMSIS-NN (issue 26)"),
     ("suite.md", "On the emulated Cortex-M4 against TFLM + CMSIS-NN, and the model zoo against TFLM (RAM, speed, "
                  "flash, bit-exactness, weight sharing)"),
     ("keras_apps.md", "Keras applications no one tuned for (MobileNetV2, MobileNetV3-Small): build, verify, RAM "

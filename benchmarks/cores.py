@@ -163,9 +163,13 @@ def main(argv=None) -> int:
           "ELF (`run_tflm.py --work`) re-run on the same board under edgecnn's plugin between the kit's markers "
           "(`mark_start`/`mark_stop` around the first Invoke); its instruction count there equals the kit's.", "",
           table(rows, cpus)]
-    results = Path(a.results)
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "cores.md").write_text("\n".join(md))
+    return write_results(Path(a.results) / "cores.md", md, rows, cpus)
+
+
+def write_results(path: Path, md: list[str], rows: list[dict], cpus: list[str]) -> int:
+    """Write the page, print it, and return 1 (naming them) where a model was not bit-exact on a core."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(md))
     print("\n".join(md))
     bad = [(r["model"], c) for r in rows for c in cpus if r[c]["exact"] is not None and r[c]["exact"] < 1.0]
     if bad:

@@ -8,6 +8,7 @@ benchmarks/cores.py measures them (its `measure` and table), TFLM + CMSIS-NN fro
 
 Writes benchmarks/results/fresh_shapes.md.
 Usage: python benchmarks/fresh_shapes.py [--models dw5x5_m2,...] [--cpus cortex-m4,...] [--samples N]
+                                         [--before OLD/fresh_shapes.md] [--note TEXT]
 """
 from __future__ import annotations
 
@@ -103,14 +104,40 @@ def build(name: str, out: Path, samples: int) -> Path:
     return out
 
 
+def instr_table(md: str, cpu: str) -> dict[str, tuple[str, str]]:
+    """model -> (edgecnn instructions, ratio) from a fresh_shapes.md page's table for `cpu`."""
+    rows = {}
+    for line in md.split(f"### {cpu}", 1)[-1].split("###", 1)[0].splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| ") and cells[0].endswith("(random weights)"):
+            rows[cells[0].replace(" (random weights)", "")] = (cells[1], cells[3])
+    return rows
+
+
+def comparison(before: Path, now: str, cpus: list[str]) -> list[str]:
+    """The instruction counts of an earlier run's page (`before`) beside this run's, core by core."""
+    old = before.read_text()
+    at = old.split("at commit `", 1)[1].split("`", 1)[0] if "at commit `" in old else "?"
+    out = ["", f"### Against an earlier run (`{before.name}`, commit `{at}`)", "",
+           "| core | model | edgecnn instr/inf then | ratio then | edgecnn instr/inf now | ratio now |",
+           "|---|---|---:|---:|---:|---:|"]
+    for cpu in cpus:
+        then, here = instr_table(old, cpu), instr_table(now, cpu)
+        out += [f"| {cpu} | {m} | {then[m][0]} | {then[m][1]} | {here[m][0]} | {here[m][1]} |" for m in here if m in then]
+    return out
+
+
 def main(argv=None) -> int:
-    from cores import measure, table
+    from cores import measure, table, write_results
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--cpus", default=",".join(CPUS))
     ap.add_argument("--samples", type=int, default=3)
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--before", type=Path, default=None,
+                    help="a fresh_shapes.md of an earlier commit, compared core by core")
+    ap.add_argument("--note", default="", help="a line after the tables (what is still short, and why)")
     a = ap.parse_args(argv)
     cpus = a.cpus.split(",")
     t0 = time.perf_counter()
@@ -128,15 +155,11 @@ def main(argv=None) -> int:
           f"Machine: {platform.machine()}, {os.cpu_count()} cores. Instructions per inference on QEMU, measured as "
           "in cores.md (edgecnn: `ecnn_invoke`, mean over the golden samples; TFLM + CMSIS-NN: the kit's `Invoke`, "
           "first golden input).", "", *(f"- `{n}`: {f.__doc__}" for n, f in MODELS.items()), "", table(rows, cpus)]
-    results = Path(a.results)
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "fresh_shapes.md").write_text("\n".join(md))
-    print("\n".join(md))
-    bad = [(r["model"], c) for r in rows for c in cpus if r[c]["exact"] is not None and r[c]["exact"] < 1.0]
-    if bad:
-        print(f"NOT bit-exact: {bad}", file=sys.stderr)
-        return 1
-    return 0
+    if a.before is not None:
+        md += comparison(a.before, "\n".join(md), cpus)
+    if a.note:
+        md += ["", a.note]
+    return write_results(Path(a.results) / "fresh_shapes.md", md, rows, cpus)
 
 
 if __name__ == "__main__":

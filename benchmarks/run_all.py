@@ -19,6 +19,7 @@ from provenance import commit
 HERE = Path(__file__).resolve().parent
 SCRIPTS = (  # (name, arguments): the order collect.py lists them in
     ("cores", []),
+    ("fresh_shapes", []),
     ("build_default", []),
     ("build_mnist", []),
     ("suite", []),

@@ -31,6 +31,20 @@ def invoke_cli(*args):
     return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=r.stderr)
 
 
+def expect_clean_failure(r, out, *words) -> str:
+    """A CLI run that failed as every bad input must: a non-zero exit, one `edgecnn: error:` line on stderr holding
+    each of `words`, no traceback, and no output (nor staging) folder; returns that line."""
+    assert r.returncode != 0, r.stdout
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("edgecnn: error:"), r.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    assert not out.exists()
+    assert not list(out.parent.glob(f".{out.name}.partial-*"))
+    return lines[0]
+
+
 @pytest.fixture(scope="session")
 def build_dir(tmp_path_factory):
     """A default-model build on digits with few epochs (the shape of every artifact, not its accuracy)."""

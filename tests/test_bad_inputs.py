@@ -11,18 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_cli
-
-
-def _expect_clean_failure(r, out, *words):
-    assert r.returncode != 0, r.stdout
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("edgecnn: error:"), r.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-    assert not out.exists()
-    assert not list(out.parent.glob(f".{out.name}.partial-*"))
+from conftest import expect_clean_failure, run_cli
 
 
 @pytest.mark.parametrize("suffix, content", [
@@ -36,7 +25,7 @@ def test_broken_model_files(tmp_path, build_dir, suffix, content):
     bad.write_bytes(content)
     out = tmp_path / "out"
     r = run_cli("build", "--target", "cortex-m", "--from-model", bad, "--out", out)
-    _expect_clean_failure(r, out, str(bad))
+    expect_clean_failure(r, out, str(bad))
 
 
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04" + b"\x00" * 30, os.urandom(300)])
@@ -45,13 +34,13 @@ def test_broken_npz(tmp_path, content):
     bad.write_bytes(content)
     out = tmp_path / "out"
     r = run_cli("build", "--target", "cortex-m", "--dataset", bad, "--epochs", "1", "--out", out)
-    _expect_clean_failure(r, out, "data.npz")
+    expect_clean_failure(r, out, "data.npz")
 
 
 def test_float_tflite_where_int8_is_required(tmp_path, build_dir):
     out = tmp_path / "out"
     r = run_cli("build", "--target", "cortex-m", "--from-model", build_dir / "model_float.tflite", "--out", out)
-    _expect_clean_failure(r, out, "full-integer int8")
+    expect_clean_failure(r, out, "full-integer int8")
 
 
 def _save(model, path):
@@ -73,7 +62,7 @@ def test_unsupported_op_is_named_with_its_layer(tmp_path):
     path.write_bytes(to_int8_tflite(m, np.random.default_rng(0).random((20, 8, 8, 1), dtype=np.float32)))
     out = tmp_path / "out"
     r = run_cli("build", "--target", "cortex-m", "--from-model", path, "--out", out)
-    _expect_clean_failure(r, out, "ABS")
+    expect_clean_failure(r, out, "ABS")
 
 
 def test_model_with_two_inputs(tmp_path):
@@ -84,7 +73,7 @@ def test_model_with_two_inputs(tmp_path):
     m = keras.Model([a, b], keras.layers.Dense(10, activation="softmax")(x))
     out = tmp_path / "out"
     r = run_cli("build", "--target", "cortex-m", "--from-model", _save(m, tmp_path / "two.keras"), "--out", out)
-    _expect_clean_failure(r, out, "2 inputs")
+    expect_clean_failure(r, out, "2 inputs")
 
 
 def _npz(path, **change):
@@ -105,7 +94,7 @@ def test_bad_arrays(tmp_path, change, words):
     out = tmp_path / "out"
     r = run_cli("build", "--target", "cortex-m", "--dataset", _npz(tmp_path / "d.npz", **change), "--epochs", "1",
                 "--out", out)
-    _expect_clean_failure(r, out, words)
+    expect_clean_failure(r, out, words)
 
 
 def test_images_of_mixed_sizes(tmp_path):
@@ -117,7 +106,7 @@ def test_images_of_mixed_sizes(tmp_path):
     Image.new("RGB", (10, 8)).save(root / "b" / "big.png")
     out = tmp_path / "out"
     r = run_cli("build", "--target", "cortex-m", "--dataset", root, "--epochs", "1", "--out", out)
-    _expect_clean_failure(r, out, "big.png", "10x8")
+    expect_clean_failure(r, out, "big.png", "10x8")
 
 
 HOSTILE = ["a b", 'say "hi"', "back\\slash", "new\nline", "naïve ☃", "int", "??=trigraph", "x*/y", "tab\there"]
@@ -160,4 +149,4 @@ def test_full_disk_is_a_clear_error_and_keeps_nothing(tmp_path):
             "from toolkit.cli import main; sys.argv = ['edgecnn'] + sys.argv[1:]; main()")
     r = subprocess.run([sys.executable, "-c", code, "build", "--target", "cortex-m", "--epochs", "1", "--out",
                         str(out)], capture_output=True, text=True, timeout=600)
-    _expect_clean_failure(r, out, "File too large")
+    expect_clean_failure(r, out, "File too large")

@@ -7,20 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import expect_clean_failure, run_cli
 from engine_support import quantize
-
-
-def _clean_failure(r, out, *words):
-    assert r.returncode != 0, r.stdout
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("edgecnn: error:"), r.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-    assert not out.exists()
-    assert not list(out.parent.glob(f".{out.name}.partial-*"))
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +27,7 @@ def big_tflite(tmp_path_factory):
 def test_a_model_too_large_for_the_board_fails_and_says_what_would_fit(big_tflite, tmp_path):
     out = tmp_path / "o"
     r = run_cli("build", "--from-model", big_tflite, "--target", "microbit", "--out", out)
-    line = _clean_failure(r, out, "does not fit microbit", "RAM: 71,052 B needed", "16,384 B there",
+    line = expect_clean_failure(r, out, "does not fit microbit", "RAM: 71,052 B needed", "16,384 B there",
                           "54,668 B over", "--allow-oversize")
     assert "a part with more memory: --target nucleo-f401re" in line  # 96 KiB: the smallest that holds 71 KB
 
@@ -60,7 +48,7 @@ def test_a_board_too_small_for_the_model_fails_before_training(tmp_path):
                    'flash_bytes = "0x80000"\nram_origin = "0x20000000"\nram_bytes = "0x1000"\n')
     out = tmp_path / "o"
     r = run_cli("build", "--config", cfg, "--out", out, "--epochs", "1")
-    _clean_failure(r, out, "does not fit board generic (cortex-m4)", "4,096 B there", "before training")
+    expect_clean_failure(r, out, "does not fit board generic (cortex-m4)", "4,096 B there", "before training")
     assert "train " not in r.stdout  # it never started
 
 
@@ -109,7 +97,7 @@ def test_a_tensorflow_crash_in_calibration_is_one_line_and_leaves_nothing(sequen
     out = tmp_path / "o"
     r = run_cli("build", "--from-model", tmp_path / "lstm4.keras", "--dataset", sequences / "seq4.npz",
                 "--target", "cortex-m4", "--out", out)
-    line = _clean_failure(r, out, "lstm4.keras")
+    line = expect_clean_failure(r, out, "lstm4.keras")
     assert "TensorFlow" in line and ("quantiz" in line or "convert" in line), line
 
 
@@ -135,7 +123,7 @@ def test_the_models_input_rank_decides_how_the_data_is_shaped(sequences, tmp_pat
 def test_edgecnns_own_image_models_refuse_feature_vectors(sequences, tmp_path):
     out = tmp_path / "o"
     r = run_cli("build", "--dataset", sequences / "feat.npz", "--target", "cortex-m4", "--out", out, "--epochs", "1")
-    _clean_failure(r, out, "feat.npz", "(16,)", "takes images", "--from-model")
+    expect_clean_failure(r, out, "feat.npz", "(16,)", "takes images", "--from-model")
 
 
 def test_a_tflm_fallback_says_so_and_claims_no_flash(tmp_path):
@@ -163,14 +151,14 @@ def test_a_tflm_fallback_says_so_and_claims_no_flash(tmp_path):
 def test_a_failed_build_leaves_no_empty_parent_folder(tmp_path, big_tflite):
     out = tmp_path / "build" / "big"
     r = run_cli("build", "--from-model", big_tflite, "--target", "microbit", "--out", out)
-    _clean_failure(r, out, "does not fit")
+    expect_clean_failure(r, out, "does not fit")
     assert not (tmp_path / "build").exists()
 
 
 def test_a_float_tflite_is_refused_for_its_float_weights(tmp_path, build_dir):
     out = tmp_path / "o"
     r = run_cli("build", "--from-model", build_dir / "model_float.tflite", "--target", "cortex-m4", "--out", out)
-    _clean_failure(r, out, "is a float model: the weights of layer", "are float32", ".keras model with --dataset")
+    expect_clean_failure(r, out, "is a float model: the weights of layer", "are float32", ".keras model with --dataset")
 
 
 def test_verify_on_qemu_names_the_board_qemu_does_not_emulate():

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import expect_clean_failure, run_cli
 
 
 def _int8_tflite(model, path, seed=0):
@@ -44,16 +44,6 @@ def _graph(path):
     from deploy.engine.tflite_reader import read_tflite
 
     return read_tflite(path)
-
-
-def _expect_clean_failure(r, out, *words):
-    assert r.returncode != 0, r.stdout
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("edgecnn: error:"), r.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-    assert not out.exists() and not list(out.parent.glob(f".{out.name}.partial-*"))
 
 
 @pytest.mark.toolchain
@@ -163,16 +153,16 @@ def test_bad_inputs_are_one_line_and_leave_nothing(models, tmp_path, make, extra
     out = tmp_path / "out"
     r = run_cli("build", "--target", "cortex-m4", "--from-model", models["kws"], "--inputs", bad, *extra,
                 "--out", out)
-    _expect_clean_failure(r, out, *words)
+    expect_clean_failure(r, out, *words)
 
 
 def test_inputs_need_a_tflite_and_a_mismatched_data_set_says_how_to_go_without(models, tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((2, 8, 8, 1), np.float32))
     out = tmp_path / "out"
     r = run_cli("build", "--target", "cortex-m4", "--inputs", tmp_path / "x.npy", "--out", out)
-    _expect_clean_failure(r, out, "--inputs gives the golden inputs of a --from-model FILE.tflite build")
+    expect_clean_failure(r, out, "--inputs gives the golden inputs of a --from-model FILE.tflite build")
     r = run_cli("build", "--target", "cortex-m4", "--from-model", models["kws"], "--dataset", "digits", "--out", out)
-    _expect_clean_failure(r, out, "takes inputs of shape (49, 10, 1) but data set digits has (8, 8, 1)",
+    expect_clean_failure(r, out, "takes inputs of shape (49, 10, 1) but data set digits has (8, 8, 1)",
                           "leave --dataset out")
 
 

@@ -221,6 +221,23 @@ ECNN_INLINE void dw4_dsp(const int8_t *const *taps, const int8_t *w, int32_t C, 
 }
 #endif
 
+#if defined(ECNN_DOT_DSP)
+/* Output channels [c, c + 4) of one pixel from their sums: all four requantized before the first int8 store,
+ * which may alias the constants. */
+ECNN_INLINE void dw_store4_dsp(const ecnn_conv_params *p, int32_t a0, int32_t a1, int32_t a2, int32_t a3, int32_t c,
+                               int8_t *o, const int fast)
+{
+    const int8_t r0 = requant_k(fast, a0, p->mult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
+    const int8_t r1 = requant_k(fast, a1, p->mult[c + 1], p->shift[c + 1], p->out_offset, p->act_min, p->act_max);
+    const int8_t r2 = requant_k(fast, a2, p->mult[c + 2], p->shift[c + 2], p->out_offset, p->act_min, p->act_max);
+    const int8_t r3 = requant_k(fast, a3, p->mult[c + 3], p->shift[c + 3], p->out_offset, p->act_min, p->act_max);
+    o[c] = r0;
+    o[c + 1] = r1;
+    o[c + 2] = r2;
+    o[c + 3] = r3;
+}
+#endif
+
 /* One output pixel: o[c] = requant(bias_folded[c] + sum_t taps[t][c] * w[t][c]) for every channel c. */
 #if defined(ECNN_DOT_DSP)
 #define ECNN_DW_PIXEL ECNN_INLINE /* specialized on `fast` */
@@ -260,19 +277,7 @@ ECNN_DW_PIXEL void dw_pixel(const ecnn_conv_params *p, const int8_t *const *taps
         a1 = a[1];
         a2 = a[2];
         a3 = a[3];
-        {   /* all four computed before the first int8 store, which may alias the constants */
-            const int8_t r0 = requant_k(fast, a0, p->mult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
-            const int8_t r1 = requant_k(fast, a1, p->mult[c + 1], p->shift[c + 1], p->out_offset, p->act_min,
-                                        p->act_max);
-            const int8_t r2 = requant_k(fast, a2, p->mult[c + 2], p->shift[c + 2], p->out_offset, p->act_min,
-                                        p->act_max);
-            const int8_t r3 = requant_k(fast, a3, p->mult[c + 3], p->shift[c + 3], p->out_offset, p->act_min,
-                                        p->act_max);
-            o[c] = r0;
-            o[c + 1] = r1;
-            o[c + 2] = r2;
-            o[c + 3] = r3;
-        }
+        dw_store4_dsp(p, a0, a1, a2, a3, c, o, fast);
     }
 #endif
     for (; c < C; ++c) {
@@ -369,20 +374,7 @@ ECNN_DW_PIXEL void dw_pixel_mult(const ecnn_conv_params *p, const int8_t *const 
                 a2 = __smlabt(xo, ve, a2);
                 a3 = __smlabt(xo, vo, a3);
             }
-            {   /* all four computed before the first int8 store, which may alias the constants */
-                const int8_t r0 = requant_k(fast, a0, p->mult[c], p->shift[c], p->out_offset, p->act_min,
-                                            p->act_max);
-                const int8_t r1 = requant_k(fast, a1, p->mult[c + 1], p->shift[c + 1], p->out_offset, p->act_min,
-                                            p->act_max);
-                const int8_t r2 = requant_k(fast, a2, p->mult[c + 2], p->shift[c + 2], p->out_offset, p->act_min,
-                                            p->act_max);
-                const int8_t r3 = requant_k(fast, a3, p->mult[c + 3], p->shift[c + 3], p->out_offset, p->act_min,
-                                            p->act_max);
-                o[c] = r0;
-                o[c + 1] = r1;
-                o[c + 2] = r2;
-                o[c + 3] = r3;
-            }
+            dw_store4_dsp(p, a0, a1, a2, a3, c, o, fast);
         }
     }
 #endif
