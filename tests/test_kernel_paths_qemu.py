@@ -743,3 +743,17 @@ def test_depth_multipliers_and_dilations_are_bit_exact_on_the_host(tmp_path):
     from engine_support import assert_bit_exact
 
     assert_bit_exact(quantize(_depth_mult_model(), seed=13), tmp_path, n=6)
+
+
+@pytest.mark.parametrize("cpu, level", [("cortex-m0plus", "-Os"), ("cortex-m0plus", "-O0"), ("cortex-m4", "-Os")])
+def test_the_engine_builds_and_is_bit_exact_at_the_levels_firmware_uses(paths_build, cpu, level, monkeypatch):
+    """Arduino's cores build with -Os and debug builds with -O0: the engine compiles there too (-Wall -Wextra
+    -Werror) and gives TFLM's answers. The ARMv6-M asm blocks need -O1 or more (gcc cannot allocate their high
+    registers at -O0 and -Os); there the M0+ takes the portable C path."""
+    from deploy.devices import toolchain
+
+    flags = tuple(level if f == "-O2" else f for f in toolchain.FIRMWARE_CFLAGS)
+    assert level in flags
+    monkeypatch.setattr(toolchain, "FIRMWARE_CFLAGS", flags)
+    r = verify_qemu(paths_build, TARGETS[cpu])
+    assert r["samples"] == 8 and r["bit_exact"] == 1.0, r.get("first_mismatch")

@@ -334,7 +334,10 @@ ECNN_DOT_INLINE void ecnn_dot2x2_n(const int8_t *x, const int8_t *w, int32_t n, 
     acc[3] = d;
 }
 
-#elif defined(__ARM_ARCH_6M__) && defined(__GNUC__) && !defined(ECNN_PORTABLE)
+#elif defined(__ARM_ARCH_6M__) && defined(__GNUC__) && !defined(ECNN_PORTABLE) && defined(__OPTIMIZE__) &&          \
+    !defined(__OPTIMIZE_SIZE__)
+/* (At -O0 and -Os gcc cannot allocate these blocks' high-register operands, "inconsistent operand constraints":
+ * such builds take the portable C below, the M3's path, bit-exact all the same.) */
 #define ECNN_DOT_PATH "armv6m"
 #define ECNN_DOT_V6M 1
 
