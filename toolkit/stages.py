@@ -15,7 +15,7 @@ from toolkit.artifacts import Build
 from toolkit.config import BuildConfig
 from toolkit.errors import ConfigError, ModelError, ModelFileError, UnsupportedOpError
 from deploy.report.memory import mark_fallback, plan_engine_memory
-from toolkit.fit import ModelTooLargeError, Need, fit_error, part_name
+from toolkit.fit import ModelTooLargeError, Need, fit_error, keras_lower_bound, limits, part_name
 from toolkit.targets import Target, get_board
 
 
@@ -361,8 +361,6 @@ def _refuse_oversize(ctx: Context, memory: dict) -> None:
 
 def check_fit_before_training(ctx: Context) -> None:
     """Fail before training when even a lower bound of the model's memory does not fit the part."""
-    from toolkit.fit import keras_lower_bound, limits
-
     lim = limits(ctx.target, ctx.build.board)
     if lim is None or ctx.model is None or ctx.cfg.allow_oversize:
         return

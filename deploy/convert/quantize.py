@@ -1,6 +1,13 @@
 """Converts a Keras model to TFLite: float32, and full-integer int8 post-training quantization."""
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
 from toolkit.errors import ModelError
@@ -92,13 +99,6 @@ def convert_contained(model, calibration: np.ndarray, max_samples: int = 200, wh
     """(float32, int8) TFLite of `model`, converted in a child process (deploy.convert.convert_worker): TensorFlow's
     converter and calibrator are native code that can crash (a segfault in MinMax::Update on an LSTM), and a crash
     there must fail the build with a message, not kill it with nothing said and nothing cleaned up."""
-    import json
-    import signal
-    import subprocess
-    import sys
-    import tempfile
-    from pathlib import Path
-
     with tempfile.TemporaryDirectory(prefix="edgecnn-convert-") as tmp:
         work = Path(tmp)
         try:
