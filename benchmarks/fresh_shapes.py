@@ -82,23 +82,12 @@ def build(name: str, out: Path, samples: int) -> Path:
     import keras
 
     from deploy.convert.quantize import to_int8_tflite
-    from deploy.convert.tflm import run_tflm
-    from deploy.engine.codegen import plan_engine, write_engine
-    from deploy.engine.tflite_reader import read_tflite
+    from suite import golden_build
 
     keras.utils.set_random_seed(0)
     model = MODELS[name]()
     cal = np.random.RandomState(0).rand(32, *model.inputs[0].shape[1:]).astype(np.float32)
-    tfl = to_int8_tflite(model, cal)
-    out.mkdir(parents=True)
-    (out / "model_int8.tflite").write_bytes(tfl)
-    graph = read_tflite(tfl)
-    shape = graph.tensors[graph.inputs[0]].shape[1:]
-    x = np.random.default_rng(1).integers(-128, 128, (samples, *shape)).astype(np.int8)
-    ref = run_tflm(tfl, x).reshape(samples, -1)
-    np.savez(out / "golden.npz", inputs_int8=x, outputs_int8=ref, labels=np.argmax(ref, axis=1))
-    plan = plan_engine(graph)
-    write_engine(plan, out / "firmware" / "engine")
+    _, plan = golden_build(to_int8_tflite(model, cal), out, samples)
     kernels = ", ".join(f"{o['name']}: {o['kernel']}" for o in plan.info.ops if "depthwise" in o["kernel"])
     print(f"{name}: {kernels}", flush=True)
     return out

@@ -107,15 +107,13 @@ def host_instructions(tflite: bytes, x: np.ndarray, engine_dir: Path, work: Path
     return engine, tflm
 
 
-def reference_model_build(name: str, out: Path, samples: int) -> dict:
-    """A build folder for a random-weight reference model: int8 model, golden inputs with TFLM outputs, report."""
+def golden_build(tfl: bytes, out: Path, samples: int):
+    """A build folder for an int8 model: the model, `samples` seeded random int8 golden inputs with TFLM's outputs,
+    and the engine; returns (graph, plan)."""
     from deploy.engine.codegen import plan_engine, write_engine
-    from deploy.report.report import build_report, write_report
     from deploy.engine.tflite_reader import read_tflite
-    from deploy.convert.tflm import measure_arena, run_tflm
-    from engine_vs_tflm import build_model
+    from deploy.convert.tflm import run_tflm
 
-    tfl = build_model(name)
     graph = read_tflite(tfl)
     out.mkdir(parents=True)
     (out / "model_int8.tflite").write_bytes(tfl)
@@ -125,6 +123,17 @@ def reference_model_build(name: str, out: Path, samples: int) -> dict:
     np.savez(out / "golden.npz", inputs_int8=x, outputs_int8=ref, labels=np.argmax(ref, axis=1))
     plan = plan_engine(graph)
     write_engine(plan, out / "firmware" / "engine")
+    return graph, plan
+
+
+def reference_model_build(name: str, out: Path, samples: int) -> dict:
+    """A build folder for a random-weight reference model: int8 model, golden inputs with TFLM outputs, report."""
+    from deploy.report.report import build_report, write_report
+    from deploy.convert.tflm import measure_arena
+    from engine_vs_tflm import build_model
+
+    tfl = build_model(name)
+    graph, plan = golden_build(tfl, out, samples)
     report = build_report(graph, name=name, conv=None, tflite_bytes=len(tfl), arena=measure_arena(tfl),
                           accuracy={"float": None, "int8": None}, engine_ram=plan.info.peak_ram_bytes,
                           engine_flash=plan.info.const_bytes, target="cortex-m4")

@@ -185,8 +185,9 @@ def stage_quantize(ctx: Context) -> None:
     from deploy.engine.tflite_reader import read_tflite
 
     label = Path(ctx.cfg.from_model).name if ctx.cfg.from_model else ctx.model_name
-    ctx.float_tflite, ctx.int8_tflite = convert_contained(ctx.model, ctx.data.x_calib,
-                                                          max_samples=ctx.cfg.calibration_samples, what=label)
+    ctx.float_tflite, ctx.int8_tflite = convert_contained(
+        ctx.model, ctx.data.x_calib, max_samples=ctx.cfg.calibration_samples, what=label,
+        keras_file=Path(ctx.cfg.from_model) if ctx.cfg.from_model else None)  # a .keras: the child reads it as given
     ctx.graph = read_tflite(ctx.int8_tflite, name=f"the int8 model of {label}")
 
 

@@ -1,8 +1,8 @@
 """The child process that runs the TFLite converter for deploy.convert.quantize.convert_contained:
 `python -m deploy.convert.convert_worker DIR`.
 
-DIR holds model.keras, calibration.npy and job.json ({"max_samples": N}); the worker writes model_float.tflite and
-model_int8.tflite there. Exit status: 0 done; 3 the converter refused the model (error.json holds the ModelError's
+DIR holds calibration.npy and job.json ({"max_samples": N, "model": the .keras file}); the worker writes
+model_float.tflite and model_int8.tflite there. Exit status: 0 done; 3 the converter refused the model (error.json holds the ModelError's
 message and hint). A native crash of TensorFlow (the calibrator's MinMax::Update on an LSTM, seen) ends the process
 by a signal, which the parent reports, naming the model and the stage, instead of losing the build to it.
 """
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> None:
     job = json.loads((work / "job.json").read_text())
     try:
         phase("loading the Keras model")
-        model = keras.models.load_model(work / "model.keras", compile=False, safe_mode=False)
+        model = keras.models.load_model(job["model"], compile=False, safe_mode=False)
         phase("converting it to float32 TFLite")
         (work / "model_float.tflite").write_bytes(to_float_tflite(model))
         phase("calibrating and quantizing it to int8 TFLite")

@@ -94,20 +94,23 @@ def _check_int8_core(data: bytes) -> None:
                                  f"(tensor '{t.name}')", hint="replace that layer with one TFLite can quantize")
 
 
-def convert_contained(model, calibration: np.ndarray, max_samples: int = 200, what: str = "the model"
-                      ) -> tuple[bytes, bytes]:
+def convert_contained(model, calibration: np.ndarray, max_samples: int = 200, what: str = "the model",
+                      keras_file: Path | None = None) -> tuple[bytes, bytes]:
     """(float32, int8) TFLite of `model`, converted in a child process (deploy.convert.convert_worker): TensorFlow's
     converter and calibrator are native code that can crash (a segfault in MinMax::Update on an LSTM), and a crash
-    there must fail the build with a message, not kill it with nothing said and nothing cleaned up."""
+    there must fail the build with a message, not kill it with nothing said and nothing cleaned up. `keras_file`: the
+    .keras `model` was loaded from, which the child reads as it is (no copy saved)."""
     with tempfile.TemporaryDirectory(prefix="edgecnn-convert-") as tmp:
         work = Path(tmp)
-        try:
-            model.save(work / "model.keras")
-        except Exception as exc:  # Keras raises many types for a model it cannot serialise
-            raise ModelError(f"cannot save {what} for conversion: {str(exc).strip().splitlines()[0][:200]}",
-                             hint="use layers Keras can save (no Lambda of a closure)") from None
+        source = Path(keras_file).resolve() if keras_file is not None else work / "model.keras"
+        if keras_file is None:
+            try:
+                model.save(source)
+            except Exception as exc:  # Keras raises many types for a model it cannot serialise
+                raise ModelError(f"cannot save {what} for conversion: {str(exc).strip().splitlines()[0][:200]}",
+                                 hint="use layers Keras can save (no Lambda of a closure)") from None
         np.save(work / "calibration.npy", np.asarray(calibration[:max_samples], dtype=np.float32))
-        (work / "job.json").write_text(json.dumps({"max_samples": int(max_samples)}))
+        (work / "job.json").write_text(json.dumps({"max_samples": int(max_samples), "model": str(source)}))
         r = subprocess.run([sys.executable, "-m", "deploy.convert.convert_worker", str(work)], capture_output=True,
                            text=True, stdin=subprocess.DEVNULL)
         if r.returncode == 0:

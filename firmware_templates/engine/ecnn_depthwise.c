@@ -72,6 +72,31 @@ static int dw_taps(const ecnn_conv_params *p, const int8_t *in, const int8_t *zr
 }
 
 #if defined(ECNN_DOT_MVE)
+/* The output stage of 8 channels from c whose even and odd channels' sums are ae and ao: each requantized with its
+ * channels' constants (gathered at the lane offsets ev and od under the predicates me and mo), the output zero
+ * point added, clamped, the two interleaved back by VMOVNB/VMOVNT and stored as 8 int8 (under m16 when `tail`). */
+ECNN_INLINE void dw_out8_mve(const ecnn_conv_params *p, int32x4_t ae, int32x4_t ao, int32_t c, uint32x4_t ev,
+                             uint32x4_t od, mve_pred16_t me, mve_pred16_t mo, mve_pred16_t m16, int tail, int8_t *o)
+{
+    int16x8_t r;
+    ae = ecnn_requant_mve(ae, vldrwq_gather_shifted_offset_z_s32(p->mult + c, ev, me),
+                          vldrwq_gather_shifted_offset_z_s32(p->shift + c, ev, me));
+    ao = ecnn_requant_mve(ao, vldrwq_gather_shifted_offset_z_s32(p->mult + c, od, mo),
+                          vldrwq_gather_shifted_offset_z_s32(p->shift + c, od, mo));
+    ae = vminq_s32(vmaxq_s32(vaddq_s32(ae, vdupq_n_s32(p->out_offset)), vdupq_n_s32(p->act_min)),
+                   vdupq_n_s32(p->act_max));
+    ao = vminq_s32(vmaxq_s32(vaddq_s32(ao, vdupq_n_s32(p->out_offset)), vdupq_n_s32(p->act_min)),
+                   vdupq_n_s32(p->act_max));
+    r = vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), ae), ao);
+    if (tail) {
+        vstrbq_p_s16(o + c, r, m16);
+    } else {
+        vstrbq_s16(o + c, r);
+    }
+}
+#endif
+
+#if defined(ECNN_DOT_MVE)
 /* Channels [c, c + 8) of one depthwise output pixel with Helium (tail: the channels left, when fewer than 8).
  * Inputs and weights are loaded widened to eight int16 lanes; VMULLB and VMULLT multiply the even and the odd
  * lanes into two int32x4 sums (8 products per 2 multiplies, exact: |x * w| <= 2^14). The even/odd sums are
@@ -89,7 +114,6 @@ ECNN_INLINE void dw_block8_mve(const ecnn_conv_params *p, const int8_t *const *t
     const mve_pred16_t mo = tail ? vctp32q((uint32_t)(C - c) >> 1) : 0xffff;
     int32x4_t ae = vldrwq_gather_shifted_offset_z_s32(p->bias_folded + c, ev, me);
     int32x4_t ao = vldrwq_gather_shifted_offset_z_s32(p->bias_folded + c, od, mo);
-    int16x8_t r;
     int32_t t;
     for (t = 0; t < n_taps; ++t) {
         const int16x8_t x = tail ? vldrbq_z_s16(taps[t] + c, m16) : vldrbq_s16(taps[t] + c);
@@ -98,20 +122,7 @@ ECNN_INLINE void dw_block8_mve(const ecnn_conv_params *p, const int8_t *const *t
         ao = vaddq_s32(ao, vmulltq_int_s16(x, v));
         wc += C;
     }
-    ae = ecnn_requant_mve(ae, vldrwq_gather_shifted_offset_z_s32(p->mult + c, ev, me),
-                          vldrwq_gather_shifted_offset_z_s32(p->shift + c, ev, me));
-    ao = ecnn_requant_mve(ao, vldrwq_gather_shifted_offset_z_s32(p->mult + c, od, mo),
-                          vldrwq_gather_shifted_offset_z_s32(p->shift + c, od, mo));
-    ae = vminq_s32(vmaxq_s32(vaddq_s32(ae, vdupq_n_s32(p->out_offset)), vdupq_n_s32(p->act_min)),
-                   vdupq_n_s32(p->act_max));
-    ao = vminq_s32(vmaxq_s32(vaddq_s32(ao, vdupq_n_s32(p->out_offset)), vdupq_n_s32(p->act_min)),
-                   vdupq_n_s32(p->act_max));
-    r = vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), ae), ao);
-    if (tail) {
-        vstrbq_p_s16(o + c, r, m16);
-    } else {
-        vstrbq_s16(o + c, r);
-    }
+    dw_out8_mve(p, ae, ao, c, ev, od, me, mo, m16, tail, o);
 }
 #endif
 
@@ -307,7 +318,6 @@ ECNN_INLINE void dw_block8_mult_mve(const ecnn_conv_params *p, const int8_t *con
     uint16_t off[8];
     uint16x8_t ov;
     int32x4_t ae, ao;
-    int16x8_t r;
     int32_t t, k;
     for (k = 0; k < 8; ++k) {
         off[k] = (uint16_t)((c + (k < left ? k : 0)) / p->depth_mult);
@@ -322,16 +332,7 @@ ECNN_INLINE void dw_block8_mult_mve(const ecnn_conv_params *p, const int8_t *con
         ao = vaddq_s32(ao, vmulltq_int_s16(x, v));
         wc += C;
     }
-    ae = ecnn_requant_mve(ae, vldrwq_gather_shifted_offset_z_s32(p->mult + c, ev, me),
-                          vldrwq_gather_shifted_offset_z_s32(p->shift + c, ev, me));
-    ao = ecnn_requant_mve(ao, vldrwq_gather_shifted_offset_z_s32(p->mult + c, od, mo),
-                          vldrwq_gather_shifted_offset_z_s32(p->shift + c, od, mo));
-    ae = vminq_s32(vmaxq_s32(vaddq_s32(ae, vdupq_n_s32(p->out_offset)), vdupq_n_s32(p->act_min)),
-                   vdupq_n_s32(p->act_max));
-    ao = vminq_s32(vmaxq_s32(vaddq_s32(ao, vdupq_n_s32(p->out_offset)), vdupq_n_s32(p->act_min)),
-                   vdupq_n_s32(p->act_max));
-    r = vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), ae), ao);
-    vstrbq_p_s16(o + c, r, m16);
+    dw_out8_mve(p, ae, ao, c, ev, od, me, mo, m16, 1, o);
 }
 #endif
 
