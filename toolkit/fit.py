@@ -114,13 +114,9 @@ def width_that_fits(need: Need, lim: dict[str, int], width: float) -> float | No
     return None
 
 
-def fit_error(what: str, part: str, need: Need, lim: dict[str, int], width: float | None = None
-              ) -> ModelTooLargeError | None:
-    """The error for a model that does not fit (None when it fits): what does not fit and by how much, and what
-    would fit (a smaller --width when edgecnn trains the model, the parts with enough memory)."""
-    found = problems(need, lim)
-    if not found:
-        return None
+def fit_hint(need: Need, lim: dict[str, int], width: float | None = None) -> str:
+    """What would fit: a smaller --width when edgecnn trains the model (estimated), the parts with enough memory,
+    or --allow-oversize."""
     hints = []
     if width is not None:
         w = width_that_fits(need, lim, width)
@@ -132,5 +128,15 @@ def fit_error(what: str, part: str, need: Need, lim: dict[str, int], width: floa
     if roomy:
         hints.append("a part with more memory: --target " + ", ".join(roomy))
     hints.append("--allow-oversize to keep the files anyway")
-    return ModelTooLargeError(f"{what} does not fit {part}: " + "; ".join(found), hint="; or ".join(hints),
+    return "; or ".join(hints)
+
+
+def fit_error(what: str, part: str, need: Need, lim: dict[str, int], width: float | None = None
+              ) -> ModelTooLargeError | None:
+    """The error for a model that does not fit (None when it fits): what does not fit and by how much, and what
+    would fit (fit_hint)."""
+    found = problems(need, lim)
+    if not found:
+        return None
+    return ModelTooLargeError(f"{what} does not fit {part}: " + "; ".join(found), hint=fit_hint(need, lim, width),
                               need=need, limits=lim, part=part)

@@ -15,7 +15,7 @@ from toolkit.artifacts import Build
 from toolkit.config import BuildConfig
 from toolkit.errors import ConfigError, ModelError, ModelFileError, UnsupportedOpError
 from deploy.report.memory import mark_fallback, plan_engine_memory
-from toolkit.fit import ModelTooLargeError, Need, fit_error, keras_lower_bound, limits, part_name
+from toolkit.fit import ModelTooLargeError, Need, fit_error, fit_hint, keras_lower_bound, limits, part_name
 from toolkit.targets import Target, get_board
 
 
@@ -346,14 +346,9 @@ def _trained_width(cfg: BuildConfig) -> float | None:
 
 def _refuse_oversize(ctx: Context, memory: dict) -> None:
     """A model that does not fit its part fails the build, saying what would fit; --allow-oversize keeps it."""
-    need = Need(**memory["fit_need"])
-    err = fit_error(f"model {ctx.model_name}", memory["fit_part"], need, memory["fit_limits"],
-                    _trained_width(ctx.cfg))
-    if err is None:  # the check counted firmware code this estimate leaves out: keep its own message
-        err = ModelTooLargeError(memory["does_not_fit"], hint="--allow-oversize keeps the files anyway")
-    else:
-        err = ModelTooLargeError(memory["does_not_fit"], hint=err.hint, need=need, limits=memory["fit_limits"],
-                                 part=memory["fit_part"])
+    need, lim = Need(**memory["fit_need"]), memory["fit_limits"]
+    err = ModelTooLargeError(memory["does_not_fit"], hint=fit_hint(need, lim, _trained_width(ctx.cfg)), need=need,
+                             limits=lim, part=memory["fit_part"])
     if not ctx.cfg.allow_oversize:
         raise err
     ctx.notes.append(f"warning: {err.message}; the files are kept (--allow-oversize), but the firmware was not "
